@@ -1,0 +1,74 @@
+"""The command-line contract every app follows (absl flags defined once, here).
+
+Flag names are process-global in absl, so the flags all apps share live in this module; each app adopts
+them as key flags (``--helpshort`` lists them) and defines only its own quirk flags. Flags are read only in
+an app's ``main``; everything below ``main`` takes plain arguments.
+"""
+
+import functools
+import os
+import secrets
+import sys
+
+from absl import app, flags, logging
+
+from legacy_lstm.data.download import DataNotFoundError, default_data_dir
+
+PRESET = flags.DEFINE_string("preset", None, "Hyperparameter preset: the published config by default, or "
+                             "`test` (tiny, for CI). Each app lists its presets in its docstring.")
+MODE = flags.DEFINE_enum("mode", "train", ["train", "test", "predict"],
+                         "train (resumes from the run dir), test (evaluate the latest checkpoint), or predict.")
+DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with the data files (default: $LEGACY_LSTM_DATA, "
+                               "else the per-user cache dir ~/.cache/legacy_lstm).")
+RUN_DIR = flags.DEFINE_string("run_dir", None, "Run directory: checkpoints, manifest, curve, TensorBoard "
+                              "events (default: checkpoints/<app>/<preset>).")
+SEED = flags.DEFINE_integer("seed", None, "Seed for Python, NumPy and the TF graph; also makes the RNN loop "
+                            "deterministic (parallel_iterations=1). Default: unseeded, as the originals.")
+MAX_EPOCHS = flags.DEFINE_integer("max_epochs", None, "Stop training after this many epochs in total "
+                                  "(overrides the preset; a later run with a larger value resumes).",
+                                  lower_bound=1)
+CHECKPOINT = flags.DEFINE_string("checkpoint", None, "test/predict: checkpoint prefix to restore (default: the "
+                                 "newest in --run_dir). May be a checkpoint written by the original TF 1.x code.")
+
+
+def resolve_preset(presets, default):
+    """Return (name, config) of --preset, with a usage error that lists the valid names."""
+    name = PRESET.value or default
+    if name not in presets:
+        raise app.UsageError(f"--preset={name!r} is not one of {', '.join(sorted(presets))}")
+    return name, presets[name]
+
+
+def resolve_run_dir(app_name, preset_name):
+    return RUN_DIR.value or os.path.join("checkpoints", app_name, preset_name)
+
+
+def resolve_data_dir():
+    return DATA_DIR.value or str(default_data_dir())
+
+
+def draw_seed(name, given):
+    """Return ``given``, or draw a fresh seed and log it so the run can be repeated."""
+    if given is not None:
+        return given
+    seed = secrets.randbelow(2**31 - 1) + 1
+    logging.info("%s not given: drew %d (pass --%s=%d to repeat it)", name, seed, name, seed)
+    return seed
+
+
+def run(main):
+    """``app.run(main)``, with the package's expected errors reported as one clear line instead of a traceback."""
+    from legacy_lstm.runs import ManifestMismatchError, NonFiniteLossError
+
+    @functools.wraps(main)
+    def guarded(argv):
+        try:
+            return main(argv)
+        except (DataNotFoundError, ManifestMismatchError, NonFiniteLossError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("interrupted: rerun the same command to resume from the last finished epoch", file=sys.stderr)
+            return 130
+
+    app.run(guarded)

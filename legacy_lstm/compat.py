@@ -1,0 +1,127 @@
+"""The only module that imports TensorFlow.
+
+It routes the legacy Keras namespaces to tf_keras (``TF_USE_LEGACY_KERAS=1`` must be set before the
+first ``import tensorflow``: each lazy Keras loader reads it once), switches to graph mode with
+``disable_eager_execution`` (not ``disable_v2_behavior``, which would turn off resource variables and with
+them deterministic scatters), quiets the known log spam, and provides the two pieces of ``tf.contrib`` the
+tutorials need: ``fully_connected`` and ``sequence_loss``.
+
+Everything else in the package does ``from legacy_lstm.compat import tf, tf1``.
+"""
+
+import os
+import random
+import warnings
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+tf1 = tf.compat.v1
+
+
+class LegacyKerasError(ImportError):
+    """The tf.compat.v1 RNN cells are not the tf_keras legacy cells."""
+
+
+def _check_legacy_cells():
+    try:
+        module = tf1.nn.rnn_cell.BasicLSTMCell.__module__
+    except (AttributeError, ImportError) as err:
+        raise LegacyKerasError(
+            "legacy_lstm needs the TF1 RNN cells (BasicLSTMCell, MultiRNNCell, ...), which Keras 3 removed. "
+            "Install tf-keras of the same minor version as tensorflow (pip install 'tf-keras>=2.21,<2.22') and "
+            "make sure TF_USE_LEGACY_KERAS=1 is set before anything imports tensorflow "
+            f"(it is now {os.environ.get('TF_USE_LEGACY_KERAS')!r}). Original error: {err}") from err
+    if not module.startswith("tf_keras"):
+        raise LegacyKerasError(
+            f"tf.compat.v1.nn.rnn_cell.BasicLSTMCell comes from {module!r}, not from tf_keras. Something imported "
+            "tensorflow.keras before legacy_lstm set TF_USE_LEGACY_KERAS=1; import legacy_lstm first or export "
+            "TF_USE_LEGACY_KERAS=1 in the environment.")
+
+
+_check_legacy_cells()
+tf1.disable_eager_execution()
+
+
+def quiet():
+    """Silence the deprecation chatter of the v1 APIs (they are used on purpose here)."""
+    tf1.logging.set_verbosity(tf1.logging.ERROR)
+    warnings.filterwarnings("ignore", message=r".*is deprecated and will be removed.*")
+    warnings.filterwarnings("ignore", message=r".*`tf.nn.rnn_cell.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(tensorflow|tf_keras|keras)\b.*")
+
+
+quiet()
+
+
+def seed_everything(seed):
+    """Seed Python, NumPy and the TF graph seed of the *current default graph*.
+
+    Call it inside ``with graph.as_default()``. ``tf.keras.utils.set_random_seed`` is used because the
+    tf_keras legacy cells draw their initializer seeds from Python's ``random``; the graph seed alone does
+    not make them repeatable (tf_compat.md §4).
+    """
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    tf.keras.utils.set_random_seed(seed)
+    tf1.set_random_seed(seed)
+
+
+def fully_connected(inputs, num_outputs, activation_fn=tf.nn.relu, scope=None, reuse=None):
+    """``tf.contrib.layers.fully_connected`` for a 2-D input, with its defaults and variable names.
+
+    Creates ``<scope>/weights`` (Xavier/Glorot uniform, graph-seeded) and ``<scope>/biases`` (zeros),
+    scope ``fully_connected`` by default, and applies ``activation_fn`` (ReLU unless told otherwise).
+    """
+    with tf1.variable_scope(scope, default_name="fully_connected", values=[inputs], reuse=reuse):
+        inputs = tf.convert_to_tensor(inputs)
+        num_inputs = inputs.shape[-1]
+        if num_inputs is None:
+            raise ValueError(f"fully_connected needs a known last dimension, got shape {inputs.shape}")
+        weights = tf1.get_variable("weights", [int(num_inputs), num_outputs], dtype=inputs.dtype,
+                                   initializer=tf1.glorot_uniform_initializer())
+        biases = tf1.get_variable("biases", [num_outputs], dtype=inputs.dtype,
+                                  initializer=tf1.zeros_initializer())
+        outputs = tf.nn.bias_add(tf.matmul(inputs, weights), biases)
+        return activation_fn(outputs) if activation_fn is not None else outputs
+
+
+def sequence_loss(logits, targets, weights, average_across_timesteps=True, average_across_batch=True,
+                  name=None):
+    """``tf.contrib.seq2seq.sequence_loss`` with TF 1.15 semantics (``div_no_nan`` normalisation).
+
+    logits [batch, steps, classes], targets int [batch, steps], weights [batch, steps]. Returns a scalar when
+    both averages are on, [steps] when only the batch is averaged, [batch] when only time is averaged.
+    """
+    with tf1.name_scope(name, "sequence_loss", [logits, targets, weights]):
+        num_classes = tf.shape(logits)[2]
+        flat_logits = tf.reshape(logits, [-1, num_classes])
+        flat_targets = tf.reshape(targets, [-1])
+        crossent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=flat_targets, logits=flat_logits)
+        crossent *= tf.reshape(tf.cast(weights, crossent.dtype), [-1])
+        weights = tf.cast(weights, crossent.dtype)
+        if average_across_timesteps and average_across_batch:
+            return tf.math.divide_no_nan(tf.reduce_sum(crossent), tf.reduce_sum(weights))
+        crossent = tf.reshape(crossent, tf.shape(logits)[0:2])
+        if average_across_timesteps:
+            return tf.math.divide_no_nan(tf.reduce_sum(crossent, axis=1), tf.reduce_sum(weights, axis=1))
+        if average_across_batch:
+            return tf.math.divide_no_nan(tf.reduce_sum(crossent, axis=0), tf.reduce_sum(weights, axis=0))
+        return crossent
+
+
+def versions():
+    """Versions recorded in every run manifest."""
+    import platform
+    try:
+        import tf_keras
+        tf_keras_version = tf_keras.__version__
+    except ImportError:  # pragma: no cover - _check_legacy_cells already failed then
+        tf_keras_version = None
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "tf_keras": tf_keras_version, "numpy": np.__version__}

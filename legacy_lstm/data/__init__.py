@@ -1,0 +1,1 @@
+"""Data readers: pure Python/NumPy, no TensorFlow, no model code."""

@@ -1,0 +1,117 @@
+"""Find a data file in ``--data_dir``, else fetch it into the user cache with a sha256 check, else fail clearly.
+
+The search order for a file ``<subdir>/<name>`` is: ``<data_dir>/<subdir>/<name>``, ``<data_dir>/<name>``,
+the same two places under the cache dir, then a download from the original public location into the cache.
+A found file whose sha256 differs is refused (a corrupt or different file gives wrong numbers silently).
+Downloads go to a temporary file in the target folder and are renamed into place only after the checksum
+matched, so an interrupted or bad download never leaves a file behind.
+"""
+
+import dataclasses
+import hashlib
+import os
+import pathlib
+import tempfile
+import urllib.error
+import urllib.request
+
+ENV_VAR = "LEGACY_LSTM_DATA"
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteFile:
+    subdir: str   # folder under the data dir, as in ../shared/data
+    name: str
+    sha256: str
+    url: str      # the original public location (None when there is none to download from)
+    size: int = 0
+
+
+# Every file the apps read. The URLs point at the commit named in shared/data/SOURCES.md.
+STOCKTWITS = RemoteFile(
+    "stocktwits_spy", "StockTwits_SPY_Sentiment_2017.gz",
+    "2764ef980af1af85d2c4d180ced1ce54cf20186b7a07c301304dbd72a5a4eeef",
+    "https://github.com/GarrettHoffman/lstm-oreilly/raw/907bc5a31b5767622c845f31d2dee02fdcf2c971/"
+    "data/StockTwits_SPY_Sentiment_2017.gz", 3558296)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A data file is missing, corrupt, or could not be downloaded. The message says what to do."""
+
+
+def cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base) / "legacy_lstm"
+
+
+def default_data_dir():
+    """``$LEGACY_LSTM_DATA`` if set, else the per-user cache dir."""
+    return pathlib.Path(os.environ.get(ENV_VAR) or cache_dir())
+
+
+def sha256_of(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _candidates(root, spec):
+    root = pathlib.Path(root)
+    return [root / spec.subdir / spec.name, root / spec.name]
+
+
+def _verify(path, spec):
+    actual = sha256_of(path)
+    if actual != spec.sha256:
+        raise DataNotFoundError(
+            f"{path} has sha256 {actual}, expected {spec.sha256}: it is corrupt or not the original file. "
+            f"Delete it and put the original {spec.name} there (see the app's docstring for its source).")
+    return path
+
+
+def _download(spec, target):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{spec.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=60) as response:
+            digest = hashlib.sha256()
+            for block in iter(lambda: response.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+        if digest.hexdigest() != spec.sha256:
+            raise DataNotFoundError(f"downloaded {spec.url} but its sha256 is {digest.hexdigest()}, "
+                                    f"expected {spec.sha256}")
+        os.replace(tmp, target)
+        return target
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def locate(spec, data_dir=None, download=True):
+    """Return the path of ``spec``'s file, verified against its sha256.
+
+    Raises DataNotFoundError naming the file, the expected sha256 and where to put it.
+    """
+    data_dir = pathlib.Path(data_dir) if data_dir else default_data_dir()
+    roots = [data_dir] + ([cache_dir()] if cache_dir() != data_dir else [])
+    for root in roots:
+        for path in _candidates(root, spec):
+            if path.is_file():
+                return _verify(path, spec)
+    target = cache_dir() / spec.subdir / spec.name
+    reason = "no download location is known"
+    if download and spec.url:
+        try:
+            return _download(spec, target)
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reason = f"downloading {spec.url} failed: {err}"
+        except DataNotFoundError as err:
+            reason = str(err)
+    raise DataNotFoundError(
+        f"Data file {spec.subdir}/{spec.name} not found (sha256 {spec.sha256}). Looked in "
+        f"{', '.join(str(p) for r in roots for p in _candidates(r, spec))}; {reason}. "
+        f"Put the file at {data_dir / spec.subdir / spec.name}, or point --data_dir (or ${ENV_VAR}) "
+        f"at a folder that holds {spec.subdir}/{spec.name}.")

@@ -1,0 +1,253 @@
+"""The run directory: one folder per run, shared by every app.
+
+    <run_dir>/
+      manifest.json              resolved config, quirks, seeds, cell, vocab file + sha256, versions, git commit
+      vocab.json                 the vocabulary the checkpoint was trained with (apps that have one)
+      checkpoint                 Saver state file (relative paths: the folder can be moved)
+      model.ckpt-<epoch>.*       one checkpoint per finished epoch (the epoch is the Saver's global_step)
+      <final name>.ckpt.*        the original's final checkpoint name (e.g. sentiment.ckpt)
+      curve.csv, curve.json      the per-epoch curve, rewritten atomically after each epoch
+      train/, validation/        TensorBoard event files
+
+Resume contract: a checkpoint is written before the curve row of its epoch, and both are written atomically
+(the Saver updates its state file last), so after any interruption -- even ``kill -9`` -- the newest
+``model.ckpt-<n>`` and the first ``n`` curve rows belong together. ``Run.resume`` restores that checkpoint
+and truncates the curve to it.
+"""
+
+import csv
+import hashlib
+import io
+import json
+import os
+import pathlib
+import re
+import subprocess
+
+from legacy_lstm import __version__
+from legacy_lstm.compat import tf, tf1, versions
+
+MANIFEST = "manifest.json"
+CURVE_JSON = "curve.json"
+CURVE_CSV = "curve.csv"
+EPOCH_PREFIX = "model.ckpt"
+
+# Manifest fields that must match for a checkpoint to be restored into a graph (everything else, such as
+# versions or the git commit, only gets a warning when it differs).
+CHECKED_FIELDS = ("app", "preset", "config", "quirks", "split_seed", "cell", "vocab_sha256")
+
+
+class ManifestMismatchError(ValueError):
+    """The run directory was made by a run with another configuration."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or Inf loss; the last good checkpoint is kept."""
+
+
+def atomic_write_text(path, text):
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _git_commit():
+    here = pathlib.Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def vocab_sha256(vocab):
+    if vocab is None:
+        return None
+    blob = json.dumps(vocab, sort_keys=True, ensure_ascii=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _flatten(prefix, value, out):
+    if isinstance(value, dict):
+        for key in value:
+            _flatten(f"{prefix}.{key}" if prefix else key, value[key], out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def diff_manifests(saved, current, fields=CHECKED_FIELDS):
+    """Return ['field: saved X, now Y', ...] for every checked (nested) field that differs."""
+    saved_flat = _flatten("", {k: saved.get(k) for k in fields}, {})
+    current_flat = _flatten("", {k: current.get(k) for k in fields}, {})
+    return [f"{key}: saved {saved_flat.get(key)!r}, now {current_flat.get(key)!r}"
+            for key in sorted(set(saved_flat) | set(current_flat))
+            if saved_flat.get(key) != current_flat.get(key)]
+
+
+class Run:
+    """One run directory. Build the graph first, then create the Run (its Saver covers the graph's variables)."""
+
+    def __init__(self, run_dir, manifest, final_name=None, max_to_keep=3, var_list=None):
+        self.dir = pathlib.Path(run_dir)
+        # A JSON round trip, so that what is compared is what a saved manifest holds (tuples become lists).
+        self.manifest = json.loads(json.dumps(manifest, default=str))
+        self.final_name = final_name
+        self.var_list = list(var_list) if var_list is not None else tf1.global_variables()
+        self.saver = tf1.train.Saver(var_list=self.var_list, max_to_keep=max_to_keep, save_relative_paths=True)
+        self._writers = {}
+        self.curve = []
+
+    # -- manifest ---------------------------------------------------------------------------------------
+    def check_manifest(self):
+        """Raise ManifestMismatchError naming each differing field, if the run dir holds another run."""
+        saved = read_manifest(self.dir)
+        if saved is None:
+            return None
+        problems = diff_manifests(saved, self.manifest)
+        if problems:
+            raise ManifestMismatchError(
+                f"The run directory {self.dir} belongs to a run with another configuration; refusing to mix "
+                "them. Differences:\n  " + "\n  ".join(problems) +
+                "\nUse another --run_dir, or the flags of that run.")
+        return saved
+
+    def write_manifest(self, vocab=None):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        manifest = dict(self.manifest)
+        manifest.setdefault("package_version", __version__)
+        manifest["versions"] = versions()
+        manifest["git_commit"] = _git_commit()
+        if vocab is not None:
+            atomic_write_text(self.dir / "vocab.json", json.dumps(vocab, ensure_ascii=True))
+            manifest["vocab_file"] = "vocab.json"
+        atomic_write_text(self.dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
+        self.manifest = manifest
+
+    # -- checkpoints ------------------------------------------------------------------------------------
+    def epoch_checkpoints(self):
+        """{epoch: prefix} of the per-epoch checkpoints the Saver state file still lists."""
+        state = tf1.train.get_checkpoint_state(str(self.dir))
+        found = {}
+        if state is None:
+            return found
+        for path in state.all_model_checkpoint_paths:
+            match = re.search(rf"{re.escape(EPOCH_PREFIX)}-(\d+)$", path)
+            full = path if os.path.isabs(path) else str(self.dir / path)
+            if match and tf1.train.checkpoint_exists(full):
+                found[int(match.group(1))] = full
+        return found
+
+    def save_epoch(self, sess, epoch):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        return self.saver.save(sess, str(self.dir / EPOCH_PREFIX), global_step=epoch, write_meta_graph=False)
+
+    def save_final(self, sess):
+        return self.saver.save(sess, str(self.dir / self.final_name), write_meta_graph=True)
+
+    def resume(self, sess):
+        """Restore the newest per-epoch checkpoint; return the number of finished epochs (0 if none)."""
+        saved = self.check_manifest()
+        epochs = self.epoch_checkpoints()
+        if not epochs or saved is None:
+            return 0
+        last = max(epochs)
+        self.saver.restore(sess, epochs[last])
+        self.curve = [row for row in self.load_curve() if row["epoch"] <= last]
+        return last
+
+    def latest_checkpoint(self):
+        return tf1.train.latest_checkpoint(str(self.dir))
+
+    def restore(self, sess, checkpoint=None):
+        """Restore ``checkpoint`` (default: the newest in the run dir) after checking the manifest."""
+        self.check_manifest()
+        path = checkpoint or self.latest_checkpoint()
+        if path is None:
+            raise FileNotFoundError(f"No checkpoint in {self.dir}. Train first (--mode=train) with the same "
+                                    "--run_dir, or pass --checkpoint.")
+        check_checkpoint_shapes(path, self.var_list)
+        self.saver.restore(sess, path)
+        return path
+
+    # -- curve and TensorBoard --------------------------------------------------------------------------
+    def load_curve(self):
+        path = self.dir / CURVE_JSON
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+
+    def record_epoch(self, row, summaries=None):
+        """Append a curve row, rewrite curve.json/csv, and log ``summaries`` {subdir: {tag: value}}."""
+        self.curve = [r for r in self.curve if r["epoch"] != row["epoch"]] + [row]
+        write_curve(self.dir, self.curve)
+        for subdir, values in (summaries or {}).items():
+            writer = self._writer(subdir)
+            summary = tf1.Summary(value=[tf1.Summary.Value(tag=tag, simple_value=float(v))
+                                         for tag, v in values.items()])
+            writer.add_summary(summary, global_step=row["epoch"])
+            writer.flush()
+
+    def _writer(self, subdir):
+        if subdir not in self._writers:
+            self._writers[subdir] = tf1.summary.FileWriter(str(self.dir / subdir))
+        return self._writers[subdir]
+
+    def close(self):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+
+def read_json(run_dir, name):
+    """Load ``run_dir/name``; a missing or damaged file gives one clear error."""
+    path = pathlib.Path(run_dir) / name
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{path} is missing: the run directory is incomplete. Train again into it, "
+                                "or point --run_dir at a complete run.") from err
+    except json.JSONDecodeError as err:
+        raise ManifestMismatchError(f"{path} is not valid JSON ({err}); it was damaged. Move the run "
+                                    "directory away or point --run_dir elsewhere.") from err
+
+
+def read_manifest(run_dir):
+    """The manifest of ``run_dir``, or None if it has none."""
+    if not (pathlib.Path(run_dir) / MANIFEST).exists():
+        return None
+    return read_json(run_dir, MANIFEST)
+
+
+def write_curve(run_dir, curve):
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / CURVE_JSON, json.dumps(curve, indent=1))
+    columns = list(dict.fromkeys(key for row in curve for key in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(curve)
+    atomic_write_text(run_dir / CURVE_CSV, buf.getvalue())
+
+
+def check_checkpoint_shapes(path, var_list):
+    """Compare the checkpoint's variables with ``var_list``; raise ManifestMismatchError naming the first few
+    that are missing or have another shape (instead of TF's long NotFoundError/InvalidArgumentError)."""
+    try:
+        stored = dict(tf1.train.list_variables(path))
+    except (tf.errors.OpError, ValueError) as err:
+        raise FileNotFoundError(f"Cannot read checkpoint {path}: {err}") from err
+    problems = []
+    for var in var_list:
+        name, shape = var.op.name, var.shape.as_list()
+        if name not in stored:
+            problems.append(f"{name} {shape} is missing")
+        elif list(stored[name]) != shape:
+            problems.append(f"{name}: checkpoint has shape {list(stored[name])}, graph needs {shape}")
+    if problems:
+        raise ManifestMismatchError(f"Checkpoint {path} does not fit this graph (another config or cell?):\n  "
+                                    + "\n  ".join(problems[:10]) +
+                                    (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""))

@@ -1,0 +1,454 @@
+r"""StockTwits $SPY sentiment with a 2-layer LSTM: Garrett Hoffman, "Introduction to LSTMs with TensorFlow".
+
+Source: O'Reilly article and its repository GarrettHoffman/lstm-oreilly@907bc5a (utils.py and the notebook
+"Stock Market Sentiment with LSTMs and TensorFlow.ipynb"); spec: ../shared/spec/originals.md §1.
+
+Reproduction contract
+---------------------
+Command (published config, faithful quirks, on the real data)::
+
+    python -m legacy_lstm.stocktwits                      # = --preset=hoffman --mode=train, then:
+    python -m legacy_lstm.stocktwits --mode=test
+    python scripts/reproduce.py stocktwits                # both, resumable, writes results/stocktwits.{json,png}
+
+Published numbers (notebook output, 50 epochs; the full curve is ``legacy_lstm/published/stocktwits.json``)
+and the bands a reproduction must meet:
+
+    ======================  =========  ======
+    metric                  published  band
+    ======================  =========  ======
+    val accuracy, epoch 1   0.578      ± 0.03
+    val accuracy, epoch 10  0.659      ± 0.03
+    val accuracy, epoch 50  0.718      ± 0.015
+    every epoch's val acc   (curve)    ± 0.03
+    test accuracy           0.717      ± 0.015
+    ======================  =========  ======
+
+The split is unseeded in the original, so the published split cannot be rebuilt; expect run-to-run spread.
+
+Presets (``--preset``)
+    hoffman (default)  lstm_sizes [128, 64], embed 300, batch 256, Adadelta lr 0.1, keep_prob 0.5, 50 epochs,
+                       80/10/10 split. Train 77,572 / val 9,697 / test 9,697; 303 / 37 / 37 batches.
+    test               [16, 8], embed 16, batch 32, 2 epochs on the first 2,000 records: a CI smoke run.
+
+Data: ``stocktwits_spy/StockTwits_SPY_Sentiment_2017.gz`` (sha256 2764ef98...a4eeef) in ``--data_dir``
+(default ``$LEGACY_LSTM_DATA``, else ``~/.cache/legacy_lstm``); downloaded from the original repository
+when missing and reachable.
+
+Quirks of the original, reproduced by default, each switchable
+    --seq_len=244          every message is left-padded to 244 *tokens*; 244 is the notebook's maximum length in
+                           *characters* (the true maximum is 39 tokens). ``--seq_len=auto`` uses the longest
+                           message in tokens (39); an integer sets it.
+    --carry_state          the final LSTM state of batch k is the initial state of batch k+1 within an epoch, in
+                           training and in validation/test (messages are independent). ``--nocarry_state`` starts
+                           every batch from zeros.
+    --vocab_from=all       the vocabulary is built over all messages before the split. ``train`` builds it on the
+                           training split only (val/test words outside it are dropped).
+    --eval_off_by_one      validation and the log line happen after batch 302 of 303 (``(ii + 1) % n == 0`` with
+                           ii from 1); the line still says "Batch: 303/303", and the 303rd batch trains afterwards.
+                           ``--noeval_off_by_one`` evaluates after the last batch.
+    --split_seed           the original split is unseeded: by default a seed is drawn, logged and stored in the
+                           manifest, so the run can be repeated with ``--split_seed=<n>``.
+
+Deliberate, numerically neutral differences: the original rebuilds ``zero_state`` inside the epoch loop (the
+graph grows each epoch); here it is built once. Beyond the original: a checkpoint every epoch
+(``model.ckpt-<epoch>``), automatic resume after an interruption (even ``kill -9``) from the last finished
+epoch, a manifest checked on restore, TensorBoard events and the per-epoch curve in the run directory, and a
+stop with a clear error on a NaN loss (the last good checkpoint is kept). The original's final checkpoint name
+``sentiment.ckpt`` is kept; a ``sentiment.ckpt`` written by the original code under TF 1.x restores into this
+graph (same variable names) with ``--mode=test --checkpoint=path/to/sentiment.ckpt``.
+
+Log line (the article's spelling; the notebook printed "Train Accruacy")::
+
+    Epoch: 1/50... Batch: 303/303... Train Loss: 0.247... Train Accuracy: 0.562... Val Accuracy: 0.578
+
+Predict: ``python -m legacy_lstm.stocktwits --mode=predict "SPY to the moon" "puts on $SPY"`` (or one message
+per line on stdin) prints the probability of bullish and the label per message, with the vocabulary saved
+in the run directory. Words outside the vocabulary are dropped; a message with no known word gets
+"unknown"; messages longer than seq_len keep their first seq_len tokens (as the original's padding does).
+"""
+
+import collections
+import dataclasses
+import json
+import sys
+import time
+
+import numpy as np
+from absl import app, flags, logging
+
+from legacy_lstm import cli
+from legacy_lstm import published
+from legacy_lstm import runs
+from legacy_lstm.compat import fully_connected, seed_everything, tf, tf1
+from legacy_lstm.data import download
+from legacy_lstm.data import stocktwits as st_data
+
+APP = "stocktwits"
+FINAL_CHECKPOINT = "sentiment.ckpt"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Presets and quirks
+# ---------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Config:
+    lstm_sizes: tuple = (128, 64)
+    embed_size: int = 300
+    batch_size: int = 256
+    learning_rate: float = 0.1
+    keep_prob: float = 0.5
+    epochs: int = 50
+    split_frac: float = 0.8
+    max_records: int = None  # use only the first N records of the file (the `test` preset)
+
+
+PRESETS = {
+    "hoffman": Config(),
+    "test": Config(lstm_sizes=(16, 8), embed_size=16, batch_size=32, epochs=2, max_records=2000),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Quirks:
+    """The original's behaviours that a user may switch off. Defaults are faithful."""
+    seq_len: object = 244          # int, or "auto" (resolved to the longest message in tokens)
+    carry_state: bool = True
+    vocab_from: str = "all"        # all | train
+    eval_off_by_one: bool = True
+
+
+FAITHFUL = Quirks()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------
+Split = collections.namedtuple("Split", "x y")
+
+
+@dataclasses.dataclass
+class Data:
+    train: Split
+    val: Split
+    test: Split
+    vocab: dict
+    seq_len: int
+    num_records: int
+
+
+def load_data(path, config, quirks, split_seed):
+    """Read, preprocess, build the vocabulary, drop the empty message, encode, pad and split (§1.2-1.4)."""
+    messages, labels = st_data.read_records(path)
+    if config.max_records:
+        messages, labels = messages[:config.max_records], labels[:config.max_records]
+    texts = [st_data.preprocess(m) for m in messages]
+    kept_texts, kept_labels = st_data.drop_empty(texts, labels)
+    index = np.arange(len(kept_texts))
+    (train_idx, _), _, _ = st_data.split(index, index, config.split_frac, split_seed)
+    if quirks.vocab_from == "all":
+        vocab = st_data.build_vocab(texts)
+    elif quirks.vocab_from == "train":
+        vocab = st_data.build_vocab([kept_texts[i] for i in sorted(train_idx)])
+    else:
+        raise ValueError(f"vocab_from must be 'all' or 'train', got {quirks.vocab_from!r}")
+    ids = st_data.encode(kept_texts, vocab)
+    seq_len = resolve_seq_len(quirks.seq_len, kept_texts)
+    x = st_data.left_pad(ids, seq_len)
+    train, val, test = st_data.split(x, kept_labels, config.split_frac, split_seed)
+    return Data(Split(*train), Split(*val), Split(*test), vocab, seq_len, len(messages))
+
+
+def resolve_seq_len(seq_len, texts):
+    if seq_len == "auto":
+        return max(len(t.split()) for t in texts)
+    seq_len = int(seq_len)
+    if seq_len < 1:
+        raise ValueError(f"seq_len must be >= 1 or 'auto', got {seq_len}")
+    return seq_len
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Graph (the notebook's functions, in its order)
+# ---------------------------------------------------------------------------------------------------------
+Model = collections.namedtuple(
+    "Model", "inputs labels keep_prob initial_state final_state predictions loss train_op accuracy")
+
+
+def build_graph(vocab_size, config, parallel_iterations=None):
+    """Build the notebook's graph in the default graph; variable names are those TF 1.x gave it.
+
+    ``parallel_iterations=1`` makes the dropout inside the RNN loop draw in a fixed order (deterministic runs,
+    ~6-10% slower); None keeps dynamic_rnn's default of 32.
+    """
+    # model_inputs
+    inputs = tf1.placeholder(tf.int32, [None, None], name="inputs")
+    labels = tf1.placeholder(tf.int32, [None, None], name="labels")
+    keep_prob = tf1.placeholder(tf.float32, name="keep_prob")
+    # build_embedding_layer: a plain tf.Variable, so its checkpoint name is "Variable"
+    embedding = tf.Variable(tf1.random_uniform((vocab_size, config.embed_size), -1, 1))
+    embed = tf.nn.embedding_lookup(embedding, inputs)
+    # build_lstm_layers: one fresh BasicLSTMCell per layer, output dropout only
+    layers = [tf1.nn.rnn_cell.DropoutWrapper(tf1.nn.rnn_cell.BasicLSTMCell(size), output_keep_prob=keep_prob)
+              for size in config.lstm_sizes]
+    cell = tf1.nn.rnn_cell.MultiRNNCell(layers)
+    # The batch size is baked into the zero state: partial batches are dropped everywhere.
+    initial_state = cell.zero_state(config.batch_size, tf.float32)
+    outputs, final_state = tf1.nn.dynamic_rnn(cell, embed, initial_state=initial_state,
+                                              parallel_iterations=parallel_iterations or 32)
+    # build_cost_fn_and_opt: sigmoid unit on the last step, MSE, Adadelta
+    predictions = fully_connected(outputs[:, -1], 1, activation_fn=tf.sigmoid)
+    loss = tf1.losses.mean_squared_error(labels, predictions)
+    train_op = tf1.train.AdadeltaOptimizer(config.learning_rate).minimize(loss)
+    # build_accuracy
+    correct = tf.equal(tf.cast(tf.round(predictions), tf.int32), labels)
+    accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
+    return Model(inputs, labels, keep_prob, initial_state, final_state, predictions, loss, train_op, accuracy)
+
+
+def zero_state_value(model):
+    return tf.nest.map_structure(lambda t: np.zeros(t.shape.as_list(), np.float32), model.initial_state)
+
+
+def _state_feed(model, state):
+    return dict(zip(tf.nest.flatten(model.initial_state), tf.nest.flatten(state)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Train / evaluate / predict (plain arguments; no flags below main)
+# ---------------------------------------------------------------------------------------------------------
+def evaluate(sess, model, split, batch_size, carry_state=True):
+    """Mean per-batch accuracy over the full batches of ``split`` with keep_prob 1 (state carried if asked)."""
+    if st_data.num_batches(len(split.x), batch_size) == 0:
+        raise ValueError(f"{len(split.x)} examples do not fill one batch of {batch_size}")
+    state, accs = zero_state_value(model), []
+    for x, y in st_data.get_batches(split.x, split.y, batch_size):
+        feed = {model.inputs: x, model.labels: y[:, None], model.keep_prob: 1.0, **_state_feed(model, state)}
+        acc, new_state = sess.run([model.accuracy, model.final_state], feed)
+        accs.append(acc)
+        if carry_state:
+            state = new_state
+    return float(np.mean(accs))
+
+
+def run_epoch(sess, model, data, config, quirks, epoch, num_epochs, log=print):
+    """One training epoch as ``build_and_train_network``; returns the curve row of the epoch."""
+    start = time.time()
+    n_batches = st_data.num_batches(len(data.train.x), config.batch_size)
+    if n_batches == 0:
+        raise ValueError(f"{len(data.train.x)} training examples do not fill one batch of {config.batch_size}")
+    state, train_acc, row = zero_state_value(model), [], None
+    for ii, (x, y) in enumerate(st_data.get_batches(data.train.x, data.train.y, config.batch_size), 1):
+        feed = {model.inputs: x, model.labels: y[:, None], model.keep_prob: config.keep_prob,
+                **_state_feed(model, state)}
+        loss, new_state, _, acc = sess.run([model.loss, model.final_state, model.train_op, model.accuracy], feed)
+        if not np.isfinite(loss):
+            raise runs.NonFiniteLossError(
+                f"loss is {loss} at epoch {epoch}, batch {ii}; stopped without saving this epoch. The last "
+                "finished epoch's checkpoint is intact: lower the learning rate or check the data, then rerun.")
+        train_acc.append(acc)
+        if quirks.carry_state:
+            state = new_state
+        at_eval = (ii + 1) % n_batches == 0 if quirks.eval_off_by_one else ii == n_batches
+        if at_eval and row is None:
+            val_acc = evaluate(sess, model, data.val, config.batch_size, quirks.carry_state)
+            shown = ii + 1 if quirks.eval_off_by_one else ii
+            log(f"Epoch: {epoch}/{num_epochs}... Batch: {shown}/{n_batches}... Train Loss: {loss:.3f}... "
+                f"Train Accuracy: {np.mean(train_acc):.3f}... Val Accuracy: {val_acc:.3f}")
+            row = {"epoch": epoch, "train_loss": float(loss), "train_acc": float(np.mean(train_acc)),
+                   "val_acc": val_acc}
+    row["epoch_train_acc"] = float(np.mean(train_acc))
+    row["seconds"] = round(time.time() - start, 3)
+    return row
+
+
+def make_manifest(preset, config, quirks, data, split_seed, seed):
+    return {"app": APP, "preset": preset, "config": dataclasses.asdict(config),
+            "quirks": dict(dataclasses.asdict(quirks), seq_len=data.seq_len), "split_seed": split_seed,
+            "seed": seed, "cell": "basic", "vocab_size": len(data.vocab) + 1,
+            "vocab_sha256": runs.vocab_sha256(data.vocab), "num_records": data.num_records}
+
+
+def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None, seed=None, max_epochs=None,
+          deterministic=None, log=print):
+    """Train (resuming from ``run_dir`` when it holds an unfinished run of the same config).
+
+    ``deterministic`` (default: whether a seed is given) runs the RNN loop with parallel_iterations=1 so that
+    dropout draws in a fixed order; with a seed, the run is then repeatable bit for bit on one machine.
+
+    Returns {"curve": [...], "run_dir", "split_seed", "seed", "finished": bool, "seconds"}.
+    """
+    config = PRESETS[preset] if isinstance(preset, str) else preset
+    preset_name = preset if isinstance(preset, str) else "custom"
+    saved = runs.read_manifest(run_dir)
+    if split_seed is None and saved is not None:
+        split_seed = saved.get("split_seed")  # resuming an unseeded run: reuse the seed it drew
+        seed = saved.get("seed") if seed is None else seed
+    split_seed = cli.draw_seed("split_seed", split_seed)
+    data = load_data(data_path, config, quirks, split_seed)
+    num_epochs = min(config.epochs, max_epochs) if max_epochs else config.epochs
+    manifest = make_manifest(preset_name, config, quirks, data, split_seed, seed)
+    start = time.time()
+    graph = tf.Graph()
+    with graph.as_default():
+        seed_everything(seed)
+        if deterministic is None:
+            deterministic = seed is not None
+        model = build_graph(len(data.vocab) + 1, config, parallel_iterations=1 if deterministic else None)
+        run = runs.Run(run_dir, manifest, final_name=FINAL_CHECKPOINT)
+        with tf1.Session(graph=graph) as sess:
+            sess.run(tf1.global_variables_initializer())
+            done = run.resume(sess)
+            if done:
+                log(f"Resuming {run_dir} after epoch {done} (split_seed={split_seed}).")
+            else:
+                run.write_manifest(vocab=data.vocab)
+            graph.finalize()  # nothing below may add ops: the graph does not grow during training
+            try:
+                for epoch in range(done + 1, num_epochs + 1):
+                    row = run_epoch(sess, model, data, config, quirks, epoch, config.epochs, log=log)
+                    run.save_epoch(sess, epoch)
+                    run.record_epoch(row, {"train": {"loss": row["train_loss"], "accuracy": row["train_acc"]},
+                                           "validation": {"accuracy": row["val_acc"]}})
+                finished = num_epochs == config.epochs
+                if finished and done < num_epochs:
+                    run.save_final(sess)
+            finally:
+                run.close()
+    return {"curve": run.curve, "run_dir": str(run_dir), "split_seed": split_seed, "seed": seed,
+            "finished": finished, "seconds": time.time() - start}
+
+
+def test(data_path, run_dir, checkpoint=None, preset="hoffman", quirks=FAITHFUL, split_seed=None, log=print):
+    """Evaluate a checkpoint on the test split (37 batches for the published config); returns the accuracy."""
+    config, quirks, split_seed, manifest, data = _eval_setup(data_path, run_dir, preset, quirks, split_seed)
+    graph = tf.Graph()
+    with graph.as_default():
+        model = build_graph(len(data.vocab) + 1, config)
+        run = runs.Run(run_dir, manifest)
+        with tf1.Session(graph=graph) as sess:
+            path = run.restore(sess, checkpoint) if manifest.get("_from_run_dir") or checkpoint is None \
+                else _restore_external(sess, run, checkpoint)
+            log(f"Restored {path}")
+            acc = evaluate(sess, model, data.test, config.batch_size, quirks.carry_state)
+    log(f"Test Accuracy: {acc:.3f}")
+    return acc
+
+
+def _restore_external(sess, run, checkpoint):
+    runs.check_checkpoint_shapes(checkpoint, run.var_list)
+    run.saver.restore(sess, checkpoint)
+    return checkpoint
+
+
+def _eval_setup(data_path, run_dir, preset, quirks, split_seed):
+    """Config, quirks, split seed and data for test mode: from the run's manifest when there is one."""
+    saved = runs.read_manifest(run_dir)
+    if saved is not None:
+        config = Config(**dict(saved["config"], lstm_sizes=tuple(saved["config"]["lstm_sizes"])))
+        quirks = Quirks(**saved["quirks"])
+        split_seed = saved["split_seed"]
+        preset = saved["preset"]
+    else:
+        config = PRESETS[preset]
+        if split_seed is None:
+            raise ValueError(f"{run_dir} has no manifest, so the split of the checkpoint's run is unknown: pass "
+                             "--split_seed (an original TF 1.x run was unseeded; any seed gives an unbiased but "
+                             "different test split).")
+    data = load_data(data_path, config, quirks, split_seed)
+    manifest = make_manifest(preset, config, quirks, data, split_seed, saved.get("seed") if saved else None)
+    manifest["_from_run_dir"] = saved is not None
+    return config, quirks, split_seed, manifest, data
+
+
+def encode_for_prediction(texts, vocab, seq_len):
+    """Preprocess and encode raw messages. Returns (x [N, seq_len], info per message)."""
+    ids, info = [], []
+    for text in texts:
+        tokens = st_data.preprocess(text).split()
+        known = [vocab[t] for t in tokens if t in vocab]
+        ids.append(known[:seq_len])
+        info.append({"text": text, "tokens": len(tokens), "known": len(known),
+                     "truncated": len(known) > seq_len})
+    return st_data.left_pad(ids, seq_len), info
+
+
+def predict(run_dir, texts, checkpoint=None):
+    """Probability of bullish for each raw message, with the vocabulary and config saved in ``run_dir``.
+
+    Returns a list of dicts: text, probability (None when no word is known), label (bullish | bearish |
+    unknown), tokens, known, truncated.
+    """
+    run_probe = runs.read_manifest(run_dir)
+    if run_probe is None:
+        raise FileNotFoundError(f"{run_dir} has no {runs.MANIFEST}; train a model there first "
+                                "(python -m legacy_lstm.stocktwits --mode=train).")
+    vocab = runs.read_json(run_dir, run_probe.get("vocab_file", "vocab.json"))
+    config = Config(**dict(run_probe["config"], lstm_sizes=tuple(run_probe["config"]["lstm_sizes"])))
+    seq_len = run_probe["quirks"]["seq_len"]
+    x, info = encode_for_prediction(list(texts), vocab, seq_len)
+    results = [dict(i, probability=None, label="unknown") for i in info]
+    rows = [i for i, item in enumerate(info) if item["known"] > 0]
+    if not rows:
+        return results
+    graph = tf.Graph()
+    with graph.as_default():
+        model = build_graph(len(vocab) + 1, config)
+        run = runs.Run(run_dir, run_probe)
+        with tf1.Session(graph=graph) as sess:
+            run.restore(sess, checkpoint)
+            bs = config.batch_size
+            for start in range(0, len(rows), bs):
+                chunk = rows[start:start + bs]
+                batch = np.zeros((bs, seq_len), np.int32)  # the zero state fixes the batch size: pad it
+                batch[:len(chunk)] = x[chunk]
+                probs = sess.run(model.predictions, {model.inputs: batch, model.keep_prob: 1.0})[:len(chunk), 0]
+                for i, p in zip(chunk, probs):
+                    results[i].update(probability=float(p), label="bullish" if p >= 0.5 else "bearish")
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------
+# main: the only reader of flags
+# ---------------------------------------------------------------------------------------------------------
+SEQ_LEN = flags.DEFINE_string("seq_len", "244", "Pad/truncate length in tokens: 244 (faithful), `auto` (the "
+                              "longest message, 39) or an integer.")
+CARRY_STATE = flags.DEFINE_bool("carry_state", True, "Carry the LSTM state from batch to batch within an epoch "
+                                "(faithful). --nocarry_state starts each batch from zeros.")
+VOCAB_FROM = flags.DEFINE_enum("vocab_from", "all", ["all", "train"], "Build the vocabulary over all messages "
+                               "(faithful) or the training split only.")
+EVAL_OFF_BY_ONE = flags.DEFINE_bool("eval_off_by_one", True, "Validate and log after batch 302 of 303 "
+                                    "(faithful); --noeval_off_by_one validates after the last batch.")
+SPLIT_SEED = flags.DEFINE_integer("split_seed", None, "Seed of the 80/10/10 split. Default: drawn, logged and "
+                                  "stored in the manifest (the original is unseeded).")
+flags.adopt_module_key_flags(cli)
+
+
+def main(argv):
+    preset, _ = cli.resolve_preset(PRESETS, "hoffman")
+    mode = cli.MODE.value
+    if len(argv) > 1 and mode != "predict":
+        raise app.UsageError(f"Unexpected arguments {argv[1:]} (messages are only taken with --mode=predict)")
+    run_dir = cli.resolve_run_dir(APP, preset)
+    if mode == "predict":
+        texts = argv[1:] or [line.rstrip("\n") for line in sys.stdin]
+        for r in predict(run_dir, texts, cli.CHECKPOINT.value):
+            prob = "   n/a" if r["probability"] is None else f"{r['probability']:.4f}"
+            note = " (no known words)" if r["probability"] is None else \
+                (" (truncated)" if r["truncated"] else "")
+            print(f"{prob}\t{r['label']}{note}\t{r['text']}")
+        return 0
+    data_path = download.locate(download.STOCKTWITS, cli.resolve_data_dir())
+    quirks = Quirks(seq_len=SEQ_LEN.value if SEQ_LEN.value == "auto" else int(SEQ_LEN.value),
+                    carry_state=CARRY_STATE.value, vocab_from=VOCAB_FROM.value,
+                    eval_off_by_one=EVAL_OFF_BY_ONE.value)
+    if mode == "train":
+        result = train(data_path, run_dir, preset, quirks, SPLIT_SEED.value, cli.SEED.value, cli.MAX_EPOCHS.value)
+        print(f"Run directory: {run_dir} ({len(result['curve'])} epochs done, split_seed={result['split_seed']})")
+    else:
+        test(data_path, run_dir, cli.CHECKPOINT.value, preset, quirks, SPLIT_SEED.value)
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,134 @@
+"""Run a published configuration to the end (resumable) and compare it with the published numbers.
+
+    python scripts/reproduce.py stocktwits                  # train 50 epochs (resumes), test, write results
+    python scripts/reproduce.py stocktwits --report_only    # write results from the run dir as it is now
+
+Safe under ``nohup``: every epoch is checkpointed in the run directory (default
+``~/.cache/legacy_lstm/runs/<app>-<preset>``, outside the work tree so a fresh checkout keeps it), and a rerun
+of the same command resumes from the last finished epoch with the same split seed. Writes
+``results/<app>.json`` (curve, final metrics, comparison, command, seeds, versions, wall seconds) and
+``results/<app>.png`` (our curve over the published one; needs matplotlib).
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import shlex
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from legacy_lstm import published, runs  # noqa: E402
+from legacy_lstm.compat import versions  # noqa: E402
+from legacy_lstm.data import download  # noqa: E402
+
+DEFAULT_SEED = 2017
+
+
+def _default_run_dir(app, preset):
+    return str(download.cache_dir() / "runs" / f"{app}-{preset}")
+
+
+def reproduce_stocktwits(args):
+    from legacy_lstm import stocktwits
+    data_path = download.locate(download.STOCKTWITS, args.data_dir)
+    test_acc = None
+    if not args.report_only:
+        start = time.time()
+        result = stocktwits.train(data_path, args.run_dir, args.preset, split_seed=args.split_seed,
+                                  seed=args.seed, max_epochs=args.max_epochs, deterministic=False)
+        print(f"sitting: {time.time() - start:.0f} s, {len(result['curve'])} epochs done", flush=True)
+    manifest = runs.read_manifest(args.run_dir)
+    curve = runs.read_json(args.run_dir, runs.CURVE_JSON) if manifest else []
+    epochs = manifest["config"]["epochs"] if manifest else None
+    test_seconds = None
+    if curve and len(curve) == epochs:
+        t = time.time()
+        test_acc = stocktwits.test(data_path, args.run_dir)
+        test_seconds = time.time() - t
+    final = {"val_acc": curve[-1]["val_acc"] if curve and len(curve) == epochs else None, "test_acc": test_acc}
+    return manifest, curve, final, test_seconds
+
+
+def plot(path, curve, ref, title):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install matplotlib)")
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, col, label in ((axes[0], "val_acc", "validation accuracy"), (axes[1], "train_loss", "train loss (1 batch)")):
+        ax.plot([r["epoch"] for r in ref["curve"]], [r[col] for r in ref["curve"]], "k--", label="published")
+        ax.plot([r["epoch"] for r in curve], [r[col] for r in curve], "C0-o", ms=3, label="legacy_lstm")
+        band = ref["bands"].get("curve", {}).get(col)
+        if band:
+            e = [r["epoch"] for r in ref["curve"]]
+            v = [r[col] for r in ref["curve"]]
+            ax.fill_between(e, [x - band for x in v], [x + band for x in v], color="0.85", label=f"band ±{band}")
+        ax.set_xlabel("epoch")
+        ax.set_title(label)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("app", choices=["stocktwits"])
+    parser.add_argument("--preset", default="hoffman")
+    parser.add_argument("--run_dir", default=None)
+    parser.add_argument("--data_dir", default=None)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="TF/NumPy seed (initial weights)")
+    parser.add_argument("--split_seed", type=int, default=None,
+                        help="default: the run dir's seed when resuming, else a drawn one (logged)")
+    parser.add_argument("--max_epochs", type=int, default=None, help="stop after this many epochs in total")
+    parser.add_argument("--report_only", action="store_true", help="do not train; report the run dir as it is")
+    parser.add_argument("--results_dir", default=str(REPO / "results"))
+    args = parser.parse_args()
+    args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset)
+    manifest, curve, final, test_seconds = reproduce_stocktwits(args)
+    if not manifest:
+        sys.exit(f"{args.run_dir} holds no run yet")
+    ref = published.load(args.app)
+    cmp = published.compare(curve, final, ref)
+    results = pathlib.Path(args.results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    train_seconds = sum(r.get("seconds", 0) for r in curve)
+    doc = {
+        "app": args.app, "preset": manifest["preset"],
+        "command": f"python scripts/reproduce.py {args.app} --preset={args.preset} --seed={manifest['seed']} "
+                   f"--split_seed={manifest['split_seed']}",
+        "app_command": f"python -m legacy_lstm.{args.app} --preset={args.preset} --seed={manifest['seed']} "
+                       f"--split_seed={manifest['split_seed']}",
+        "seed": manifest["seed"], "split_seed": manifest["split_seed"], "quirks": manifest["quirks"],
+        "config": manifest["config"], "cell": manifest.get("cell"), "deterministic": False,
+        "versions": versions(), "git_commit": manifest.get("git_commit"),
+        "machine": f"{os.cpu_count()} CPU cores, no GPU",
+        "epochs_done": len(curve), "epochs_total": manifest["config"]["epochs"],
+        "complete": final["test_acc"] is not None,
+        "train_wall_seconds": round(train_seconds, 1),
+        "test_wall_seconds": None if test_seconds is None else round(test_seconds, 1),
+        "curve": curve, "final": final,
+        "comparison": {"epochs_compared": cmp.epochs_compared, "max_deviation": cmp.max_deviation,
+                       "curve_within_bands": cmp.curve_within, "final": cmp.final, "passed": cmp.passed,
+                       "per_epoch": cmp.per_epoch},
+    }
+    out = results / f"{args.app}.json"
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    title = (f"{args.app} {manifest['preset']}: {len(curve)}/{manifest['config']['epochs']} epochs, seed "
+             f"{manifest['seed']}, split_seed {manifest['split_seed']}, TF {doc['versions']['tensorflow']}")
+    plot(results / f"{args.app}.png", curve, ref, title)
+    print("\n".join(cmp.summary_lines()))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
