@@ -237,7 +237,7 @@ def run_epoch(sess, model, data, config, quirks, epoch, num_epochs, log=print):
     n_batches = st_data.num_batches(len(data.train.x), config.batch_size)
     if n_batches == 0:
         raise ValueError(f"{len(data.train.x)} training examples do not fill one batch of {config.batch_size}")
-    state, train_acc, row = zero_state_value(model), [], None
+    state, train_acc, train_loss, row = zero_state_value(model), [], [], None
     for ii, (x, y) in enumerate(st_data.get_batches(data.train.x, data.train.y, config.batch_size), 1):
         feed = {model.inputs: x, model.labels: y[:, None], model.keep_prob: config.keep_prob,
                 **_state_feed(model, state)}
@@ -247,6 +247,7 @@ def run_epoch(sess, model, data, config, quirks, epoch, num_epochs, log=print):
                 f"loss is {loss} at epoch {epoch}, batch {ii}; stopped without saving this epoch. The last "
                 "finished epoch's checkpoint is intact: lower the learning rate or check the data, then rerun.")
         train_acc.append(acc)
+        train_loss.append(loss)
         if quirks.carry_state:
             state = new_state
         at_eval = (ii + 1) % n_batches == 0 if quirks.eval_off_by_one else ii == n_batches
@@ -256,7 +257,9 @@ def run_epoch(sess, model, data, config, quirks, epoch, num_epochs, log=print):
             log(f"Epoch: {epoch}/{num_epochs}... Batch: {shown}/{n_batches}... Train Loss: {loss:.3f}... "
                 f"Train Accuracy: {np.mean(train_acc):.3f}... Val Accuracy: {val_acc:.3f}")
             row = {"epoch": epoch, "train_loss": float(loss), "train_acc": float(np.mean(train_acc)),
-                   "val_acc": val_acc}
+                   "val_acc": val_acc, "eval_after_batch": ii}
+    # Beyond the original's columns: means over every batch of the epoch (the logged ones are partial).
+    row["epoch_train_loss"] = float(np.mean(train_loss))
     row["epoch_train_acc"] = float(np.mean(train_acc))
     row["seconds"] = round(time.time() - start, 3)
     return row
@@ -350,7 +353,8 @@ def _eval_setup(data_path, run_dir, preset, quirks, split_seed):
         split_seed = saved["split_seed"]
         preset = saved["preset"]
     else:
-        config = PRESETS[preset]
+        config = PRESETS[preset] if isinstance(preset, str) else preset
+        preset = preset if isinstance(preset, str) else "custom"
         if split_seed is None:
             raise ValueError(f"{run_dir} has no manifest, so the split of the checkpoint's run is unknown: pass "
                              "--split_seed (an original TF 1.x run was unseeded; any seed gives an unbiased but "

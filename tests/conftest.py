@@ -1,0 +1,32 @@
+"""Shared fixtures: where the real data is (skip cleanly when it is absent), and quiet TF."""
+
+import os
+import pathlib
+
+import pytest
+
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def real_data_dir():
+    """$LEGACY_LSTM_DATA if set, else ../shared/data beside the checkout, else None."""
+    env = os.environ.get("LEGACY_LSTM_DATA")
+    if env and pathlib.Path(env).is_dir():
+        return pathlib.Path(env)
+    return SHARED_DATA if SHARED_DATA.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    found = real_data_dir()
+    if found is None:
+        pytest.skip("real data not present (set LEGACY_LSTM_DATA or put it in ../shared/data)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def stocktwits_path(data_dir):
+    path = data_dir / "stocktwits_spy" / "StockTwits_SPY_Sentiment_2017.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    return path

@@ -1,0 +1,41 @@
+"""Published numbers as package data, and the comparison routine."""
+
+import pytest
+
+from legacy_lstm import published
+
+
+def test_stocktwits_published_curve_is_complete():
+    doc = published.load("stocktwits")
+    assert [row["epoch"] for row in doc["curve"]] == list(range(1, 51))
+    assert doc["curve"][0] == {"epoch": 1, "train_loss": 0.247, "train_acc": 0.562, "val_acc": 0.578}
+    assert doc["curve"][9]["val_acc"] == 0.659 and doc["curve"][49]["val_acc"] == 0.718
+    assert doc["final"] == {"test_acc": 0.717, "val_acc": 0.718}
+    assert doc["bands"] == {"final": {"test_acc": 0.015, "val_acc": 0.015}, "curve": {"val_acc": 0.03}}
+
+
+def _ref():
+    return {"curve": [{"epoch": 1, "acc": 0.5}, {"epoch": 2, "acc": 0.6}, {"epoch": 3, "acc": 0.7}],
+            "final": {"test": 0.7}, "bands": {"curve": {"acc": 0.05}, "final": {"test": 0.01}}}
+
+
+def test_compare_within_bands():
+    cmp = published.compare([{"epoch": 1, "acc": 0.52}, {"epoch": 2, "acc": 0.57}, {"epoch": 3, "acc": 0.7}],
+                            {"test": 0.705}, _ref())
+    assert cmp.passed and cmp.complete
+    assert cmp.max_deviation["acc"][0] == 2 and cmp.max_deviation["acc"][1] == pytest.approx(-0.03)
+    assert cmp.per_epoch[0]["acc_diff"] == pytest.approx(0.02)
+    assert cmp.final["test"]["within"] and cmp.final["test"]["diff"] == pytest.approx(0.005)
+
+
+def test_compare_outside_band_and_partial_run():
+    cmp = published.compare([{"epoch": 1, "acc": 0.5}, {"epoch": 2, "acc": 0.7}], {}, _ref())
+    assert not cmp.curve_within["acc"] and not cmp.passed
+    assert cmp.epochs_compared == 2 and not cmp.complete
+    assert cmp.final["test"] == {"ours": None, "published": 0.7, "diff": None, "band": 0.01, "within": False}
+    assert any("NOT all within" in line for line in cmp.summary_lines())
+
+
+def test_unknown_app():
+    with pytest.raises(FileNotFoundError, match="nope"):
+        published.load("nope")

@@ -1,0 +1,40 @@
+"""The committed reproduction results stay within the published bands (recomputed here from the curve)."""
+
+import json
+import pathlib
+
+import pytest
+
+from legacy_lstm import published
+
+RESULTS = pathlib.Path(__file__).resolve().parents[1] / "results"
+FAITHFUL = {"seq_len": 244, "carry_state": True, "vocab_from": "all", "eval_off_by_one": True}
+
+
+@pytest.fixture(scope="module")
+def stocktwits():
+    path = RESULTS / "stocktwits.json"
+    assert path.exists(), f"{path} is missing: run scripts/reproduce.py stocktwits and commit its output"
+    return json.loads(path.read_text())
+
+
+def test_stocktwits_results_say_how_they_were_made(stocktwits):
+    for key in ("command", "seed", "split_seed", "versions", "train_wall_seconds", "machine"):
+        assert stocktwits.get(key) is not None, key
+    assert stocktwits["versions"]["tensorflow"].startswith("2.21")
+    assert {k: stocktwits["quirks"][k] for k in FAITHFUL} == FAITHFUL
+    assert stocktwits["preset"] == "hoffman"
+    assert stocktwits["epochs_done"] == len(stocktwits["curve"]) >= 1
+
+
+def test_stocktwits_curve_within_band_of_published(stocktwits):
+    cmp = published.compare(stocktwits["curve"], {}, published.load("stocktwits"))
+    assert cmp.epochs_compared == len(stocktwits["curve"])
+    assert cmp.curve_within["val_acc"], cmp.summary_lines()
+
+
+def test_stocktwits_final_numbers_within_band(stocktwits):
+    if not stocktwits["complete"]:
+        pytest.skip(f"reproduction is partial ({stocktwits['epochs_done']}/50 epochs): final numbers pending")
+    cmp = published.compare(stocktwits["curve"], stocktwits["final"], published.load("stocktwits"))
+    assert cmp.complete and cmp.passed, cmp.summary_lines()

@@ -1,0 +1,322 @@
+"""The StockTwits app: graph, training, checkpoints, resume, manifest, predict, quirks."""
+
+import dataclasses
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from legacy_lstm import runs, stocktwits
+from legacy_lstm.compat import tf, tf1
+
+from stocktwits_fixtures import QUICK, SMALL, write_messages
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+GOLDEN = pathlib.Path(__file__).resolve().parent / "golden" / "stocktwits_test_preset.json"
+
+
+def _quiet(*args, **kwargs):
+    pass
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    return write_messages(tmp_path_factory.mktemp("st") / "StockTwits_SPY_Sentiment_2017.gz")
+
+
+@pytest.fixture(scope="module")
+def trained(small_data, tmp_path_factory):
+    """One seeded 3-epoch run on the small data, shared by the tests that only read it."""
+    run_dir = tmp_path_factory.mktemp("run")
+    result = stocktwits.train(small_data, run_dir, SMALL, QUICK, split_seed=3, seed=7, log=_quiet)
+    return run_dir, result
+
+
+# --- graph ------------------------------------------------------------------------------------------------
+PUBLISHED_VARIABLES = [
+    ("Variable", [31981, 300]),
+    ("rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel", [428, 512]),
+    ("rnn/multi_rnn_cell/cell_0/basic_lstm_cell/bias", [512]),
+    ("rnn/multi_rnn_cell/cell_1/basic_lstm_cell/kernel", [192, 256]),
+    ("rnn/multi_rnn_cell/cell_1/basic_lstm_cell/bias", [256]),
+    ("fully_connected/weights", [64, 1]),
+    ("fully_connected/biases", [1]),
+]
+
+
+def test_published_graph_variable_names_and_shapes():
+    with tf.Graph().as_default() as graph:
+        model = stocktwits.build_graph(31981, stocktwits.PRESETS["hoffman"])
+        names = [(v.op.name, v.shape.as_list()) for v in tf1.global_variables()]
+        trainable = [(v.op.name, v.shape.as_list()) for v in tf1.trainable_variables()]
+        assert trainable == PUBLISHED_VARIABLES
+        slots = [(f"{n}/Adadelta{s}", shape) for n, shape in PUBLISHED_VARIABLES for s in ("", "_1")]
+        assert sorted(names) == sorted(PUBLISHED_VARIABLES + slots)
+        for name in ("inputs", "labels", "keep_prob"):
+            assert graph.get_tensor_by_name(f"{name}:0").op.type == "Placeholder"
+        assert model.inputs.dtype == tf.int32 and model.labels.dtype == tf.int32
+        # zero_state(256) bakes the batch size into the graph, as in the notebook
+        assert [s.c.shape.as_list() for s in model.initial_state] == [[256, 128], [256, 64]]
+
+
+# --- training -----------------------------------------------------------------------------------------------
+def test_short_training_lowers_the_loss_and_learns(trained):
+    _, result = trained
+    curve = result["curve"]
+    assert [row["epoch"] for row in curve] == [1, 2, 3]
+    assert curve[-1]["epoch_train_loss"] < curve[0]["epoch_train_loss"] - 0.02
+    assert curve[-1]["val_acc"] > 0.8  # the small data is separable by its sentiment words
+
+
+def test_seeded_training_is_repeatable(small_data, tmp_path, trained):
+    _, first = trained
+    again = stocktwits.train(small_data, tmp_path, SMALL, QUICK, split_seed=3, seed=7, log=_quiet)
+    for a, b in zip(first["curve"], again["curve"]):
+        for key in ("train_loss", "train_acc", "val_acc", "epoch_train_loss"):
+            assert a[key] == pytest.approx(b[key], abs=1e-6), key
+
+
+def test_eval_off_by_one_quirk(small_data, tmp_path):
+    """Faithful: validation after batch n-1 (printed as n/n); switched off: after batch n."""
+    lines = []
+    cfg = dataclasses.replace(SMALL, epochs=1)
+    faithful = stocktwits.train(small_data, tmp_path / "a", cfg, QUICK, split_seed=3, seed=1, log=lines.append)
+    n = int(480 * 0.8) // 16
+    assert faithful["curve"][0]["eval_after_batch"] == n - 1
+    assert f"Batch: {n}/{n}..." in lines[0]
+    fixed = stocktwits.train(small_data, tmp_path / "b", cfg, dataclasses.replace(QUICK, eval_off_by_one=False),
+                             split_seed=3, seed=1, log=_quiet)
+    assert fixed["curve"][0]["eval_after_batch"] == n
+
+
+def test_log_line_format(small_data, tmp_path):
+    lines = []
+    cfg = dataclasses.replace(SMALL, epochs=1)
+    stocktwits.train(small_data, tmp_path, cfg, QUICK, split_seed=3, seed=1, log=lines.append)
+    import re
+    assert re.fullmatch(r"Epoch: 1/1\.\.\. Batch: 24/24\.\.\. Train Loss: \d\.\d{3}\.\.\. "
+                        r"Train Accuracy: \d\.\d{3}\.\.\. Val Accuracy: \d\.\d{3}", lines[0]), lines[0]
+
+
+def test_carry_state_changes_what_the_next_batch_sees(trained, small_data):
+    """With --carry_state the second batch starts from the first batch's final state, not from zeros."""
+    run_dir, _ = trained
+    manifest = runs.read_manifest(run_dir)
+    data = stocktwits.load_data(small_data, SMALL, QUICK, manifest["split_seed"])
+    with tf.Graph().as_default():
+        model = stocktwits.build_graph(len(data.vocab) + 1, SMALL)
+        run = runs.Run(run_dir, manifest)
+        with tf1.Session() as sess:
+            run.restore(sess)
+            carried = stocktwits.evaluate(sess, model, data.val, SMALL.batch_size, carry_state=True)
+            reset = stocktwits.evaluate(sess, model, data.val, SMALL.batch_size, carry_state=False)
+            x0, x1 = data.val.x[:16], data.val.x[16:32]
+            feed = {model.inputs: x0, model.keep_prob: 1.0}
+            state = sess.run(model.final_state, feed)
+            p_zero = sess.run(model.predictions, {model.inputs: x1, model.keep_prob: 1.0})
+            p_carry = sess.run(model.predictions, {model.inputs: x1, model.keep_prob: 1.0,
+                                                   **stocktwits._state_feed(model, state)})
+    assert np.abs(p_zero - p_carry).max() > 1e-4
+    assert 0.0 <= carried <= 1.0 and 0.0 <= reset <= 1.0
+
+
+# --- run directory --------------------------------------------------------------------------------------
+def test_run_directory_contents(trained):
+    run_dir, result = trained
+    run_dir = pathlib.Path(run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["split_seed"] == 3 and manifest["seed"] == 7 and manifest["cell"] == "basic"
+    assert manifest["quirks"] == {"seq_len": 12, "carry_state": True, "vocab_from": "all", "eval_off_by_one": True}
+    assert set(manifest["versions"]) == {"python", "tensorflow", "tf_keras", "numpy"}
+    vocab = json.loads((run_dir / "vocab.json").read_text())
+    assert runs.vocab_sha256(vocab) == manifest["vocab_sha256"]
+    state = (run_dir / "checkpoint").read_text()
+    assert str(run_dir) not in state, "checkpoint paths must be relative"
+    assert 'model_checkpoint_path: "sentiment.ckpt"' in state
+    assert (run_dir / "model.ckpt-3.index").exists() and (run_dir / "sentiment.ckpt.index").exists()
+    assert json.loads((run_dir / "curve.json").read_text()) == result["curve"]
+    csv_lines = (run_dir / "curve.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("epoch,train_loss,train_acc,val_acc") and len(csv_lines) == 4
+    for sub in ("train", "validation"):
+        assert list((run_dir / sub).glob("events.out.tfevents.*")), sub
+
+
+def test_save_restore_gives_identical_predictions(small_data, tmp_path):
+    data = stocktwits.load_data(small_data, SMALL, QUICK, 3)
+    x = data.val.x[:16]
+    with tf.Graph().as_default():
+        tf1.set_random_seed(0)
+        model = stocktwits.build_graph(len(data.vocab) + 1, SMALL)
+        run = runs.Run(tmp_path, {"app": "t"})
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            sess.run(model.train_op, {model.inputs: data.train.x[:16], model.labels: data.train.y[:16, None],
+                                      model.keep_prob: 1.0})
+            before = sess.run(model.predictions, {model.inputs: x, model.keep_prob: 1.0})
+            run.save_epoch(sess, 1)
+    with tf.Graph().as_default():
+        tf1.set_random_seed(99)  # different initial values: only the restore can make them equal
+        model = stocktwits.build_graph(len(data.vocab) + 1, SMALL)
+        run = runs.Run(tmp_path, {"app": "t"})
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            fresh = sess.run(model.predictions, {model.inputs: x, model.keep_prob: 1.0})
+            run.restore(sess)
+            after = sess.run(model.predictions, {model.inputs: x, model.keep_prob: 1.0})
+    np.testing.assert_array_equal(before, after)
+    assert np.abs(fresh - before).max() > 0
+
+
+def test_resume_continues_from_last_finished_epoch(small_data, tmp_path, trained):
+    lines = []
+    first = stocktwits.train(small_data, tmp_path, SMALL, QUICK, split_seed=3, seed=7, max_epochs=1, log=_quiet)
+    assert [r["epoch"] for r in first["curve"]] == [1] and not first["finished"]
+    assert not (tmp_path / "sentiment.ckpt.index").exists()
+    second = stocktwits.train(small_data, tmp_path, SMALL, QUICK, seed=7, log=lines.append)
+    assert lines[0].startswith("Resuming") and "after epoch 1" in lines[0]
+    assert [r["epoch"] for r in second["curve"]] == [1, 2, 3] and second["finished"]
+    assert second["split_seed"] == 3  # taken from the manifest when not given
+    assert second["curve"][0] == first["curve"][0]
+    assert (tmp_path / "sentiment.ckpt.index").exists()
+
+
+def test_resume_after_kill_9(small_data, tmp_path):
+    """A training killed with SIGKILL mid-run resumes from its last finished epoch, not from scratch."""
+    run_dir = tmp_path / "run"
+    data_dir = small_data.parent
+    (data_dir / "stocktwits_spy").mkdir(exist_ok=True)
+    cmd = [sys.executable, "-c", _KILL_SCRIPT, str(small_data), str(run_dir)]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 240
+    while not (run_dir / "model.ckpt-1.index").exists():
+        assert proc.poll() is None, proc.stdout.read().decode()
+        assert time.time() < deadline, "no epoch finished in time"
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = json.loads((run_dir / "curve.json").read_text())
+    assert 1 <= len(done_before) < 6
+    lines = []
+    result = stocktwits.train(small_data, run_dir, _KILL_CONFIG, QUICK, log=lines.append)
+    assert lines[0].startswith(f"Resuming {run_dir} after epoch {len(done_before)}")
+    assert [r["epoch"] for r in result["curve"]] == list(range(1, 7))
+    assert result["curve"][:len(done_before)] == done_before
+
+
+_KILL_CONFIG = dataclasses.replace(SMALL, epochs=6)
+_KILL_SCRIPT = """
+import sys
+sys.path.insert(0, "tests")
+import dataclasses
+from legacy_lstm import stocktwits
+from stocktwits_fixtures import QUICK, SMALL
+cfg = dataclasses.replace(SMALL, epochs=6)
+stocktwits.train(sys.argv[1], sys.argv[2], cfg, QUICK, split_seed=3, seed=5)
+"""
+
+
+def test_manifest_mismatch_names_the_field(small_data, trained):
+    run_dir, _ = trained
+    with pytest.raises(runs.ManifestMismatchError) as err:
+        stocktwits.train(small_data, run_dir, SMALL, stocktwits.Quirks(seq_len=12, carry_state=False),
+                         log=_quiet)
+    assert "quirks.carry_state: saved True, now False" in str(err.value)
+    bigger = dataclasses.replace(SMALL, lstm_sizes=(32, 8))
+    with pytest.raises(runs.ManifestMismatchError, match=r"config.lstm_sizes: saved \[16, 8\], now \[32, 8\]"):
+        stocktwits.train(small_data, run_dir, bigger, QUICK, log=_quiet)
+
+
+def test_checkpoint_of_another_shape_is_refused_clearly(small_data, trained, tmp_path):
+    run_dir, _ = trained
+    with tf.Graph().as_default():
+        stocktwits.build_graph(50, dataclasses.replace(SMALL, embed_size=8))
+        run = runs.Run(tmp_path, {"app": "other"})
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            with pytest.raises(runs.ManifestMismatchError, match=r"Variable: checkpoint has shape \[\d+, 16\], "
+                                                                   r"graph needs \[50, 8\]"):
+                run.restore(sess, str(pathlib.Path(run_dir) / "sentiment.ckpt"))
+
+
+def test_nan_loss_stops_without_saving(small_data, tmp_path):
+    bad = dataclasses.replace(SMALL, learning_rate=float("nan"))
+    with pytest.raises(runs.NonFiniteLossError, match="epoch 1, batch 2"):
+        stocktwits.train(small_data, tmp_path, bad, QUICK, split_seed=3, seed=1, log=_quiet)
+    assert not list(tmp_path.glob("model.ckpt-*"))
+
+
+def test_original_style_checkpoint_restores_for_test(small_data, tmp_path, trained):
+    """A checkpoint written by plain TF1-style code (absolute paths, no manifest) evaluates in test mode."""
+    run_dir, _ = trained
+    manifest = runs.read_manifest(run_dir)
+    data = stocktwits.load_data(small_data, SMALL, QUICK, 3)
+    with tf.Graph().as_default():
+        stocktwits.build_graph(len(data.vocab) + 1, SMALL)
+        with tf1.Session() as sess:
+            tf1.train.Saver().restore(sess, str(pathlib.Path(run_dir) / "sentiment.ckpt"))
+            path = tf1.train.Saver().save(sess, str(tmp_path / "orig" / "sentiment.ckpt"))
+    expected = stocktwits.test(small_data, run_dir, log=_quiet)
+    got = stocktwits.test(small_data, tmp_path / "no_manifest", checkpoint=path, preset=SMALL, quirks=QUICK,
+                          split_seed=manifest["split_seed"], log=_quiet)
+    assert got == expected
+
+
+# --- predict ------------------------------------------------------------------------------------------------
+def test_predict_odd_inputs_get_defined_answers(trained):
+    run_dir, _ = trained
+    texts = ["moon calls buy rally", "puts crash sell dump", "", "zzz qqq xyzzy", "🚀🚀 $SPY ￥",
+             "   \t  ", " ".join(["moon"] * 10000)]
+    results = stocktwits.predict(run_dir, texts)
+    assert [r["text"] for r in results] == texts
+    bull, bear, empty, unknown, non_ascii, blank, long = results
+    assert bull["label"] == "bullish" and bull["probability"] > 0.5
+    assert bear["label"] == "bearish" and bear["probability"] < 0.5
+    for r in (empty, unknown, blank):
+        assert r["probability"] is None and r["label"] == "unknown"
+    # "$SPY" becomes <TICKER>, a known word; the emoji and the yen sign are dropped
+    assert non_ascii["known"] == 1 and non_ascii["probability"] is not None
+    assert long["truncated"] and long["tokens"] == 10000 and long["label"] == "bullish"
+
+
+def test_predict_cli_reads_stdin(trained):
+    run_dir, _ = trained
+    out = subprocess.run([sys.executable, "-m", "legacy_lstm.stocktwits", "--mode=predict", f"--run_dir={run_dir}"],
+                         input="moon calls buy\n\nputs crash\n", capture_output=True, text=True, cwd=REPO,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip("\n").split("\n")
+    assert len(lines) == 3
+    assert lines[0].split("\t")[1] == "bullish" and "no known words" in lines[1]
+    assert lines[2].split("\t")[1] == "bearish"
+
+
+def test_missing_data_gives_one_clear_error(tmp_path):
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), LEGACY_LSTM_DATA=str(tmp_path / "none"))
+    out = subprocess.run([sys.executable, "-m", "legacy_lstm.stocktwits", "--preset=test",
+                          f"--run_dir={tmp_path / 'run'}"], capture_output=True, text=True, cwd=REPO, env=env,
+                         timeout=300)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert "error: Data file stocktwits_spy/StockTwits_SPY_Sentiment_2017.gz not found" in out.stderr
+    assert "2764ef980af1af85d2c4d180ced1ce54cf20186b7a07c301304dbd72a5a4eeef" in out.stderr
+    assert not (tmp_path / "run").exists()
+
+
+# --- the test preset on the real data: a committed golden curve ------------------------------------------
+def test_golden_curve_of_test_preset(stocktwits_path, tmp_path):
+    golden = json.loads(GOLDEN.read_text())
+    result = stocktwits.train(stocktwits_path, tmp_path, "test", split_seed=golden["split_seed"],
+                              seed=golden["seed"], log=_quiet)
+    assert len(result["curve"]) == len(golden["curve"])
+    for ours, ref in zip(result["curve"], golden["curve"]):
+        assert ours["train_loss"] == pytest.approx(ref["train_loss"], abs=1e-5)
+        assert ours["epoch_train_loss"] == pytest.approx(ref["epoch_train_loss"], abs=1e-5)
+        assert ours["train_acc"] == pytest.approx(ref["train_acc"], abs=1e-3)
+        assert ours["val_acc"] == pytest.approx(ref["val_acc"], abs=1e-3)
