@@ -16,8 +16,9 @@ from legacy_lstm.data.download import DataNotFoundError, default_data_dir
 
 PRESET = flags.DEFINE_string("preset", None, "Hyperparameter preset: the published config by default, or "
                              "`test` (tiny, for CI). Each app lists its presets in its docstring.")
-MODE = flags.DEFINE_enum("mode", "train", ["train", "test", "predict"],
-                         "train (resumes from the run dir), test (evaluate the latest checkpoint), or predict.")
+MODE = flags.DEFINE_enum("mode", "train", ["train", "test", "predict", "generate", "interactive"],
+                         "train (resumes from the run dir), test (evaluate the latest checkpoint), predict; "
+                         "generate/interactive for the language-model apps. Each app says which it supports.")
 DATA_DIR = flags.DEFINE_string("data_dir", None, "Folder with the data files (default: $LEGACY_LSTM_DATA, "
                                "else the per-user cache dir ~/.cache/legacy_lstm).")
 RUN_DIR = flags.DEFINE_string("run_dir", None, "Run directory: checkpoints, manifest, curve, TensorBoard "
@@ -37,6 +38,13 @@ def resolve_preset(presets, default):
     if name not in presets:
         raise app.UsageError(f"--preset={name!r} is not one of {', '.join(sorted(presets))}")
     return name, presets[name]
+
+
+def resolve_mode(supported):
+    """Return --mode, with a usage error when the app does not support it."""
+    if MODE.value not in supported:
+        raise app.UsageError(f"--mode={MODE.value} is not supported here; use one of {', '.join(supported)}")
+    return MODE.value
 
 
 def resolve_run_dir(app_name, preset_name):

@@ -430,7 +430,7 @@ flags.adopt_module_key_flags(cli)
 
 def main(argv):
     preset, _ = cli.resolve_preset(PRESETS, "hoffman")
-    mode = cli.MODE.value
+    mode = cli.resolve_mode(("train", "test", "predict"))
     if len(argv) > 1 and mode != "predict":
         raise app.UsageError(f"Unexpected arguments {argv[1:]} (messages are only taken with --mode=predict)")
     run_dir = cli.resolve_run_dir(APP, preset)
