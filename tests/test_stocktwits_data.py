@@ -394,3 +394,11 @@ def test_module_does_not_import_tensorflow():
     code = ("import sys, legacy_lstm.data.stocktwits; "
             "sys.exit(1 if any(m.split('.')[0] == 'tensorflow' for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=pathlib.Path(__file__).resolve().parents[1]).returncode == 0
+
+
+def test_read_records_skips_blank_lines(tmp_path):
+    path = tmp_path / "blank.gz"
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as f:
+        f.write(',message,sentiment\n0,up we go,bullish\n\n1,"down\nwe go",bearish\n\n')
+    messages, labels = st.read_records(path)
+    assert messages == ["up we go", "down\nwe go"] and list(labels) == [1, 0]

@@ -106,10 +106,10 @@ def locate(spec, data_dir=None, download=True):
     if download and spec.url:
         try:
             return _download(spec, target)
+        except DataNotFoundError as err:  # before OSError: it is a FileNotFoundError
+            reason = str(err)
         except (urllib.error.URLError, OSError, ValueError) as err:
             reason = f"downloading {spec.url} failed: {err}"
-        except DataNotFoundError as err:
-            reason = str(err)
     raise DataNotFoundError(
         f"Data file {spec.subdir}/{spec.name} not found (sha256 {spec.sha256}). Looked in "
         f"{', '.join(str(p) for r in roots for p in _candidates(r, spec))}; {reason}. "

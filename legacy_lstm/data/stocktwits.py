@@ -68,6 +68,8 @@ def read_records(path):
         if header is None or [h.strip() for h in header[1:3]] != ["message", "sentiment"]:
             raise ValueError(f"{path}: expected the header ',message,sentiment', got {header!r}")
         for lineno, row in enumerate(reader, 2):
+            if not row:  # a blank line (pandas skips them too)
+                continue
             if len(row) != 3:
                 raise ValueError(f"{path}: record {lineno - 1} has {len(row)} fields, expected 3: {row!r:.200}")
             messages.append(row[1])
