@@ -28,6 +28,11 @@ SEED = flags.DEFINE_integer("seed", None, "Seed for Python, NumPy and the TF gra
 MAX_EPOCHS = flags.DEFINE_integer("max_epochs", None, "Stop training after this many epochs in total "
                                   "(overrides the preset; a later run with a larger value resumes).",
                                   lower_bound=1)
+CELL = flags.DEFINE_enum("cell", "basic", ["basic", "block", "cudnn_compatible"],
+                         "LSTM cell: basic (BasicLSTMCell, the originals'), block (the raw LSTMBlockCell op, faster "
+                         "on CPU) or cudnn_compatible (LSTMBlockCell with forget_bias 0, TF1's "
+                         "CudnnCompatibleLSTMCell). Recorded in the manifest; `python -m legacy_lstm.convert` "
+                         "converts checkpoints between them.")
 CHECKPOINT = flags.DEFINE_string("checkpoint", None, "test/predict: checkpoint prefix to restore (default: the "
                                  "newest in --run_dir). May be a checkpoint written by the original TF 1.x code.")
 

@@ -45,6 +45,10 @@ def _check_legacy_cells():
 _check_legacy_cells()
 tf1.disable_eager_execution()
 
+# The base class of the tf_keras legacy cells that build their variables in ``build`` (BasicLSTMCell's parent);
+# taken from the class hierarchy so no tf_keras-internal module path is imported.
+LayerRNNCell = next(c for c in tf1.nn.rnn_cell.BasicLSTMCell.__mro__ if c.__name__ == "LayerRNNCell")
+
 
 def quiet():
     """Silence the deprecation chatter of the v1 APIs (they are used on purpose here)."""

@@ -77,6 +77,7 @@ import time
 import numpy as np
 from absl import app, flags, logging
 
+from legacy_lstm import cells
 from legacy_lstm import cli
 from legacy_lstm import published
 from legacy_lstm import runs
@@ -175,8 +176,10 @@ Model = collections.namedtuple(
     "Model", "inputs labels keep_prob initial_state final_state predictions loss train_op accuracy")
 
 
-def build_graph(vocab_size, config, parallel_iterations=None):
+def build_graph(vocab_size, config, parallel_iterations=None, cell="basic"):
     """Build the notebook's graph in the default graph; variable names are those TF 1.x gave it.
+
+    ``cell`` is basic (the original's BasicLSTMCell), block or cudnn_compatible (see legacy_lstm.cells).
 
     ``parallel_iterations=1`` makes the dropout inside the RNN loop draw in a fixed order (deterministic runs,
     ~6-10% slower); None keeps dynamic_rnn's default of 32.
@@ -188,13 +191,13 @@ def build_graph(vocab_size, config, parallel_iterations=None):
     # build_embedding_layer: a plain tf.Variable, so its checkpoint name is "Variable"
     embedding = tf.Variable(tf1.random_uniform((vocab_size, config.embed_size), -1, 1))
     embed = tf.nn.embedding_lookup(embedding, inputs)
-    # build_lstm_layers: one fresh BasicLSTMCell per layer, output dropout only
-    layers = [tf1.nn.rnn_cell.DropoutWrapper(tf1.nn.rnn_cell.BasicLSTMCell(size), output_keep_prob=keep_prob)
+    # build_lstm_layers: one fresh cell per layer, output dropout only
+    layers = [tf1.nn.rnn_cell.DropoutWrapper(cells.make_cell(cell, size), output_keep_prob=keep_prob)
               for size in config.lstm_sizes]
-    cell = tf1.nn.rnn_cell.MultiRNNCell(layers)
+    stack = tf1.nn.rnn_cell.MultiRNNCell(layers)
     # The batch size is baked into the zero state: partial batches are dropped everywhere.
-    initial_state = cell.zero_state(config.batch_size, tf.float32)
-    outputs, final_state = tf1.nn.dynamic_rnn(cell, embed, initial_state=initial_state,
+    initial_state = stack.zero_state(config.batch_size, tf.float32)
+    outputs, final_state = tf1.nn.dynamic_rnn(stack, embed, initial_state=initial_state,
                                               parallel_iterations=parallel_iterations or 32)
     # build_cost_fn_and_opt: sigmoid unit on the last step, MSE, Adadelta
     predictions = fully_connected(outputs[:, -1], 1, activation_fn=tf.sigmoid)
@@ -265,15 +268,15 @@ def run_epoch(sess, model, data, config, quirks, epoch, num_epochs, log=print):
     return row
 
 
-def make_manifest(preset, config, quirks, data, split_seed, seed):
+def make_manifest(preset, config, quirks, data, split_seed, seed, cell):
     return {"app": APP, "preset": preset, "config": dataclasses.asdict(config),
             "quirks": dict(dataclasses.asdict(quirks), seq_len=data.seq_len), "split_seed": split_seed,
-            "seed": seed, "cell": "basic", "vocab_size": len(data.vocab) + 1,
+            "seed": seed, "cell": cell, "vocab_size": len(data.vocab) + 1,
             "vocab_sha256": runs.vocab_sha256(data.vocab), "num_records": data.num_records}
 
 
 def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None, seed=None, max_epochs=None,
-          deterministic=None, log=print):
+          deterministic=None, cell="basic", log=print):
     """Train (resuming from ``run_dir`` when it holds an unfinished run of the same config).
 
     ``deterministic`` (default: whether a seed is given) runs the RNN loop with parallel_iterations=1 so that
@@ -290,14 +293,15 @@ def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None
     split_seed = cli.draw_seed("split_seed", split_seed)
     data = load_data(data_path, config, quirks, split_seed)
     num_epochs = min(config.epochs, max_epochs) if max_epochs else config.epochs
-    manifest = make_manifest(preset_name, config, quirks, data, split_seed, seed)
+    manifest = make_manifest(preset_name, config, quirks, data, split_seed, seed, cell)
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():
         seed_everything(seed)
         if deterministic is None:
             deterministic = seed is not None
-        model = build_graph(len(data.vocab) + 1, config, parallel_iterations=1 if deterministic else None)
+        model = build_graph(len(data.vocab) + 1, config, parallel_iterations=1 if deterministic else None,
+                            cell=cell)
         run = runs.Run(run_dir, manifest, final_name=FINAL_CHECKPOINT)
         with tf1.Session(graph=graph) as sess:
             sess.run(tf1.global_variables_initializer())
@@ -322,12 +326,17 @@ def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None
             "finished": finished, "seconds": time.time() - start}
 
 
-def test(data_path, run_dir, checkpoint=None, preset="hoffman", quirks=FAITHFUL, split_seed=None, log=print):
-    """Evaluate a checkpoint on the test split (37 batches for the published config); returns the accuracy."""
-    config, quirks, split_seed, manifest, data = _eval_setup(data_path, run_dir, preset, quirks, split_seed)
+def test(data_path, run_dir, checkpoint=None, preset="hoffman", quirks=FAITHFUL, split_seed=None, cell="basic",
+         log=print):
+    """Evaluate a checkpoint on the test split (37 batches for the published config); returns the accuracy.
+
+    Config, quirks, split seed and cell come from the run directory's manifest; the arguments are used only for
+    a checkpoint without one (e.g. written by the original TF 1.x code).
+    """
+    config, quirks, split_seed, manifest, data = _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell)
     graph = tf.Graph()
     with graph.as_default():
-        model = build_graph(len(data.vocab) + 1, config)
+        model = build_graph(len(data.vocab) + 1, config, cell=manifest["cell"])
         run = runs.Run(run_dir, manifest)
         with tf1.Session(graph=graph) as sess:
             path = run.restore(sess, checkpoint) if manifest.get("_from_run_dir") or checkpoint is None \
@@ -344,7 +353,7 @@ def _restore_external(sess, run, checkpoint):
     return checkpoint
 
 
-def _eval_setup(data_path, run_dir, preset, quirks, split_seed):
+def _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell):
     """Config, quirks, split seed and data for test mode: from the run's manifest when there is one."""
     saved = runs.read_manifest(run_dir)
     if saved is not None:
@@ -352,6 +361,7 @@ def _eval_setup(data_path, run_dir, preset, quirks, split_seed):
         quirks = Quirks(**saved["quirks"])
         split_seed = saved["split_seed"]
         preset = saved["preset"]
+        cell = saved.get("cell", "basic")
     else:
         config = PRESETS[preset] if isinstance(preset, str) else preset
         preset = preset if isinstance(preset, str) else "custom"
@@ -360,7 +370,7 @@ def _eval_setup(data_path, run_dir, preset, quirks, split_seed):
                              "--split_seed (an original TF 1.x run was unseeded; any seed gives an unbiased but "
                              "different test split).")
     data = load_data(data_path, config, quirks, split_seed)
-    manifest = make_manifest(preset, config, quirks, data, split_seed, saved.get("seed") if saved else None)
+    manifest = make_manifest(preset, config, quirks, data, split_seed, saved.get("seed") if saved else None, cell)
     manifest["_from_run_dir"] = saved is not None
     return config, quirks, split_seed, manifest, data
 
@@ -397,7 +407,7 @@ def predict(run_dir, texts, checkpoint=None):
         return results
     graph = tf.Graph()
     with graph.as_default():
-        model = build_graph(len(vocab) + 1, config)
+        model = build_graph(len(vocab) + 1, config, cell=run_probe.get("cell", "basic"))
         run = runs.Run(run_dir, run_probe)
         with tf1.Session(graph=graph) as sess:
             run.restore(sess, checkpoint)
@@ -447,10 +457,11 @@ def main(argv):
                     carry_state=CARRY_STATE.value, vocab_from=VOCAB_FROM.value,
                     eval_off_by_one=EVAL_OFF_BY_ONE.value)
     if mode == "train":
-        result = train(data_path, run_dir, preset, quirks, SPLIT_SEED.value, cli.SEED.value, cli.MAX_EPOCHS.value)
+        result = train(data_path, run_dir, preset, quirks, SPLIT_SEED.value, cli.SEED.value, cli.MAX_EPOCHS.value,
+                       cell=cli.CELL.value)
         print(f"Run directory: {run_dir} ({len(result['curve'])} epochs done, split_seed={result['split_seed']})")
     else:
-        test(data_path, run_dir, cli.CHECKPOINT.value, preset, quirks, SPLIT_SEED.value)
+        test(data_path, run_dir, cli.CHECKPOINT.value, preset, quirks, SPLIT_SEED.value, cli.CELL.value)
     return 0
 
 
