@@ -88,6 +88,9 @@ class LSTMBlockCell(LayerRNNCell):
         _, cs, _, _, _, _, h = tf.raw_ops.LSTMBlockCell(
             x=inputs, cs_prev=cs_prev, h_prev=h_prev, w=self._kernel, wci=zeros, wcf=zeros, wco=zeros,
             b=self._bias, forget_bias=self._forget_bias, cell_clip=self._cell_clip, use_peephole=False)
+        # The op infers its batch from x; keep the (often static) batch of the state for while-loop invariants.
+        cs.set_shape(cs_prev.shape)
+        h.set_shape(h_prev.shape)
         return h, LSTMStateTuple(cs, h)
 
     def _validated(self, inputs, cs_prev, h_prev):
@@ -105,14 +108,21 @@ class LSTMBlockCell(LayerRNNCell):
                 raise ValueError(f"{self.name}: {label} must be [batch, {self._num_units}], got {tensor.shape}")
             if tensor.dtype != inputs.dtype:
                 raise TypeError(f"{self.name}: {label} is {tensor.dtype}, inputs are {inputs.dtype}")
-        batch = inputs.shape[0]
-        if batch is not None:
-            if batch == 0:
-                raise ValueError(f"{self.name}: empty batch (the raw LSTMBlockCell op aborts on it)")
+        batches = {t.shape[0] for t in (inputs, cs_prev, h_prev)}
+        if 0 in batches:
+            raise ValueError(f"{self.name}: empty batch (the raw LSTMBlockCell op aborts on it)")
+        if None not in batches:
+            if len(batches) > 1:
+                raise ValueError(f"{self.name}: inputs and state have different batch sizes {sorted(batches)}")
             return inputs
-        # Unknown batch size: check at run time, before the op sees it.
-        check = tf.debugging.assert_positive(tf.shape(inputs)[0], message=f"{self.name}: empty batch")
-        with tf.control_dependencies([check]):
+        # A batch size unknown statically: check at run time, before the op sees the tensors.
+        batch = tf.shape(inputs)[0]
+        checks = [tf.debugging.assert_positive(batch, message=f"{self.name}: empty batch"),
+                  tf.debugging.assert_equal(batch, tf.shape(cs_prev)[0], message=f"{self.name}: inputs and "
+                                            "cell state have different batch sizes"),
+                  tf.debugging.assert_equal(batch, tf.shape(h_prev)[0], message=f"{self.name}: inputs and "
+                                            "hidden state have different batch sizes")]
+        with tf.control_dependencies(checks):
             return tf.identity(inputs)
 
 

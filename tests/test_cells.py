@@ -130,10 +130,21 @@ with tf1.Session() as sess:
         sess.run(out, {x: np.ones([0, 3, 5], np.float32)})
     except tf.errors.InvalidArgumentError as err:
         print("caught", "empty batch" in str(err))
+cell = cells.make_cell("block", 4)
+y = tf1.placeholder(tf.float32, [None, 3, 5])
+out, _ = tf1.nn.dynamic_rnn(cell, y, initial_state=cell.zero_state(2, tf.float32), scope="second")
+with tf1.Session() as sess:
+    sess.run(tf1.global_variables_initializer())
+    print("static state batch", out.shape.as_list())
+    try:
+        sess.run(out, {y: np.ones([3, 3, 5], np.float32)})
+    except tf.errors.InvalidArgumentError as err:
+        print("mismatch caught", "different batch sizes" in str(err))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "ok (2, 3, 4)" in out.stdout and "caught True" in out.stdout
+    assert "static state batch [2, 3, 4]" in out.stdout and "mismatch caught True" in out.stdout
 
 
 def test_initial_values_are_graph_seeded():
