@@ -33,6 +33,11 @@ STOCKTWITS = RemoteFile(
     "2764ef980af1af85d2c4d180ced1ce54cf20186b7a07c301304dbd72a5a4eeef",
     "https://github.com/GarrettHoffman/lstm-oreilly/raw/907bc5a31b5767622c845f31d2dee02fdcf2c971/"
     "data/StockTwits_SPY_Sentiment_2017.gz", 3558296)
+FABLE = RemoteFile(
+    "belling_the_cat", "belling_the_cat.txt",
+    "925f399e5f551cb52015ef15b5231dcd4a2efe6f74f4ac014a833089d5cfe617",
+    "https://github.com/roatienza/Deep-Learning-Experiments/raw/e50cb0fd3d997ab758349a05b7fd5b7a272c9e7c/"
+    "Experiments/Tensorflow/RNN/belling_the_cat.txt", 979)
 
 
 class DataNotFoundError(FileNotFoundError):
