@@ -1,0 +1,495 @@
+r"""Next-word LSTM on Aesop's "Belling the cat": Rowel Atienza, "LSTM by Example using Tensorflow" (2017).
+
+Source: the article (Towards Data Science, March 2017) and roatienza/Deep-Learning-Experiments
+``Experiments/Tensorflow/RNN/rnn_words.py`` (2e6d822 is the blog-era code) with ``belling_the_cat.txt``;
+spec: ../shared/spec/originals.md §4.
+
+Reproduction contract
+---------------------
+Commands (published configs, 50,000 iterations each; every 1,000 iterations are checkpointed, so a rerun of
+the same command resumes)::
+
+    python -m legacy_lstm.fables --preset=blog --seed=2017            # = the default preset
+    python -m legacy_lstm.fables --preset=blog --mode=test            # report: band, whole text, "had a general"
+    python -m legacy_lstm.fables --preset=improved --seed=2017
+    python -m legacy_lstm.fables --preset=improved --mode=test
+
+Published numbers (``legacy_lstm/published/fables.json``) and the bands a reproduction must meet. The metric
+is the original's "Average Accuracy": the mean online training accuracy of the 1,000 single-example steps
+before the display, each step's prediction taken before its update:
+
+    ==========  ===================================  =========  ======
+    preset      metric                               published  band
+    ==========  ===================================  =========  ======
+    blog        Average Accuracy, iterations 49-50k  91.20%     ± 5
+    blog        (code comment, 1-layer at 50k)       90.60%     --
+    improved    Average Accuracy at 50k (comment)    95.20%     ± 5
+    ==========  ===================================  =========  ======
+
+The published log (blog, Listing 8) ends with::
+
+    Iter= 49000, Average Loss= 0.528684, Average Accuracy= 88.50%
+    ['could', 'easily', 'retire'] - [while] vs [while]
+    Iter= 50000, Average Loss= 0.415811, Average Accuracy= 91.20%
+    ['this', 'means', 'we'] - [should] vs [should]
+
+and "had a general" continued the fable verbatim for 32 words ("council to consider what measures ... a
+young mouse got"). ``--mode=test`` checks both: the last display's average against the band, and whether the
+trained model continues "had a general" verbatim (and how many words match). Runs vary: the original is
+unseeded (initial weights, window offsets); ``--seed`` makes a run repeatable here.
+
+Presets (``--preset``)
+    blog (default)  1 layer BasicLSTMCell(512), the article's Listing 3 and the model of its published log.
+    improved        2 layers MultiRNNCell([BasicLSTMCell(512)] * 2 as fresh cells), Listing 10 and the code
+                    of that time (the comments' 95.20%).
+    test            1 layer of 64 units, 2,000 iterations, a display every 200: a CI smoke run.
+    All: 3 input words, learning rate 0.001 (RMSProp, TF1 defaults decay 0.9, momentum 0, epsilon 1e-10),
+    batch 1, 50,000 iterations, a display every 1,000.
+
+Data: ``belling_the_cat/belling_the_cat.txt`` (979 bytes, sha256 925f399e...cfe617; 204 tokens, 112 symbols)
+in ``--data_dir`` (default ``$LEGACY_LSTM_DATA``, else ``~/.cache/legacy_lstm``); downloaded from the original
+commit e50cb0f when missing and reachable.
+
+The original, reproduced as it is (no switches: these are the model)
+    - The dictionary is ``Counter.most_common()`` order (ties in first-appearance order on Python 3.7+:
+      "council" 39; the blog's Python 3.5 gave 37). It is stored in the run directory (vocab.json).
+    - No embedding: each input word is its dictionary id fed as one float feature ([1, 3, 1]); the three
+      steps go through ``static_rnn``; logits = last output x W + b, W and b ``random_normal`` stddev 1.
+    - Softmax cross-entropy on a one-hot label, batch 1.
+    - Windows: a random start in 0..4, then steps of 4 (non-overlapping windows of 3 words + label), a new
+      random start in 0..4 whenever fewer than 4 tokens are left.
+    - The displayed accuracy and loss are averages of online training steps, not an evaluation.
+
+Deliberate differences
+    - The prediction is read with numpy argmax; the original added a ``tf.argmax`` op to the graph at every
+      display and every generated word (the graph grew without limit). Every op here is built once and the
+      graph is finalized before training or generation.
+    - The window offsets come from their own ``random.Random``, seeded by ``--seed`` (or a drawn seed stored in
+      the manifest), so a resumed run sees the same windows as an uninterrupted one.
+    - Beyond the original (which saved nothing): a checkpoint at every display (``model.ckpt-<k>`` after k x
+      1,000 iterations: the curve unit of the run directory is one display, and ``--max_epochs`` counts
+      displays), resume, a manifest with the dictionary, curve.csv/json (one row per display, with the sample
+      line) and TensorBoard scalars in ``train/``, and a stop with a clear error on a NaN loss. The original's
+      FileWriter on a hard-coded temp folder is not kept.
+    - Prompts are split on any whitespace (the original split on single spaces, so a double space made a
+      wrong word count); a wrong count or an unknown word gets a message instead of a silent re-prompt or the
+      bare "Word not in dictionary". End of input (Ctrl-D) ends interactive mode cleanly (the original died
+      with EOFError).
+
+Generation::
+
+    python -m legacy_lstm.fables --mode=generate --prompt "had a general" --num_words 32
+    python -m legacy_lstm.fables --mode=interactive      # "3 words: " prompts until end of input (Ctrl-D)
+"""
+
+import collections
+import dataclasses
+import json
+import pathlib
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+from legacy_lstm import cli
+from legacy_lstm import published
+from legacy_lstm import runs
+from legacy_lstm.compat import seed_everything, tf, tf1
+from legacy_lstm.data import download
+from legacy_lstm.data import fables as fable_data
+
+APP = "fables"
+REPORT = "report.json"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Presets
+# ---------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Config:
+    n_layers: int = 1
+    n_hidden: int = 512
+    n_input: int = 3
+    learning_rate: float = 0.001
+    training_iters: int = 50000
+    display_step: int = 1000
+
+    def __post_init__(self):
+        if self.training_iters % self.display_step:
+            raise ValueError(f"training_iters ({self.training_iters}) must be a multiple of display_step "
+                             f"({self.display_step}): one display is one checkpoint")
+
+    @property
+    def num_displays(self):
+        return self.training_iters // self.display_step
+
+
+PRESETS = {
+    "blog": Config(),
+    "improved": Config(n_layers=2),
+    "test": Config(n_hidden=64, training_iters=2000, display_step=200),
+}
+
+
+def published_numbers(preset):
+    """The published document of ``preset`` (blog | improved) in the form ``published.compare`` takes."""
+    return published.load(APP)["presets"][preset]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Graph (rnn_words.py, in its order)
+# ---------------------------------------------------------------------------------------------------------
+Model = collections.namedtuple("Model", "x y pred cost train_op accuracy")
+
+
+def build_graph(vocab_size, config):
+    """Build rnn_words.py's graph in the default graph. Variable names are those TF 1.x gave it: ``Variable``
+    (out weights), ``Variable_1`` (out biases), ``rnn/basic_lstm_cell/...`` (1 layer) or
+    ``rnn/multi_rnn_cell/cell_<i>/basic_lstm_cell/...`` (2 layers), RMSProp slots ``<var>/RMSProp[_1]``."""
+    x = tf1.placeholder(tf.float32, [None, config.n_input, 1], name="x")
+    y = tf1.placeholder(tf.float32, [None, vocab_size], name="y")
+    weights_out = tf.Variable(tf1.random_normal([config.n_hidden, vocab_size]))
+    biases_out = tf.Variable(tf1.random_normal([vocab_size]))
+    # RNN(): [batch, n_input, 1] -> n_input tensors of [batch, 1], one per time step
+    steps = tf.split(tf.reshape(x, [-1, config.n_input]), config.n_input, 1)
+    cells = [tf1.nn.rnn_cell.BasicLSTMCell(config.n_hidden) for _ in range(config.n_layers)]
+    # The 1-layer model of Listing 3 is the bare cell (its variables are not under multi_rnn_cell/).
+    cell = cells[0] if config.n_layers == 1 else tf1.nn.rnn_cell.MultiRNNCell(cells)
+    outputs, _ = tf1.nn.static_rnn(cell, steps, dtype=tf.float32)
+    pred = tf.matmul(outputs[-1], weights_out) + biases_out
+    cost = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(logits=pred, labels=y))
+    train_op = tf1.train.RMSPropOptimizer(learning_rate=config.learning_rate).minimize(cost)
+    correct = tf.equal(tf.argmax(pred, 1), tf.argmax(y, 1))
+    accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
+    return Model(x, y, pred, cost, train_op, accuracy)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training (plain arguments; no flags below main)
+# ---------------------------------------------------------------------------------------------------------
+def display_lines(iteration, loss_total, acc_total, display_step, window_words, label_word, pred_word):
+    """The original's two lines at a display: the averages, then ``['w1', 'w2', 'w3'] - [label] vs [pred]``."""
+    head = (f"Iter= {iteration}, Average Loss= {loss_total / display_step:.6f}, "
+            f"Average Accuracy= {100 * acc_total / display_step:.2f}%")
+    sample = "%s - [%s] vs [%s]" % ([str(w) for w in window_words], label_word, pred_word)
+    return head, sample
+
+
+def train_display(step_fn, ids, reverse, offsets, config, display, log=print):
+    """Run the ``display_step`` training steps of display number ``display`` (1-based); return its curve row.
+
+    ``step_fn(x, y)`` runs one step and returns (accuracy, loss, logits), the original's
+    ``session.run([optimizer, accuracy, cost, pred])`` without the optimizer's None.
+    """
+    start = time.time()
+    vocab_size = len(reverse)
+    loss_total = acc_total = 0.0
+    for _ in range(config.display_step):
+        offset = next(offsets)
+        x, label = fable_data.window(ids, offset, config.n_input)
+        acc, loss, logits = step_fn(x, fable_data.one_hot(label, vocab_size))
+        if not np.isfinite(loss):
+            raise runs.NonFiniteLossError(
+                f"loss is {loss} at iteration {offsets.steps}; stopped without saving this display. The last "
+                "checkpoint is intact: rerun the same command to resume from it.")
+        loss_total += float(loss)
+        acc_total += float(acc)
+    iteration = display * config.display_step
+    window_words = [reverse[int(i)] for i in ids[offset:offset + config.n_input]]
+    head, sample = display_lines(iteration, loss_total, acc_total, config.display_step, window_words,
+                                 reverse[label], reverse[int(np.argmax(logits[0]))])
+    log(head)
+    log(sample)
+    return {"epoch": display, "iteration": iteration, "average_loss": loss_total / config.display_step,
+            "average_accuracy": acc_total / config.display_step, "sample": sample,
+            "seconds": round(time.time() - start, 3)}
+
+
+def make_manifest(preset, config, dictionary, seed, offset_seed, num_tokens):
+    return {"app": APP, "preset": preset, "config": dataclasses.asdict(config), "quirks": {},
+            "split_seed": None, "seed": seed, "offset_seed": offset_seed, "cell": "basic",
+            "vocab_size": len(dictionary), "vocab_sha256": runs.vocab_sha256(dictionary), "num_tokens": num_tokens,
+            "curve_unit": "one display of display_step iterations (epoch k = iteration k * display_step)"}
+
+
+def elapsed(seconds):
+    """The original's "Elapsed time" wording: sec, min or hr."""
+    if seconds < 60:
+        return f"{seconds:.1f} sec"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} hr"
+
+
+def _resolve_config(preset):
+    if isinstance(preset, str):
+        return preset, PRESETS[preset]
+    return "custom", preset
+
+
+def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, log=print):
+    """Train (resuming from ``run_dir`` when it holds an unfinished run of the same config).
+
+    ``max_epochs`` counts displays (checkpoints) in total, not iterations. Returns {"curve", "run_dir", "seed",
+    "offset_seed", "finished", "seconds"}.
+    """
+    preset_name, config = _resolve_config(preset)
+    words, ids, dictionary, reverse = fable_data.load_raw(data_path)
+    saved = runs.read_manifest(run_dir)
+    if saved is not None and saved.get("offset_seed") is not None:
+        # Resuming: the windows must continue the saved run's sequence, whatever --seed says now.
+        offset_seed = saved["offset_seed"]
+        seed = saved.get("seed") if seed is None else seed
+    else:
+        offset_seed = seed if seed is not None else cli.draw_seed("offset_seed", None)
+    num_displays = min(config.num_displays, max_epochs) if max_epochs else config.num_displays
+    manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words))
+    start = time.time()
+    graph = tf.Graph()
+    with graph.as_default():
+        seed_everything(seed)
+        model = build_graph(len(dictionary), config)
+        run = runs.Run(run_dir, manifest)
+        with tf1.Session(graph=graph) as sess:
+            sess.run(tf1.global_variables_initializer())
+            done = run.resume(sess)
+            if done:
+                log(f"Resuming {run_dir} after iteration {done * config.display_step} (offset_seed={offset_seed}).")
+            else:
+                run.write_manifest(vocab=dictionary)
+            step = sess.make_callable([model.train_op, model.accuracy, model.cost, model.pred],
+                                      feed_list=[model.x, model.y])
+            graph.finalize()  # nothing below may add ops: the graph does not grow during training
+            offsets = fable_data.make_offsets(len(ids), config.n_input, offset_seed).skip(done * config.display_step)
+            try:
+                for display in range(done + 1, num_displays + 1):
+                    row = train_display(lambda x, y: step(x, y)[1:], ids, reverse, offsets, config, display, log)
+                    run.save_epoch(sess, display)
+                    run.record_epoch(row, {"train": {"average_loss": row["average_loss"],
+                                                     "average_accuracy": row["average_accuracy"]}})
+            finally:
+                run.close()
+    finished = len(run.curve) == config.num_displays
+    seconds = time.time() - start
+    if done < num_displays:
+        if finished:
+            log("Optimization Finished!")
+        log(f"Elapsed time: {elapsed(seconds)}")
+    return {"curve": run.curve, "run_dir": str(run_dir), "seed": seed, "offset_seed": offset_seed,
+            "finished": finished, "seconds": seconds}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Generation
+# ---------------------------------------------------------------------------------------------------------
+class PromptError(ValueError):
+    """A prompt with the wrong number of words or a word outside the dictionary."""
+
+
+def parse_prompt(text, dictionary, n_input):
+    """Ids of the ``n_input`` words of ``text``; PromptError with a clear message otherwise."""
+    words = text.split()
+    if len(words) != n_input:
+        raise PromptError(f"expected {n_input} words, got {len(words)}: {text.strip()!r}")
+    unknown = [w for w in words if w not in dictionary]
+    if unknown:
+        hints = [f"{w!r} (did you mean {w.lower()!r}?)" if w.lower() in dictionary else repr(w) for w in unknown]
+        raise PromptError(f"word not in dictionary: {', '.join(hints)}. The dictionary is the {len(dictionary)} "
+                          "lower-case tokens of the fable; punctuation is a separate token (e.g. 'cat .').")
+    return [dictionary[w] for w in words]
+
+
+def generate_ids(predict_fn, ids, num_words, n_input):
+    """The original's story loop: predict the next id from the last ``n_input`` ids, append it, slide."""
+    keys = list(ids)
+    out = []
+    for _ in range(num_words):
+        logits = predict_fn(np.asarray(keys, dtype=np.float32).reshape(1, n_input, 1))
+        index = int(np.argmax(logits[0]))
+        out.append(index)
+        keys = keys[1:] + [index]
+    return out
+
+
+def load_vocab(run_dir):
+    """(dictionary, reverse_dictionary, manifest) saved with the run in ``run_dir``."""
+    manifest = runs.read_manifest(run_dir)
+    if manifest is None:
+        raise FileNotFoundError(f"{run_dir} has no {runs.MANIFEST}: train a model there first "
+                                f"(python -m legacy_lstm.{APP} --mode=train).")
+    dictionary = runs.read_json(run_dir, manifest.get("vocab_file", "vocab.json"))
+    return dictionary, {int(i): w for w, i in dictionary.items()}, manifest
+
+
+class Generator:
+    """A trained model restored from a run directory, ready to continue prompts. The graph is built once and
+    finalized: generating any number of words adds no op. Use as a context manager (closes the session)."""
+
+    def __init__(self, run_dir, checkpoint=None):
+        self.dictionary, self.reverse, manifest = load_vocab(run_dir)
+        self.config = Config(**manifest["config"])
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.model = build_graph(len(self.dictionary), self.config)
+            run = runs.Run(run_dir, manifest)
+            self.sess = tf1.Session(graph=self.graph)
+            self.checkpoint = run.restore(self.sess, checkpoint)
+            self._predict = self.sess.make_callable(self.model.pred, feed_list=[self.model.x])
+        self.graph.finalize()
+
+    def continue_prompt(self, text, num_words=32):
+        """The ``num_words`` words that follow the prompt ``text`` (PromptError for a bad prompt)."""
+        ids = parse_prompt(text, self.dictionary, self.config.n_input)
+        return [self.reverse[i] for i in generate_ids(self._predict, ids, num_words, self.config.n_input)]
+
+    def story(self, text, num_words=32):
+        """The original's printed sentence: the prompt's words, then the generated ones."""
+        return " ".join(text.split() + self.continue_prompt(text, num_words))
+
+    def close(self):
+        self.sess.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def interactive(generator, num_words=32, read=input, write=print):
+    """The original's "3 words: " loop until end of input. A bad prompt gets a message and a new prompt;
+    blank lines are ignored. Returns the number of stories written."""
+    stories = 0
+    prompt = f"{generator.config.n_input} words: "
+    while True:
+        try:
+            line = read(prompt)
+        except EOFError:
+            write("")
+            return stories
+        if not line.strip():
+            continue
+        try:
+            write(generator.story(line, num_words))
+            stories += 1
+        except PromptError as err:
+            write(str(err))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Test mode: how the run compares with the published numbers
+# ---------------------------------------------------------------------------------------------------------
+def verbatim_words(words, prompt, generated):
+    """How many generated words continue the text verbatim after the prompt (best over its occurrences)."""
+    prompt = prompt.split()
+    best = 0
+    for i in range(len(words) - len(prompt) + 1):
+        if words[i:i + len(prompt)] == prompt:
+            follow = words[i + len(prompt):]
+            n = 0
+            while n < min(len(follow), len(generated)) and follow[n] == generated[n]:
+                n += 1
+            best = max(best, n)
+    return best
+
+
+def evaluate_text(generator, ids):
+    """Teacher-forced next-word accuracy over every window of the text (stride 1; 201 for the fable)."""
+    x, y = fable_data.all_windows(ids, generator.config.n_input)
+    logits = generator._predict(x)
+    return float(np.mean(np.argmax(logits, 1) == y)), len(y)
+
+
+def test(data_path, run_dir, checkpoint=None, log=print):
+    """Report on a trained run: the last display against the published band, whole-text accuracy, and the
+    "had a general" continuation. Writes ``run_dir/report.json`` and returns the report."""
+    words, ids, dictionary, _ = fable_data.load_raw(data_path)
+    saved_dictionary, _, manifest = load_vocab(run_dir)
+    if saved_dictionary != dictionary:
+        raise runs.ManifestMismatchError(f"{data_path} gives another dictionary than the one {run_dir} was "
+                                         "trained with; use the data file of that run.")
+    doc = published.load(APP)
+    gen_ref = doc["generation"]
+    curve = runs.read_json(run_dir, runs.CURVE_JSON)
+    config = Config(**manifest["config"])
+    with Generator(run_dir, checkpoint) as generator:
+        log(f"Restored {generator.checkpoint}")
+        text_acc, n_windows = evaluate_text(generator, ids)
+        continuation = generator.continue_prompt(gen_ref["prompt"], gen_ref["num_words"])
+    matched = verbatim_words(words, gen_ref["prompt"], continuation)
+    report = {"app": APP, "preset": manifest["preset"], "run_dir": str(run_dir), "seed": manifest.get("seed"),
+              "offset_seed": manifest.get("offset_seed"), "checkpoint": str(generator.checkpoint),
+              "iterations_done": len(curve) * config.display_step, "iterations_total": config.training_iters,
+              "complete": len(curve) == config.num_displays,
+              "train_wall_seconds": round(sum(r.get("seconds", 0) for r in curve), 1),
+              "text_accuracy": text_acc, "text_windows": n_windows,
+              "generation": {"prompt": gen_ref["prompt"], "words": " ".join(continuation),
+                             "verbatim_words": matched, "verbatim": matched == gen_ref["num_words"]},
+              "curve": curve}
+    log(f"Whole-text next-word accuracy ({n_windows} windows, teacher forced): {text_acc:.4f}")
+    log(f"{gen_ref['prompt']} -> {' '.join(continuation)}")
+    log(f"verbatim continuation of the fable: {matched}/{gen_ref['num_words']} words")
+    if manifest["preset"] in doc["presets"] and curve:
+        ref = doc["presets"][manifest["preset"]]
+        final = {"average_accuracy": curve[-1]["average_accuracy"]} if report["complete"] else {}
+        cmp = published.compare(curve, final, ref)
+        report["comparison"] = {"final": cmp.final, "per_epoch": cmp.per_epoch, "passed": cmp.passed}
+        for line in cmp.summary_lines():
+            log(line)
+        if not report["complete"]:
+            log(f"run incomplete ({report['iterations_done']}/{config.training_iters} iterations): "
+                "the 50k number is pending")
+    if curve:
+        log(f"final train average_accuracy: {curve[-1]['average_accuracy']:.4f}")
+    runs.atomic_write_text(pathlib.Path(run_dir) / REPORT, json.dumps(report, indent=1, default=str) + "\n")
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------------
+# main: the only reader of flags
+# ---------------------------------------------------------------------------------------------------------
+PROMPT = flags.DEFINE_string("prompt", None, "--mode=generate: the seed words, as many as the model's input "
+                             "(3), e.g. \"had a general\".")
+NUM_WORDS = flags.DEFINE_integer("num_words", 32, "generate/interactive: how many words to generate after the "
+                                 "prompt (the original: 32).", lower_bound=1)
+flags.adopt_module_key_flags(cli)
+
+
+def main(argv):
+    preset, _ = cli.resolve_preset(PRESETS, "blog")
+    mode = cli.resolve_mode(("train", "test", "generate", "interactive"))
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments {argv[1:]} (give the seed words with --prompt)")
+    run_dir = cli.resolve_run_dir(APP, preset)
+    if mode == "train":
+        data_path = download.locate(download.FABLE, cli.resolve_data_dir())
+        result = train(data_path, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value)
+        print(f"Run directory: {run_dir} ({len(result['curve']) * PRESETS[preset].display_step} iterations done, "
+              f"offset_seed={result['offset_seed']})")
+        if result["curve"]:
+            print(f"final train average_accuracy: {result['curve'][-1]['average_accuracy']:.4f}")
+        return 0
+    if mode == "test":
+        test(download.locate(download.FABLE, cli.resolve_data_dir()), run_dir, cli.CHECKPOINT.value)
+        return 0
+    if mode == "generate" and PROMPT.value is None:
+        print('error: --mode=generate needs --prompt, e.g. --prompt "had a general"', file=sys.stderr)
+        return 1
+    with Generator(run_dir, cli.CHECKPOINT.value) as generator:
+        if mode == "interactive":
+            try:
+                interactive(generator, NUM_WORDS.value)
+            except KeyboardInterrupt:
+                print()
+            return 0
+        try:
+            print(generator.story(PROMPT.value, NUM_WORDS.value))
+        except PromptError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
