@@ -1,0 +1,423 @@
+"""Benchmark one training step (forward + backward + update) of each app's shape, per LSTM implementation.
+
+    python scripts/benchmark.py                         # everything, writes results/benchmark.{json,md}
+    python scripts/benchmark.py --shapes stocktwits --impls basic,block --processes 3 --steps 8
+
+Each (shape, implementation) is measured in several fresh processes (``--processes``); a process builds the
+graph, runs ``--warmup`` steps, then times ``--steps`` steps and reports its median step time and peak RSS.
+The table reports the median over processes. In the same run it measures the fp32 GEMM throughput of the
+step's dominant matrix product (the roofline) and each implementation's fraction of it, and profiles one
+StockTwits step with the TF timeline to show where the time goes.
+
+Implementations: ``basic``, ``block``, ``cudnn_compatible`` (legacy_lstm.cells in dynamic_rnn, static_rnn for
+fables), ``keras`` (the tf_keras ``LSTM`` layer in the same v1 graph) and ``torch`` (``nn.LSTM``, CPU, eager;
+optional: skipped when torch is not installed).
+"""
+
+import argparse
+import collections
+import dataclasses
+import json
+import os
+import pathlib
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    name: str
+    batch: int
+    steps: int          # time steps per example
+    embed: int          # LSTM input depth (embedding size; 1 for fables' scalar inputs)
+    units: tuple
+    vocab: int          # embedding rows (0: no embedding)
+    classes: int        # output classes (1: sigmoid + MSE as StockTwits)
+    optimizer: str
+    carry_state: bool   # feed the final state back through feed_dict (PTB)
+    static: bool = False  # static_rnn (fables) instead of dynamic_rnn
+
+    @property
+    def tokens(self):
+        return self.batch * self.steps
+
+    def lstm_flops(self):
+        """Multiply-add FLOPs of the LSTM GEMMs of one step: forward 2*B*(I+U)*4U per time step and layer,
+        backward twice that (input and weight gradients)."""
+        total, depth = 0, self.embed
+        for units in self.units:
+            total += 3 * 2 * self.batch * (depth + units) * 4 * units * self.steps
+            depth = units
+        return total
+
+    def dominant_gemm(self):
+        """[m, k, n] of the matrix product that dominates the step: the 10k-way softmax for PTB, the first
+        LSTM layer's per-step [x, h] x kernel otherwise."""
+        if self.name.startswith("ptb"):
+            return [self.batch * self.steps, self.units[-1], self.classes]
+        return [self.batch, self.embed + self.units[0], 4 * self.units[0]]
+
+    def head_flops(self):
+        per_output = self.steps if self.classes > 1 and self.name.startswith("ptb") else 1
+        return 3 * 2 * self.batch * per_output * self.units[-1] * self.classes
+
+
+SHAPES = {
+    "stocktwits": Shape("stocktwits", 256, 244, 300, (128, 64), 31981, 1, "adadelta", False),
+    "stocktwits_auto": Shape("stocktwits_auto", 256, 39, 300, (128, 64), 31981, 1, "adadelta", False),
+    "ptb_small": Shape("ptb_small", 20, 20, 200, (200, 200), 10000, 10000, "sgd_clip", True),
+    "ptb_medium": Shape("ptb_medium", 20, 35, 650, (650, 650), 10000, 10000, "sgd_clip", True),
+    "fables": Shape("fables", 1, 3, 1, (512,), 0, 112, "rmsprop", False, static=True),
+}
+IMPLS = ("basic", "block", "cudnn_compatible", "keras", "torch")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Worker side (one fresh process per measurement)
+# ---------------------------------------------------------------------------------------------------------
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _tf_step(shape, impl, profile=False):
+    """Build the shape's graph with ``impl``; return (run_step callable, session, graph)."""
+    import numpy as np
+    from legacy_lstm import cells
+    from legacy_lstm.compat import tf, tf1
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(0)
+        rng = np.random.RandomState(0)
+        if shape.vocab:
+            ids = tf1.placeholder(tf.int32, [shape.batch, shape.steps], name="inputs")
+            embedding = tf1.get_variable("embedding", [shape.vocab, shape.embed])
+            x = tf.nn.embedding_lookup(embedding, ids)
+            feed_x = rng.randint(0, shape.vocab, (shape.batch, shape.steps))
+        else:
+            ids = tf1.placeholder(tf.float32, [shape.batch, shape.steps, 1], name="inputs")
+            x = ids
+            feed_x = rng.rand(shape.batch, shape.steps, 1).astype(np.float32)
+        if impl == "keras":
+            out = x
+            for units in shape.units:
+                out = tf.keras.layers.LSTM(units, return_sequences=True)(out)
+            initial, final = (), ()
+        else:
+            stack = tf1.nn.rnn_cell.MultiRNNCell([cells.make_cell(impl, u) for u in shape.units])
+            initial = stack.zero_state(shape.batch, tf.float32)
+            if shape.static:
+                outs, final = tf1.nn.static_rnn(stack, tf.unstack(x, axis=1), initial_state=initial)
+                out = tf.stack(outs, axis=1)
+            else:
+                out, final = tf1.nn.dynamic_rnn(stack, x, initial_state=initial)
+        if shape.classes == 1:
+            labels = tf1.placeholder(tf.float32, [shape.batch, 1])
+            pred = tf.sigmoid(tf1.layers.dense(out[:, -1], 1))
+            loss = tf1.losses.mean_squared_error(labels, pred)
+            feed_y = rng.randint(0, 2, (shape.batch, 1)).astype(np.float32)
+        elif shape.name.startswith("ptb"):
+            labels = tf1.placeholder(tf.int32, [shape.batch, shape.steps])
+            logits = tf1.layers.dense(out, shape.classes)
+            loss = tf.reduce_sum(tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits), axis=0))
+            feed_y = rng.randint(0, shape.classes, (shape.batch, shape.steps))
+        else:
+            labels = tf1.placeholder(tf.int32, [shape.batch])
+            logits = tf1.layers.dense(out[:, -1], shape.classes)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+            feed_y = rng.randint(0, shape.classes, (shape.batch,))
+        if shape.optimizer == "adadelta":
+            train_op = tf1.train.AdadeltaOptimizer(0.1).minimize(loss)
+        elif shape.optimizer == "rmsprop":
+            train_op = tf1.train.RMSPropOptimizer(0.001).minimize(loss)
+        else:
+            params = tf1.trainable_variables()
+            grads, _ = tf.clip_by_global_norm(tf.gradients(loss, params), 5.0)
+            train_op = tf1.train.GradientDescentOptimizer(1.0).apply_gradients(zip(grads, params))
+        sess = tf1.Session(graph=graph)
+        sess.run(tf1.global_variables_initializer())
+        graph.finalize()
+    flat_initial = tf.nest.flatten(initial)
+    fetches = [loss, train_op] + ([tf.nest.flatten(final)] if shape.carry_state else [])
+    state = [np.zeros(t.shape.as_list(), np.float32) for t in flat_initial] if shape.carry_state else []
+
+    def run_step(options=None, run_metadata=None):
+        feed = {ids: feed_x, labels: feed_y, **dict(zip(flat_initial, state))}
+        result = sess.run(fetches, feed, options=options, run_metadata=run_metadata)
+        if shape.carry_state:
+            state[:] = result[2]
+        return result[0]
+    return run_step, sess, graph
+
+
+def _torch_step(shape):
+    import numpy as np
+    import torch
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count() or 1)
+    rng = np.random.RandomState(0)
+    layers, depth = [], shape.embed
+    for units in shape.units:
+        layers.append(torch.nn.LSTM(depth, units, batch_first=True))
+        depth = units
+    modules = torch.nn.ModuleList(layers)
+    embedding = torch.nn.Embedding(shape.vocab, shape.embed) if shape.vocab else None
+    head = torch.nn.Linear(shape.units[-1], shape.classes)
+    params = list(modules.parameters()) + list(head.parameters()) + (list(embedding.parameters()) if embedding else [])
+    if shape.optimizer == "adadelta":
+        opt = torch.optim.Adadelta(params, lr=0.1)
+    elif shape.optimizer == "rmsprop":
+        opt = torch.optim.RMSprop(params, lr=0.001)
+    else:
+        opt = torch.optim.SGD(params, lr=1.0)
+    if shape.vocab:
+        x = torch.from_numpy(rng.randint(0, shape.vocab, (shape.batch, shape.steps)))
+    else:
+        x = torch.from_numpy(rng.rand(shape.batch, shape.steps, 1).astype(np.float32))
+    if shape.classes == 1:
+        y = torch.from_numpy(rng.randint(0, 2, (shape.batch, 1)).astype(np.float32))
+    elif shape.name.startswith("ptb"):
+        y = torch.from_numpy(rng.randint(0, shape.classes, (shape.batch, shape.steps)))
+    else:
+        y = torch.from_numpy(rng.randint(0, shape.classes, (shape.batch,)))
+    state = [None] * len(layers)
+
+    def run_step():
+        opt.zero_grad()
+        out = embedding(x) if embedding is not None else x
+        for k, layer in enumerate(layers):
+            out, new_state = layer(out, state[k])
+            if shape.carry_state:
+                state[k] = tuple(s.detach() for s in new_state)
+        if shape.classes == 1:
+            loss = torch.nn.functional.mse_loss(torch.sigmoid(head(out[:, -1])), y)
+        elif shape.name.startswith("ptb"):
+            logits = head(out)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, shape.classes), y.reshape(-1),
+                                                     reduction="none").reshape(shape.batch, shape.steps)
+            loss = loss.mean(0).sum()
+        else:
+            loss = torch.nn.functional.cross_entropy(head(out[:, -1]), y)
+        loss.backward()
+        if shape.optimizer == "sgd_clip":
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        return float(loss)
+    return run_step
+
+
+def worker(shape_name, impl, steps, warmup):
+    shape = SHAPES[shape_name]
+    if impl == "torch":
+        run_step = _torch_step(shape)
+    else:
+        run_step, _, _ = _tf_step(shape, impl)
+    for _ in range(warmup):
+        run_step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        run_step()
+        times.append(time.perf_counter() - start)
+    return {"step_ms": statistics.median(times) * 1000, "min_ms": min(times) * 1000,
+            "max_ms": max(times) * 1000, "peak_rss_mb": _peak_rss_mb()}
+
+
+def gemm_worker(m, k, n, repeats):
+    """fp32 GEMM throughput (GFLOP/s) of [m,k] x [k,n] in a TF graph, median over ``repeats`` timed runs of 20."""
+    import numpy as np
+    from legacy_lstm.compat import tf, tf1
+    with tf.Graph().as_default():
+        a = tf1.get_variable("a", [m, k], initializer=tf1.random_normal_initializer())
+        b = tf1.get_variable("b", [k, n], initializer=tf1.random_normal_initializer())
+        # 20 independent products per run, as the forward/backward of the LSTM steps offer both cores work.
+        prods = [tf.reduce_sum(tf.matmul(a + float(i), b)) for i in range(20)]
+        total = tf.add_n(prods)
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            for _ in range(3):
+                sess.run(total)
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                sess.run(total)
+                times.append(time.perf_counter() - start)
+    flops = 20 * 2 * m * k * n
+    return {"gflops": flops / statistics.median(times) / 1e9, "shape": [m, k, n]}
+
+
+def profile_worker(impl, steps):
+    """Where the time of one StockTwits step goes, from the TF timeline (step stats) of ``steps`` runs."""
+    from legacy_lstm.compat import tf1
+    run_step, _, _ = _tf_step(SHAPES["stocktwits"], impl)
+    for _ in range(2):
+        run_step()
+    categories = collections.Counter()
+    walls = []
+    for _ in range(steps):
+        meta = tf1.RunMetadata()
+        start = time.perf_counter()
+        run_step(options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE), run_metadata=meta)
+        walls.append(time.perf_counter() - start)
+        for dev in meta.step_stats.dev_stats:
+            for node in dev.node_stats:
+                categories[_categorise(node.node_name, node.timeline_label)] += \
+                    (node.op_end_rel_micros - node.op_start_rel_micros) / steps
+    op_total = sum(categories.values())
+    wall_us = statistics.median(walls) * 1e6
+    return {"impl": impl, "wall_ms": wall_us / 1000, "op_time_ms": {k: v / 1000 for k, v in categories.most_common()},
+            "op_time_total_ms": op_total / 1000,
+            "note": "op times are summed over both cores' threads (they overlap); wall includes session overhead"}
+
+
+def _categorise(name, label):
+    op = label.split("(")[0].split("=")[-1].strip() if "=" in label else label.split("(")[0].strip()
+    backward = "gradients" in name
+    if "Adadelta" in op or "Apply" in op or "/Adadelta" in name:
+        return "optimizer update"
+    if op in ("GatherV2", "ResourceGather") or "embedding_lookup" in name:
+        return "embedding gather/scatter" + (" (backward)" if backward else "")
+    if op in ("UnsortedSegmentSum", "Unique"):
+        return "embedding gather/scatter (backward)"
+    if op in ("MatMul", "_MklMatMul", "_FusedMatMul", "BatchMatMulV2", "_MklFusedMatMul", "_MklNativeFusedMatMul",
+              "_MklNativeMatMul"):
+        return "LSTM GEMMs " + ("backward" if backward else "forward")
+    if op == "LSTMBlockCell":
+        return "fused LSTMBlockCell op forward (its GEMM + gate math)"
+    if op in ("LSTMBlockCellGrad", "Sigmoid", "Tanh", "Mul", "AddV2", "Add", "SigmoidGrad",
+              "TanhGrad", "BiasAdd", "BiasAddGrad", "Split", "ConcatV2", "Sum", "_MklAdd", "AddN",
+              "RandomUniform", "GreaterEqual", "Cast", "RealDiv", "Select", "SelectV2", "Floor"):
+        return "element-wise gate math " + ("backward" if backward else "forward")
+    if op in ("Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "Less", "LogicalAnd",
+              "Identity", "TensorArrayV3", "TensorArrayReadV3", "TensorArrayWriteV3", "TensorArrayGatherV3",
+              "TensorArrayScatterV3", "TensorArraySizeV3", "TensorArrayGradV3", "StackV2", "StackPushV2",
+              "StackPopV2", "Const", "Shape", "StridedSlice", "Reshape", "Pack", "Fill", "ZerosLike",
+              "_Recv", "_Send", "NoOp", "Maximum", "Range", "Transpose", "_MklTranspose", "ExpandDims",
+              "Assert", "Equal", "ReadVariableOp", "VarHandleOp", "_Arg", "_Retval", "StridedSliceGrad") \
+            or op.startswith("TensorList"):
+        return "while-loop / tensor-array / plumbing"
+    return f"other ({op})"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Parent side
+# ---------------------------------------------------------------------------------------------------------
+def _spawn(args):
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, cwd=REPO)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _torch_available():
+    out = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"], capture_output=True,
+                         text=True)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--impls", default=",".join(IMPLS))
+    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--profile_steps", type=int, default=3)
+    parser.add_argument("--out", default=str(REPO / "results" / "benchmark"))
+    parser.add_argument("--worker", nargs=2, metavar=("SHAPE", "IMPL"), help=argparse.SUPPRESS)
+    parser.add_argument("--gemm", nargs=3, type=int, metavar=("M", "K", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--profile", metavar="IMPL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(*args.worker, steps=args.steps, warmup=args.warmup)))
+        return
+    if args.gemm:
+        print(json.dumps(gemm_worker(*args.gemm, repeats=7)))
+        return
+    if args.profile:
+        print(json.dumps(profile_worker(args.profile, args.profile_steps)))
+        return
+
+    started = time.time()
+    torch_version = _torch_available()
+    impls = [i for i in args.impls.split(",") if i != "torch" or torch_version]
+    results = {}
+    for shape_name in args.shapes.split(","):
+        shape = SHAPES[shape_name]
+        gemm = [_spawn(["--gemm", *map(str, shape.dominant_gemm())]) for _ in range(args.processes)]
+        gemm_gflops = statistics.median(g["gflops"] for g in gemm if "gflops" in g)
+        results[shape_name] = {"shape": dataclasses.asdict(shape), "gemm_gflops": gemm_gflops,
+                               "gemm_shape": shape.dominant_gemm(), "impls": {}}
+        for impl in impls:
+            runs = [_spawn(["--worker", shape_name, impl, "--steps", str(args.steps), "--warmup", str(args.warmup)])
+                    for _ in range(args.processes)]
+            good = [r for r in runs if "step_ms" in r]
+            if not good:
+                results[shape_name]["impls"][impl] = {"error": runs[0].get("error")}
+                continue
+            step_ms = statistics.median(r["step_ms"] for r in good)
+            flops = shape.lstm_flops() + shape.head_flops()
+            results[shape_name]["impls"][impl] = {
+                "step_ms": step_ms, "process_medians_ms": [round(r["step_ms"], 2) for r in good],
+                "steps_per_s": 1000 / step_ms, "tokens_per_s": shape.tokens * 1000 / step_ms,
+                "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in good),
+                "gemm_gflops_achieved": flops / step_ms / 1e6,
+                "roofline_fraction": flops / step_ms / 1e6 / gemm_gflops}
+            print(f"{shape_name:16s} {impl:17s} {step_ms:9.1f} ms  {results[shape_name]['impls'][impl]}", flush=True)
+    profiles = [_spawn(["--profile", impl, "--profile_steps", str(args.profile_steps)])
+                for impl in ("basic", "block") if impl in impls] if "stocktwits" in args.shapes.split(",") else []
+    from legacy_lstm.compat import versions
+    doc = {"command": "python scripts/benchmark.py " + " ".join(sys.argv[1:]),
+           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
+           "versions": dict(versions(), torch=torch_version), "processes": args.processes, "steps": args.steps,
+           "warmup": args.warmup, "wall_seconds": round(time.time() - started, 1), "results": results,
+           "profiles": profiles}
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
+    out.with_suffix(".md").write_text(markdown(doc))
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+
+
+def markdown(doc):
+    lines = ["# Benchmark: one training step (forward + backward + update)", "",
+             f"Command: `{doc['command']}`  ", f"Machine: {doc['machine']['cpus']} CPUs, {doc['machine']['platform']}  ",
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in doc["versions"].items()) + "  ",
+             f"Median over {doc['processes']} fresh processes of each process's median of {doc['steps']} steps "
+             f"(after {doc['warmup']} warm-up steps). Wall time of the benchmark: {doc['wall_seconds']} s.", ""]
+    for shape_name, res in doc["results"].items():
+        s = res["shape"]
+        lines += [f"## {shape_name}: batch {s['batch']}, {s['steps']} steps, input {s['embed']}, units {s['units']}",
+                  "", f"Roofline: fp32 GEMM {res['gemm_shape']} at {res['gemm_gflops']:.1f} GFLOP/s.", "",
+                  "| impl | step ms | vs basic | steps/s | tokens/s | peak RSS MB | LSTM+head GFLOP/s | of roofline |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        base = res["impls"].get("basic", {}).get("step_ms")
+        for impl, r in res["impls"].items():
+            if "error" in r:
+                lines.append(f"| {impl} | error: {r['error']} | | | | | | |")
+                continue
+            speed = f"{base / r['step_ms']:.2f}x" if base else ""
+            lines.append(f"| {impl} | {r['step_ms']:.1f} | {speed} | {r['steps_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
+                         f"{r['peak_rss_mb']:.0f} | {r['gemm_gflops_achieved']:.1f} | {r['roofline_fraction']:.0%} |")
+        lines.append("")
+    for prof in doc.get("profiles", []):
+        if "error" in prof:
+            continue
+        lines += [f"## Where the time goes: StockTwits step, `{prof['impl']}` (TF timeline)", "",
+                  f"Wall {prof['wall_ms']:.0f} ms per traced step; op time summed over threads "
+                  f"{prof['op_time_total_ms']:.0f} ms.", "", "| category | ms | share of op time |", "| --- | ---: | ---: |"]
+        for cat, ms in prof["op_time_ms"].items():
+            lines.append(f"| {cat} | {ms:.1f} | {ms / prof['op_time_total_ms']:.1%} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
