@@ -50,6 +50,12 @@ Quirks of the original, reproduced by default, each switchable
     --split_seed           the original split is unseeded: by default a seed is drawn, logged and stored in the
                            manifest, so the run can be repeated with ``--split_seed=<n>``.
 
+Cells (``--cell``, recorded in the manifest): ``basic`` (default, the original's BasicLSTMCell), ``block`` (the
+raw LSTMBlockCell op with forget_bias 1: the same model, faster on CPU) and ``cudnn_compatible`` (TF1's
+CudnnCompatibleLSTMCell, forget_bias 0, the layout cuDNN checkpoints use; the forget-gate bias starts at 0
+instead of an added 1, so it trains a slightly different model). ``python -m legacy_lstm.convert`` converts a
+run directory between them exactly.
+
 Deliberate, numerically neutral differences: the original rebuilds ``zero_state`` inside the epoch loop (the
 graph grows each epoch); here it is built once. Beyond the original: a checkpoint every epoch
 (``model.ckpt-<epoch>``), automatic resume after an interruption (even ``kill -9``) from the last finished

@@ -2,6 +2,7 @@
 
     python scripts/reproduce.py stocktwits                  # train 50 epochs (resumes), test, write results
     python scripts/reproduce.py stocktwits --report_only    # write results from the run dir as it is now
+    python scripts/reproduce.py stocktwits --variant=fast   # --seq_len=auto (39) and the block cell
 
 Safe under ``nohup``: every epoch is checkpointed in the run directory (default
 ``~/.cache/legacy_lstm/runs/<app>-<preset>``, outside the work tree so a fresh checkout keeps it), and a rerun
@@ -28,18 +29,29 @@ from legacy_lstm.data import download  # noqa: E402
 DEFAULT_SEED = 2017
 
 
-def _default_run_dir(app, preset):
-    return str(download.cache_dir() / "runs" / f"{app}-{preset}")
+# Named variants: quirk/cell changes beside the faithful run, each with its own run dir and results file.
+VARIANTS = {
+    "faithful": {"quirks": {}, "cell": "basic"},
+    "fast": {"quirks": {"seq_len": "auto"}, "cell": "block"},
+}
+
+
+def _default_run_dir(app, preset, variant):
+    suffix = "" if variant == "faithful" else f"-{variant}"
+    return str(download.cache_dir() / "runs" / f"{app}-{preset}{suffix}")
 
 
 def reproduce_stocktwits(args):
     from legacy_lstm import stocktwits
     data_path = download.locate(download.STOCKTWITS, args.data_dir)
     test_acc = None
+    variant = VARIANTS[args.variant]
+    quirks = stocktwits.Quirks(**variant["quirks"])
     if not args.report_only:
         start = time.time()
-        result = stocktwits.train(data_path, args.run_dir, args.preset, split_seed=args.split_seed,
-                                  seed=args.seed, max_epochs=args.max_epochs, deterministic=False)
+        result = stocktwits.train(data_path, args.run_dir, args.preset, quirks, split_seed=args.split_seed,
+                                  seed=args.seed, max_epochs=args.max_epochs, deterministic=False,
+                                  cell=variant["cell"])
         print(f"sitting: {time.time() - start:.0f} s, {len(result['curve'])} epochs done", flush=True)
     manifest = runs.read_manifest(args.run_dir)
     curve = runs.read_json(args.run_dir, runs.CURVE_JSON) if manifest else []
@@ -84,6 +96,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("app", choices=["stocktwits"])
     parser.add_argument("--preset", default="hoffman")
+    parser.add_argument("--variant", default="faithful", choices=sorted(VARIANTS),
+                        help="faithful (default) or fast (--seq_len=auto, block cell)")
     parser.add_argument("--run_dir", default=None)
     parser.add_argument("--data_dir", default=None)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="TF/NumPy seed (initial weights)")
@@ -93,7 +107,7 @@ def main():
     parser.add_argument("--report_only", action="store_true", help="do not train; report the run dir as it is")
     parser.add_argument("--results_dir", default=str(REPO / "results"))
     args = parser.parse_args()
-    args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset)
+    args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset, args.variant)
     manifest, curve, final, test_seconds = reproduce_stocktwits(args)
     if not manifest:
         sys.exit(f"{args.run_dir} holds no run yet")
@@ -102,12 +116,15 @@ def main():
     results = pathlib.Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
     train_seconds = sum(r.get("seconds", 0) for r in curve)
+    variant = VARIANTS[args.variant]
+    app_flags = "".join(f" --{k}={v}" for k, v in variant["quirks"].items())
+    app_flags += f" --cell={variant['cell']}" if variant["cell"] != "basic" else ""
     doc = {
-        "app": args.app, "preset": manifest["preset"],
-        "command": f"python scripts/reproduce.py {args.app} --preset={args.preset} --seed={manifest['seed']} "
-                   f"--split_seed={manifest['split_seed']}",
-        "app_command": f"python -m legacy_lstm.{args.app} --preset={args.preset} --seed={manifest['seed']} "
-                       f"--split_seed={manifest['split_seed']}",
+        "app": args.app, "preset": manifest["preset"], "variant": args.variant,
+        "command": f"python scripts/reproduce.py {args.app} --preset={args.preset} --variant={args.variant} "
+                   f"--seed={manifest['seed']} --split_seed={manifest['split_seed']}",
+        "app_command": f"python -m legacy_lstm.{args.app} --preset={args.preset}{app_flags} "
+                       f"--seed={manifest['seed']} --split_seed={manifest['split_seed']}",
         "seed": manifest["seed"], "split_seed": manifest["split_seed"], "quirks": manifest["quirks"],
         "config": manifest["config"], "cell": manifest.get("cell"), "deterministic": False,
         "versions": versions(), "git_commit": manifest.get("git_commit"),
@@ -121,11 +138,12 @@ def main():
                        "curve_within_bands": cmp.curve_within, "final": cmp.final, "passed": cmp.passed,
                        "per_epoch": cmp.per_epoch},
     }
-    out = results / f"{args.app}.json"
+    name = args.app if args.variant == "faithful" else f"{args.app}-{args.variant}"
+    out = results / f"{name}.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")
-    title = (f"{args.app} {manifest['preset']}: {len(curve)}/{manifest['config']['epochs']} epochs, seed "
+    title = (f"{name} {manifest['preset']}: {len(curve)}/{manifest['config']['epochs']} epochs, seed "
              f"{manifest['seed']}, split_seed {manifest['split_seed']}, TF {doc['versions']['tensorflow']}")
-    plot(results / f"{args.app}.png", curve, ref, title)
+    plot(results / f"{name}.png", curve, ref, title)
     print("\n".join(cmp.summary_lines()))
     print(f"wrote {out}")
 

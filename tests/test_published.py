@@ -36,6 +36,14 @@ def test_compare_outside_band_and_partial_run():
     assert any("NOT all within" in line for line in cmp.summary_lines())
 
 
+def test_summary_of_a_column_without_band():
+    ref = dict(_ref(), curve=[{"epoch": 1, "acc": 0.5, "loss": 0.3}])
+    cmp = published.compare([{"epoch": 1, "acc": 0.5, "loss": 0.25}], {"test": 0.7}, ref)
+    lines = cmp.summary_lines()
+    assert "loss: largest deviation -0.0500 at epoch 1; no band" in lines
+    assert "acc: largest deviation +0.0000 at epoch 1; all within the band" in lines
+
+
 def test_unknown_app():
     with pytest.raises(FileNotFoundError, match="nope"):
         published.load("nope")

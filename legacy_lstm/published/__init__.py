@@ -42,11 +42,14 @@ class Comparison:
     def summary_lines(self):
         lines = [f"epochs compared: {self.epochs_compared}/{self.epochs_published}"]
         for col, (epoch, diff) in self.max_deviation.items():
-            lines.append(f"{col}: largest deviation {diff:+.4f} at epoch {epoch}; "
-                         f"{'all within' if self.curve_within[col] else 'NOT all within'} the band")
+            verdict = {True: "all within the band", False: "NOT all within the band",
+                       None: "no band"}[self.curve_within.get(col)]
+            lines.append(f"{col}: largest deviation {diff:+.4f} at epoch {epoch}; {verdict}")
         for name, f in self.final.items():
-            ours = "missing" if f["ours"] is None else f"{f['ours']:.4f}"
-            lines.append(f"final {name}: ours {ours}, published {f['published']:.4f} +- {f['band']}: "
+            if f["ours"] is None:
+                lines.append(f"final {name}: not measured yet, published {f['published']:.4f} +- {f['band']}")
+                continue
+            lines.append(f"final {name}: ours {f['ours']:.4f}, published {f['published']:.4f} +- {f['band']}: "
                          f"{'within' if f['within'] else 'OUTSIDE'}")
         return lines
 
