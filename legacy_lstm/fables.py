@@ -60,6 +60,10 @@ The original, reproduced as it is (no switches: these are the model)
       random start in 0..4 whenever fewer than 4 tokens are left.
     - The displayed accuracy and loss are averages of online training steps, not an evaluation.
 
+Cells (``--cell``, recorded in the manifest; test/generate take it from there): ``basic`` (default, the
+original's BasicLSTMCell), ``block`` (the raw LSTMBlockCell op, the same function, faster on CPU) or
+``cudnn_compatible`` (see legacy_lstm.cells). Only ``basic`` is the original graph.
+
 Deliberate differences
     - The prediction is read with numpy argmax; the original added a ``tf.argmax`` op to the graph at every
       display and every generated word (the graph grew without limit). Every op here is built once and the
@@ -92,6 +96,7 @@ import time
 import numpy as np
 from absl import app, flags
 
+from legacy_lstm import cells
 from legacy_lstm import cli
 from legacy_lstm import published
 from legacy_lstm import runs
@@ -143,20 +148,21 @@ def published_numbers(preset):
 Model = collections.namedtuple("Model", "x y pred cost train_op accuracy")
 
 
-def build_graph(vocab_size, config):
+def build_graph(vocab_size, config, cell="basic"):
     """Build rnn_words.py's graph in the default graph. Variable names are those TF 1.x gave it: ``Variable``
     (out weights), ``Variable_1`` (out biases), ``rnn/basic_lstm_cell/...`` (1 layer) or
-    ``rnn/multi_rnn_cell/cell_<i>/basic_lstm_cell/...`` (2 layers), RMSProp slots ``<var>/RMSProp[_1]``."""
+    ``rnn/multi_rnn_cell/cell_<i>/basic_lstm_cell/...`` (2 layers), RMSProp slots ``<var>/RMSProp[_1]``.
+    ``cell`` is basic (the original's BasicLSTMCell), block or cudnn_compatible (legacy_lstm.cells)."""
     x = tf1.placeholder(tf.float32, [None, config.n_input, 1], name="x")
     y = tf1.placeholder(tf.float32, [None, vocab_size], name="y")
     weights_out = tf.Variable(tf1.random_normal([config.n_hidden, vocab_size]))
     biases_out = tf.Variable(tf1.random_normal([vocab_size]))
     # RNN(): [batch, n_input, 1] -> n_input tensors of [batch, 1], one per time step
     steps = tf.split(tf.reshape(x, [-1, config.n_input]), config.n_input, 1)
-    cells = [tf1.nn.rnn_cell.BasicLSTMCell(config.n_hidden) for _ in range(config.n_layers)]
+    layers = [cells.make_cell(cell, config.n_hidden) for _ in range(config.n_layers)]
     # The 1-layer model of Listing 3 is the bare cell (its variables are not under multi_rnn_cell/).
-    cell = cells[0] if config.n_layers == 1 else tf1.nn.rnn_cell.MultiRNNCell(cells)
-    outputs, _ = tf1.nn.static_rnn(cell, steps, dtype=tf.float32)
+    rnn_cell = layers[0] if config.n_layers == 1 else tf1.nn.rnn_cell.MultiRNNCell(layers)
+    outputs, _ = tf1.nn.static_rnn(rnn_cell, steps, dtype=tf.float32)
     pred = tf.matmul(outputs[-1], weights_out) + biases_out
     cost = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(logits=pred, labels=y))
     train_op = tf1.train.RMSPropOptimizer(learning_rate=config.learning_rate).minimize(cost)
@@ -206,9 +212,9 @@ def train_display(step_fn, ids, reverse, offsets, config, display, log=print):
             "seconds": round(time.time() - start, 3)}
 
 
-def make_manifest(preset, config, dictionary, seed, offset_seed, num_tokens):
+def make_manifest(preset, config, dictionary, seed, offset_seed, num_tokens, cell="basic"):
     return {"app": APP, "preset": preset, "config": dataclasses.asdict(config), "quirks": {},
-            "split_seed": None, "seed": seed, "offset_seed": offset_seed, "cell": "basic",
+            "split_seed": None, "seed": seed, "offset_seed": offset_seed, "cell": cell,
             "vocab_size": len(dictionary), "vocab_sha256": runs.vocab_sha256(dictionary), "num_tokens": num_tokens,
             "curve_unit": "one display of display_step iterations (epoch k = iteration k * display_step)"}
 
@@ -228,7 +234,7 @@ def _resolve_config(preset):
     return "custom", preset
 
 
-def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, log=print):
+def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="basic", log=print):
     """Train (resuming from ``run_dir`` when it holds an unfinished run of the same config).
 
     ``max_epochs`` counts displays (checkpoints) in total, not iterations. Returns {"curve", "run_dir", "seed",
@@ -244,12 +250,12 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, log=pri
     else:
         offset_seed = seed if seed is not None else cli.draw_seed("offset_seed", None)
     num_displays = min(config.num_displays, max_epochs) if max_epochs else config.num_displays
-    manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words))
+    manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words), cell)
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():
         seed_everything(seed)
-        model = build_graph(len(dictionary), config)
+        model = build_graph(len(dictionary), config, cell)
         run = runs.Run(run_dir, manifest)
         with tf1.Session(graph=graph) as sess:
             sess.run(tf1.global_variables_initializer())
@@ -331,7 +337,7 @@ class Generator:
         self.config = Config(**manifest["config"])
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.model = build_graph(len(self.dictionary), self.config)
+            self.model = build_graph(len(self.dictionary), self.config, manifest.get("cell", "basic"))
             run = runs.Run(run_dir, manifest)
             self.sess = tf1.Session(graph=self.graph)
             self.checkpoint = run.restore(self.sess, checkpoint)
@@ -464,7 +470,7 @@ def main(argv):
     run_dir = cli.resolve_run_dir(APP, preset)
     if mode == "train":
         data_path = download.locate(download.FABLE, cli.resolve_data_dir())
-        result = train(data_path, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value)
+        result = train(data_path, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value)
         print(f"Run directory: {run_dir} ({len(result['curve']) * PRESETS[preset].display_step} iterations done, "
               f"offset_seed={result['offset_seed']})")
         if result["curve"]:
