@@ -396,6 +396,10 @@ def main(argv):
     if len(argv) > 1 and mode != "predict":
         raise app.UsageError(f"Unexpected arguments {argv[1:]} (texts are only taken with --mode=predict)")
     run_dir = cli.resolve_run_dir(APP, preset)
+    if cli.CELL.value != "basic":
+        print(f"error: --cell={cli.CELL.value} is not available here: the book's LSTM runs in float64, which only "
+              "--cell=basic (BasicLSTMCell) supports", file=sys.stderr)
+        return 1
     try:
         if mode == "train":
             train(run_dir, preset, Quirks(single_step=SINGLE_STEP.value), cli.SEED.value, TRAIN_FILE.value,

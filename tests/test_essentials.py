@@ -244,3 +244,12 @@ def test_cli_reports_bad_files_in_one_line(tmp_path):
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert f"error: {vec}, line 2: 'oops' is not a number" in out.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_cli_refuses_a_cell_without_float64(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-m", "legacy_lstm.essentials", "--cell=block", "--seed=1",
+                          f"--run_dir={tmp_path / 'run'}"], capture_output=True, text=True, cwd=REPO, env=env,
+                         timeout=300)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "error: --cell=block is not available here" in out.stderr and not (tmp_path / "run").exists()
