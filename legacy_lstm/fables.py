@@ -35,12 +35,13 @@ The published log (blog, Listing 8) ends with::
 
 and "had a general" continued the fable verbatim for 32 words ("council to consider what measures ... a
 young mouse got"). ``--mode=test`` checks both: the last display's average against the band, and whether the
-trained model continues "had a general" verbatim (and how many words match). Runs vary: the original is
+trained model continues "had a general" verbatim (and how many words match), and writes all of it, with the
+curve, to ``<run_dir>/report.json`` (commit it as ``results/fables-<preset>.json``). Runs vary: the original is
 unseeded (initial weights, window offsets); ``--seed`` makes a run repeatable here.
 
 Presets (``--preset``)
     blog (default)  1 layer BasicLSTMCell(512), the article's Listing 3 and the model of its published log.
-    improved        2 layers MultiRNNCell([BasicLSTMCell(512)] * 2 as fresh cells), Listing 10 and the code
+    improved        2 layers: MultiRNNCell of two fresh BasicLSTMCell(512), Listing 10 and the code
                     of that time (the comments' 95.20%).
     test            1 layer of 64 units, 2,000 iterations, a display every 200: a CI smoke run.
     All: 3 input words, learning rate 0.001 (RMSProp, TF1 defaults decay 0.9, momentum 0, epsilon 1e-10),
