@@ -37,6 +37,16 @@ CHECKPOINT = flags.DEFINE_string("checkpoint", None, "test/predict: checkpoint p
                                  "newest in --run_dir). May be a checkpoint written by the original TF 1.x code.")
 
 
+def resolve_common(app_name, presets, default_preset, modes, argv, positional_modes=(), positional_hint=""):
+    """The preamble of every app's ``main``: (preset name, mode, run dir), with usage errors for an unknown
+    preset, an unsupported mode, or positional arguments outside ``positional_modes``."""
+    preset, _ = resolve_preset(presets, default_preset)
+    mode = resolve_mode(modes)
+    if len(argv) > 1 and mode not in positional_modes:
+        raise app.UsageError(f"Unexpected arguments {argv[1:]}{f' ({positional_hint})' if positional_hint else ''}")
+    return preset, mode, resolve_run_dir(app_name, preset)
+
+
 def resolve_preset(presets, default):
     """Return (name, config) of --preset, with a usage error that lists the valid names."""
     name = PRESET.value or default

@@ -71,7 +71,7 @@ import sys
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from legacy_lstm import cli
 from legacy_lstm import runs
@@ -391,11 +391,8 @@ flags.adopt_module_key_flags(cli)
 
 
 def main(argv):
-    preset, _ = cli.resolve_preset(PRESETS, "book")
-    mode = cli.resolve_mode(("train", "test", "predict"))
-    if len(argv) > 1 and mode != "predict":
-        raise app.UsageError(f"Unexpected arguments {argv[1:]} (texts are only taken with --mode=predict)")
-    run_dir = cli.resolve_run_dir(APP, preset)
+    preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "book", ("train", "test", "predict"), argv,
+                                               ("predict",), "texts are only taken with --mode=predict")
     if cli.CELL.value != "basic":
         print(f"error: --cell={cli.CELL.value} is not available here: the book's LSTM runs in float64, which only "
               "--cell=basic (BasicLSTMCell) supports", file=sys.stderr)

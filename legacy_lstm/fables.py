@@ -95,7 +95,7 @@ import sys
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from legacy_lstm import cells
 from legacy_lstm import cli
@@ -464,11 +464,8 @@ flags.adopt_module_key_flags(cli)
 
 
 def main(argv):
-    preset, _ = cli.resolve_preset(PRESETS, "blog")
-    mode = cli.resolve_mode(("train", "test", "generate", "interactive"))
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments {argv[1:]} (give the seed words with --prompt)")
-    run_dir = cli.resolve_run_dir(APP, preset)
+    preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "blog", ("train", "test", "generate", "interactive"),
+                                               argv, (), "give the seed words with --prompt")
     if mode == "train":
         data_path = download.locate(download.FABLE, cli.resolve_data_dir())
         result = train(data_path, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value)

@@ -76,16 +76,14 @@ in the run directory. Words outside the vocabulary are dropped; a message with n
 
 import collections
 import dataclasses
-import json
 import sys
 import time
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags
 
 from legacy_lstm import cells
 from legacy_lstm import cli
-from legacy_lstm import published
 from legacy_lstm import runs
 from legacy_lstm.compat import fully_connected, seed_everything, tf, tf1
 from legacy_lstm.data import download
@@ -445,11 +443,8 @@ flags.adopt_module_key_flags(cli)
 
 
 def main(argv):
-    preset, _ = cli.resolve_preset(PRESETS, "hoffman")
-    mode = cli.resolve_mode(("train", "test", "predict"))
-    if len(argv) > 1 and mode != "predict":
-        raise app.UsageError(f"Unexpected arguments {argv[1:]} (messages are only taken with --mode=predict)")
-    run_dir = cli.resolve_run_dir(APP, preset)
+    preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "hoffman", ("train", "test", "predict"), argv,
+                                               ("predict",), "messages are only taken with --mode=predict")
     if mode == "predict":
         texts = argv[1:] or [line.rstrip("\n") for line in sys.stdin]
         for r in predict(run_dir, texts, cli.CHECKPOINT.value):

@@ -232,7 +232,6 @@ def worker(shape_name, impl, steps, warmup):
 
 def gemm_worker(m, k, n, repeats):
     """fp32 GEMM throughput (GFLOP/s) of [m,k] x [k,n] in a TF graph, median over ``repeats`` timed runs of 20."""
-    import numpy as np
     from legacy_lstm.compat import tf, tf1
     with tf.Graph().as_default():
         a = tf1.get_variable("a", [m, k], initializer=tf1.random_normal_initializer())

@@ -24,9 +24,14 @@ def data_dir():
     return found
 
 
-@pytest.fixture(scope="session")
-def stocktwits_path(data_dir):
-    path = data_dir / "stocktwits_spy" / "StockTwits_SPY_Sentiment_2017.gz"
+def real_file(data_dir, relative):
+    """``data_dir / relative``, or skip the test when that file is absent."""
+    path = data_dir / relative
     if not path.is_file():
         pytest.skip(f"{path} not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def stocktwits_path(data_dir):
+    return real_file(data_dir, "stocktwits_spy/StockTwits_SPY_Sentiment_2017.gz")

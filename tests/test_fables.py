@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from legacy_lstm import fables, published, runs
+
+from conftest import real_file
 from legacy_lstm.compat import tf, tf1
 from legacy_lstm.data import fables as fable_data
 
@@ -36,10 +38,7 @@ def text_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fable_path(data_dir):
-    path = data_dir / "belling_the_cat" / "belling_the_cat.txt"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return path
+    return real_file(data_dir, "belling_the_cat/belling_the_cat.txt")
 
 
 @pytest.fixture(scope="module")
