@@ -90,6 +90,7 @@ Generation::
 import collections
 import dataclasses
 import json
+import os
 import pathlib
 import sys
 import time
@@ -429,6 +430,10 @@ def test(data_path, run_dir, checkpoint=None, log=print):
               "offset_seed": manifest.get("offset_seed"), "checkpoint": str(generator.checkpoint),
               "iterations_done": len(curve) * config.display_step, "iterations_total": config.training_iters,
               "complete": len(curve) == config.num_displays,
+              "command": f"python -m legacy_lstm.{APP} --preset={manifest['preset']} --seed={manifest.get('seed')}"
+                         f"{'' if manifest.get('cell', 'basic') == 'basic' else ' --cell=' + manifest['cell']}",
+              "cell": manifest.get("cell", "basic"), "versions": manifest.get("versions"),
+              "machine": f"{os.cpu_count()} CPU cores, no GPU",
               "train_wall_seconds": round(sum(r.get("seconds", 0) for r in curve), 1),
               "text_accuracy": text_acc, "text_windows": n_windows,
               "generation": {"prompt": gen_ref["prompt"], "words": " ".join(continuation),

@@ -38,3 +38,23 @@ def test_stocktwits_final_numbers_within_band(stocktwits):
         pytest.skip(f"reproduction is partial ({stocktwits['epochs_done']}/50 epochs): final numbers pending")
     cmp = published.compare(stocktwits["curve"], stocktwits["final"], published.load("stocktwits"))
     assert cmp.complete and cmp.passed, cmp.summary_lines()
+
+
+# A documented miss: one seeded run (2017) of the 2-layer model reached 90.10% against 95.20% +- 5 (0.1 point
+# short), and its "had a general" continuation degenerates. Strict: when a committed run passes, this must be
+# removed. See README "Results".
+IMPROVED_MISS = pytest.mark.xfail(strict=True, reason="fables improved, seed 2017: 90.10% vs 95.20% +- 5")
+
+
+@pytest.mark.parametrize("preset", ["blog", pytest.param("improved", marks=IMPROVED_MISS)])
+def test_fables_reproduction_within_published_band(preset):
+    path = RESULTS / f"fables-{preset}.json"
+    assert path.exists(), f"{path} is missing: run the commands in legacy_lstm/fables.py's docstring and commit"
+    doc = json.loads(path.read_text())
+    for key in ("command", "seed", "versions", "train_wall_seconds", "machine"):
+        assert doc.get(key) is not None, key
+    assert doc["versions"]["tensorflow"].startswith("2.21") and doc["preset"] == preset
+    assert doc["complete"] and doc["iterations_done"] == 50000
+    ref = published.load("fables")["presets"][preset]
+    cmp = published.compare(doc["curve"], {"average_accuracy": doc["curve"][-1]["average_accuracy"]}, ref)
+    assert cmp.final["average_accuracy"]["within"], cmp.summary_lines()
