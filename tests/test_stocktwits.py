@@ -320,3 +320,45 @@ def test_golden_curve_of_test_preset(stocktwits_path, tmp_path):
         assert ours["epoch_train_loss"] == pytest.approx(ref["epoch_train_loss"], abs=1e-5)
         assert ours["train_acc"] == pytest.approx(ref["train_acc"], abs=1e-3)
         assert ours["val_acc"] == pytest.approx(ref["val_acc"], abs=1e-3)
+
+
+class _SpySession:
+    """Delegates to a real session and records, per run, the values fed for the initial state."""
+
+    def __init__(self, sess, model):
+        self.sess, self.fed, self.returned = sess, [], []
+        self.state_tensors = tf.nest.flatten(model.initial_state)
+        self.final_state = model.final_state
+
+    def run(self, fetches, feed_dict=None, **kwargs):
+        self.fed.append([np.copy(feed_dict[t]) for t in self.state_tensors])
+        out = self.sess.run(fetches, feed_dict, **kwargs)
+        position = next(i for i, f in enumerate(fetches) if f is self.final_state)
+        self.returned.append([np.copy(a) for a in tf.nest.flatten(out[position])])
+        return out
+
+
+@pytest.mark.parametrize("carry", [True, False])
+def test_training_and_evaluation_loops_feed_the_state_back(small_data, tmp_path, carry):
+    quirks = dataclasses.replace(QUICK, carry_state=carry)
+    data = stocktwits.load_data(small_data, SMALL, quirks, 3)
+    with tf.Graph().as_default():
+        tf1.set_random_seed(0)
+        model = stocktwits.build_graph(len(data.vocab) + 1, SMALL)
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            spy = _SpySession(sess, model)
+            stocktwits.run_epoch(spy, model, data, SMALL, quirks, 1, 1, log=_quiet)
+    n_train = len(data.train.x) // SMALL.batch_size
+    n_val = len(data.val.x) // SMALL.batch_size
+    train_runs = list(range(n_train - 1)) + [n_train - 1 + n_val]  # validation runs after batch n-1
+    # the first batch of the epoch and of the validation pass start from zeros
+    for index in (0, n_train - 1):
+        assert all(not a.any() for a in spy.fed[index])
+    for runs_ in (train_runs, list(range(n_train - 1, n_train - 1 + n_val))):
+        for prev, nxt in zip(runs_, runs_[1:]):
+            fed, returned = spy.fed[nxt], spy.returned[prev]
+            if carry:
+                assert all(np.array_equal(f, r) for f, r in zip(fed, returned))
+            else:
+                assert all(not f.any() for f in fed)
