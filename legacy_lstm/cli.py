@@ -87,7 +87,7 @@ def run(main):
     def guarded(argv):
         try:
             return main(argv)
-        except (DataNotFoundError, ManifestMismatchError, NonFiniteLossError, FileNotFoundError) as err:
+        except (DataNotFoundError, ManifestMismatchError, NonFiniteLossError, FileNotFoundError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:

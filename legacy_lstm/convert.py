@@ -214,7 +214,7 @@ def import_arrays(arrays, from_format, to_cell, to_forget_bias=None, base_values
 def convert_run_dir(src, dst, to_cell):
     """Convert a run directory's newest checkpoint to ``to_cell`` into a new run directory ``dst`` (manifest with
     the new cell, vocabulary, curve), so that test/predict modes work on ``dst``. Returns the new prefix."""
-    src, dst = pathlib.Path(src), pathlib.Path(dst)
+    src, dst = pathlib.Path(src), pathlib.Path(dst).resolve()  # the state file is written relative to dst
     manifest = runs.read_manifest(src)
     if manifest is None:
         raise FileNotFoundError(f"{src} has no {runs.MANIFEST}; give a checkpoint prefix and --from instead")

@@ -252,7 +252,7 @@ def train(run_dir, preset="book", quirks=Quirks(), seed=None, train_file=None, w
     _check_word_vectors(saved, manifest)
     steps, block = num_steps(config, quirks), block_size(config, quirks)
     num_blocks = steps // block
-    if max_epochs:
+    if max_epochs is not None:
         num_blocks = min(num_blocks, max_epochs)
     start = time.time()
     graph = tf.Graph()
@@ -288,8 +288,7 @@ def train(run_dir, preset="book", quirks=Quirks(), seed=None, train_file=None, w
                            "seconds": round(time.time() - t0, 3)}
                     log(f"Iteration {row['iteration']}/{steps}... Loss: {row['loss']:.4f}... "
                         f"Train Accuracy: {row['train_accuracy']:.3f}... Accuracy: {accuracy:.3f}")
-                    run.save_epoch(sess, index)
-                    run.record_epoch(row, {"train": {"loss": row["loss"], "accuracy": row["train_accuracy"]},
+                    run.finish_epoch(sess, row, {"train": {"loss": row["loss"], "accuracy": row["train_accuracy"]},
                                            "validation": {"accuracy": accuracy}})
             finally:
                 run.close()

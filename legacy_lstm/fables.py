@@ -251,7 +251,7 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="b
         seed = saved.get("seed") if seed is None else seed
     else:
         offset_seed = seed if seed is not None else cli.draw_seed("offset_seed", None)
-    num_displays = min(config.num_displays, max_epochs) if max_epochs else config.num_displays
+    num_displays = config.num_displays if max_epochs is None else min(config.num_displays, max_epochs)
     manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words), cell)
     start = time.time()
     graph = tf.Graph()
@@ -273,8 +273,7 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="b
             try:
                 for display in range(done + 1, num_displays + 1):
                     row = train_display(lambda x, y: step(x, y)[1:], ids, reverse, offsets, config, display, log)
-                    run.save_epoch(sess, display)
-                    run.record_epoch(row, {"train": {"average_loss": row["average_loss"],
+                    run.finish_epoch(sess, row, {"train": {"average_loss": row["average_loss"],
                                                      "average_accuracy": row["average_accuracy"]}})
             finally:
                 run.close()

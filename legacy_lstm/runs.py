@@ -9,10 +9,11 @@
       curve.csv, curve.json      the per-epoch curve, rewritten atomically after each epoch
       train/, validation/        TensorBoard event files
 
-Resume contract: a checkpoint is written before the curve row of its epoch, and both are written atomically
-(the Saver updates its state file last), so after any interruption -- even ``kill -9`` -- the newest
-``model.ckpt-<n>`` and the first ``n`` curve rows belong together. ``Run.resume`` restores that checkpoint
-and truncates the curve to it.
+Resume contract: an epoch's curve row is written (atomically) before its checkpoint, and the Saver updates its
+state file only after the checkpoint data is complete. So after any interruption -- even ``kill -9`` -- the
+curve holds at least the rows of every checkpointed epoch; ``Run.resume`` restores the newest
+``model.ckpt-<n>`` and keeps the first ``n`` rows (a row of an epoch whose checkpoint was not finished is
+dropped and that epoch is trained again).
 """
 
 import csv
@@ -93,7 +94,8 @@ class Run:
     """One run directory. Build the graph first, then create the Run (its Saver covers the graph's variables)."""
 
     def __init__(self, run_dir, manifest, final_name=None, max_to_keep=3, var_list=None):
-        self.dir = pathlib.Path(run_dir)
+        # Absolute: TF's checkpoint-state helpers join and relativise paths against the folder they are given.
+        self.dir = pathlib.Path(run_dir).resolve()
         # A JSON round trip, so that what is compared is what a saved manifest holds (tuples become lists).
         self.manifest = json.loads(json.dumps(manifest, default=str))
         self.final_name = final_name
@@ -135,12 +137,16 @@ class Run:
         found = {}
         if state is None:
             return found
-        for path in state.all_model_checkpoint_paths:
+        for path in state.all_model_checkpoint_paths:  # get_checkpoint_state has joined them with the dir
             match = re.search(rf"{re.escape(EPOCH_PREFIX)}-(\d+)$", path)
-            full = path if os.path.isabs(path) else str(self.dir / path)
-            if match and tf1.train.checkpoint_exists(full):
-                found[int(match.group(1))] = full
+            if match and tf1.train.checkpoint_exists(path):
+                found[int(match.group(1))] = path
         return found
+
+    def finish_epoch(self, sess, row, summaries=None):
+        """Record ``row`` (curve + TensorBoard), then checkpoint its epoch: the order the resume contract needs."""
+        self.record_epoch(row, summaries)
+        return self.save_epoch(sess, row["epoch"])
 
     def save_epoch(self, sess, epoch):
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -157,8 +163,14 @@ class Run:
             return 0
         last = max(epochs)
         self.saver.restore(sess, epochs[last])
+        # Let this process's Saver rotate (max_to_keep) the checkpoints of earlier sittings too.
+        self.saver.recover_last_checkpoints([epochs[e] for e in sorted(epochs)])
         self.curve = [row for row in self.load_curve() if row["epoch"] <= last]
         return last
+
+    def has_checkpoint(self, prefix):
+        """Whether the checkpoint ``prefix`` (e.g. ``sentiment.ckpt``) exists in the run directory."""
+        return tf1.train.checkpoint_exists(str(self.dir / prefix))
 
     def latest_checkpoint(self):
         return tf1.train.latest_checkpoint(str(self.dir))

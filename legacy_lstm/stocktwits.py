@@ -62,13 +62,14 @@ graph grows each epoch); here it is built once. Beyond the original: a checkpoin
 epoch, a manifest checked on restore, TensorBoard events and the per-epoch curve in the run directory, and a
 stop with a clear error on a NaN loss (the last good checkpoint is kept). The original's final checkpoint name
 ``sentiment.ckpt`` is kept; a ``sentiment.ckpt`` written by the original code under TF 1.x restores into this
-graph (same variable names) with ``--mode=test --checkpoint=path/to/sentiment.ckpt``.
+graph (same variable names) with ``--mode=test --checkpoint=path/to/sentiment.ckpt --split_seed=<n>
+--run_dir=<a new folder>``; as that run's split is unknown, the accuracy on any split is optimistic.
 
 Log line (the article's spelling; the notebook printed "Train Accruacy")::
 
     Epoch: 1/50... Batch: 303/303... Train Loss: 0.247... Train Accuracy: 0.562... Val Accuracy: 0.578
 
-Predict: ``python -m legacy_lstm.stocktwits --mode=predict "SPY to the moon" "puts on $SPY"`` (or one message
+Predict: ``python -m legacy_lstm.stocktwits --mode=predict "SPY to the moon" 'puts on $SPY'`` (or one message
 per line on stdin) prints the probability of bullish and the label per message, with the vocabulary saved
 in the run directory. Words outside the vocabulary are dropped; a message with no known word gets
 "unknown"; messages longer than seq_len keep their first seq_len tokens (as the original's padding does).
@@ -296,7 +297,7 @@ def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None
         seed = saved.get("seed") if seed is None else seed
     split_seed = cli.draw_seed("split_seed", split_seed)
     data = load_data(data_path, config, quirks, split_seed)
-    num_epochs = min(config.epochs, max_epochs) if max_epochs else config.epochs
+    num_epochs = config.epochs if max_epochs is None else min(config.epochs, max_epochs)
     manifest = make_manifest(preset_name, config, quirks, data, split_seed, seed, cell)
     start = time.time()
     graph = tf.Graph()
@@ -318,12 +319,11 @@ def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None
             try:
                 for epoch in range(done + 1, num_epochs + 1):
                     row = run_epoch(sess, model, data, config, quirks, epoch, config.epochs, log=log)
-                    run.save_epoch(sess, epoch)
-                    run.record_epoch(row, {"train": {"loss": row["train_loss"], "accuracy": row["train_acc"]},
+                    run.finish_epoch(sess, row, {"train": {"loss": row["train_loss"], "accuracy": row["train_acc"]},
                                            "validation": {"accuracy": row["val_acc"]}})
                 finished = num_epochs == config.epochs
-                if finished and done < num_epochs:
-                    run.save_final(sess)
+                if finished and not run.has_checkpoint(FINAL_CHECKPOINT):
+                    run.save_final(sess)  # also after a crash between the last epoch and this save
             finally:
                 run.close()
     return {"curve": run.curve, "run_dir": str(run_dir), "split_seed": split_seed, "seed": seed,
@@ -341,7 +341,8 @@ def test(data_path, run_dir, checkpoint=None, preset="hoffman", quirks=FAITHFUL,
     graph = tf.Graph()
     with graph.as_default():
         model = build_graph(len(data.vocab) + 1, config, cell=manifest["cell"])
-        run = runs.Run(run_dir, manifest)
+        # Evaluation needs only the model's weights (not the optimizer slots an imported checkpoint may lack).
+        run = runs.Run(run_dir, manifest, var_list=tf1.trainable_variables())
         with tf1.Session(graph=graph) as sess:
             path = run.restore(sess, checkpoint) if manifest.get("_from_run_dir") or checkpoint is None \
                 else _restore_external(sess, run, checkpoint)
@@ -371,8 +372,9 @@ def _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell):
         preset = preset if isinstance(preset, str) else "custom"
         if split_seed is None:
             raise ValueError(f"{run_dir} has no manifest, so the split of the checkpoint's run is unknown: pass "
-                             "--split_seed (an original TF 1.x run was unseeded; any seed gives an unbiased but "
-                             "different test split).")
+                             "--split_seed. An original TF 1.x run was unseeded, so its split cannot be rebuilt: "
+                             "any seed's test split holds mostly messages that run trained on, and the accuracy "
+                             "it gives is optimistic.")
     data = load_data(data_path, config, quirks, split_seed)
     manifest = make_manifest(preset, config, quirks, data, split_seed, saved.get("seed") if saved else None, cell)
     manifest["_from_run_dir"] = saved is not None
@@ -402,6 +404,9 @@ def predict(run_dir, texts, checkpoint=None):
         raise FileNotFoundError(f"{run_dir} has no {runs.MANIFEST}; train a model there first "
                                 "(python -m legacy_lstm.stocktwits --mode=train).")
     vocab = runs.read_json(run_dir, run_probe.get("vocab_file", "vocab.json"))
+    if runs.vocab_sha256(vocab) != run_probe.get("vocab_sha256"):
+        raise runs.ManifestMismatchError(f"{run_dir}/vocab.json does not match the manifest's vocab_sha256: the "
+                                         "vocabulary was replaced or damaged; predictions would be meaningless.")
     config = Config(**dict(run_probe["config"], lstm_sizes=tuple(run_probe["config"]["lstm_sizes"])))
     seq_len = run_probe["quirks"]["seq_len"]
     x, info = encode_for_prediction(list(texts), vocab, seq_len)
@@ -412,7 +417,7 @@ def predict(run_dir, texts, checkpoint=None):
     graph = tf.Graph()
     with graph.as_default():
         model = build_graph(len(vocab) + 1, config, cell=run_probe.get("cell", "basic"))
-        run = runs.Run(run_dir, run_probe)
+        run = runs.Run(run_dir, run_probe, var_list=tf1.trainable_variables())
         with tf1.Session(graph=graph) as sess:
             run.restore(sess, checkpoint)
             bs = config.batch_size

@@ -53,7 +53,8 @@ def reproduce_stocktwits(args):
                                   cell=variant["cell"])
         print(f"sitting: {time.time() - start:.0f} s, {len(result['curve'])} epochs done", flush=True)
     manifest = runs.read_manifest(args.run_dir)
-    curve = runs.read_json(args.run_dir, runs.CURVE_JSON) if manifest else []
+    has_curve = manifest is not None and (pathlib.Path(args.run_dir) / runs.CURVE_JSON).exists()
+    curve = runs.read_json(args.run_dir, runs.CURVE_JSON) if has_curve else []
     epochs = manifest["config"]["epochs"] if manifest else None
     test_seconds = None
     if curve and len(curve) == epochs:
@@ -122,11 +123,15 @@ def main():
         "app": args.app, "preset": manifest["preset"], "variant": args.variant,
         "command": f"python scripts/reproduce.py {args.app} --preset={args.preset} --variant={args.variant} "
                    f"--seed={manifest['seed']} --split_seed={manifest['split_seed']}",
+        # The app's equivalent, except that the app's --seed also turns on deterministic mode
+        # (parallel_iterations=1), which the reproduction does not use, and its run dir is checkpoints/.
         "app_command": f"python -m legacy_lstm.{args.app} --preset={args.preset}{app_flags} "
                        f"--seed={manifest['seed']} --split_seed={manifest['split_seed']}",
         "seed": manifest["seed"], "split_seed": manifest["split_seed"], "quirks": manifest["quirks"],
         "config": manifest["config"], "cell": manifest.get("cell"), "deterministic": False,
-        "versions": versions(), "git_commit": manifest.get("git_commit"),
+        # the versions the run was trained with (its manifest), and those of this report
+        "versions": manifest.get("versions") or versions(), "report_versions": versions(),
+        "git_commit": manifest.get("git_commit"),
         "machine": f"{os.cpu_count()} CPU cores, no GPU",
         "epochs_done": len(curve), "epochs_total": manifest["config"]["epochs"],
         "complete": final["test_acc"] is not None,

@@ -45,16 +45,17 @@ def cudnn_lstm_numpy(x, canon, h=None, c=None):
 
 def test_round_trips_are_exact():
     kernel, bias = _random_tf_params()
-    for fb in (0.0,):
-        k2, b2 = convert.canonical_to_tf(convert.tf_to_canonical(kernel, bias, fb), fb)
-        np.testing.assert_array_equal(k2, kernel)
-        np.testing.assert_array_equal(b2, bias)
-        k3, b3 = convert.keras_to_tf(*convert.tf_to_keras(kernel, bias, fb), fb)
-        np.testing.assert_array_equal(k3, kernel)
-        np.testing.assert_array_equal(b3, bias)
+    # Without a forget-bias shift the conversions only move and halve entries: exact.
+    k2, b2 = convert.canonical_to_tf(convert.tf_to_canonical(kernel, bias))
+    np.testing.assert_array_equal(k2, kernel)
+    np.testing.assert_array_equal(b2, bias)
+    k3, b3 = convert.keras_to_tf(*convert.tf_to_keras(kernel, bias))
+    np.testing.assert_array_equal(k3, kernel)
+    np.testing.assert_array_equal(b3, bias)
+    # With a shift of 1.0, (b + 1) - 1 rounds in float32 for small |b|: within one float32 ulp of 1.
     canon = convert.tf_to_canonical(kernel, bias, 1.0)
-    np.testing.assert_array_equal(convert.tf_to_canonical(*convert.canonical_to_tf(canon, 1.0), 1.0)["W_f"],
-                                  canon["W_f"])
+    np.testing.assert_array_equal(canon["b_W_f"] + canon["b_R_f"], bias[6:9] + np.float32(1.0))  # folded in
+    np.testing.assert_array_equal(canon["b_W_i"] + canon["b_R_i"], bias[0:3])                   # others not
     k4, b4 = convert.canonical_to_tf(canon, 1.0)
     np.testing.assert_array_equal(k4, kernel)
     np.testing.assert_allclose(b4, bias, atol=1.2e-7, rtol=0)
@@ -224,3 +225,22 @@ def test_convert_refuses_to_overwrite(trained_cudnn, tmp_path):
     with pytest.raises(FileExistsError):
         convert.convert_run_dir(run_dir, tmp_path / "dst", "basic")
     assert (tmp_path / "dst" / "keep.txt").read_text() == "x"
+
+
+def test_relative_dst_and_an_imported_checkpoint_without_slots(trained_cudnn, tmp_path, monkeypatch):
+    """convert to a relative --dst works; a checkpoint rebuilt from Keras weights (no optimizer slots) predicts."""
+    _, run_dir = trained_cudnn
+    want = [r["probability"] for r in stocktwits.predict(run_dir, TEXTS)]
+    monkeypatch.chdir(tmp_path)
+    convert.convert_run_dir(run_dir, "rel/basic", "basic")
+    assert stocktwits.predict("rel/basic", TEXTS)[0]["probability"] == pytest.approx(want[0], abs=1e-5)
+    prefix = tf1.train.latest_checkpoint("rel/basic")
+    values = convert.read_checkpoint(prefix)
+    arrays = convert.export_arrays(values, "basic", "keras")
+    trainable = {k: v for k, v in values.items() if "Adadelta" not in k}
+    rebuilt = convert.import_arrays(arrays, "keras", "basic", base_values=trainable)
+    assert not any("Adadelta" in k for k in rebuilt)
+    convert.write_checkpoint(rebuilt, tmp_path / "rel" / "basic" / "imported.ckpt")
+    got = [r["probability"] for r in stocktwits.predict("rel/basic", TEXTS, checkpoint=str(
+        tmp_path / "rel" / "basic" / "imported.ckpt"))]
+    np.testing.assert_allclose(got, want, atol=1e-5)

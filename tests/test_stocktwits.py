@@ -7,7 +7,6 @@ import pathlib
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -77,6 +76,7 @@ def test_short_training_lowers_the_loss_and_learns(trained):
 def test_seeded_training_is_repeatable(small_data, tmp_path, trained):
     _, first = trained
     again = stocktwits.train(small_data, tmp_path, SMALL, QUICK, split_seed=3, seed=7, log=_quiet)
+    assert len(first["curve"]) == len(again["curve"]) == 3
     for a, b in zip(first["curve"], again["curve"]):
         for key in ("train_loss", "train_acc", "val_acc", "epoch_train_loss"):
             assert a[key] == pytest.approx(b[key], abs=1e-6), key
@@ -187,36 +187,38 @@ def test_resume_continues_from_last_finished_epoch(small_data, tmp_path, trained
 
 
 def test_resume_after_kill_9(small_data, tmp_path):
-    """A training killed with SIGKILL mid-run resumes from its last finished epoch, not from scratch."""
+    """A training killed with SIGKILL resumes from its last checkpointed epoch, not from scratch. The child kills
+    itself in the worst place: epoch 3's curve row is written, its checkpoint is not."""
     run_dir = tmp_path / "run"
     data_dir = small_data.parent
     (data_dir / "stocktwits_spy").mkdir(exist_ok=True)
     cmd = [sys.executable, "-c", _KILL_SCRIPT, str(small_data), str(run_dir)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 240
-    while not (run_dir / "model.ckpt-1.index").exists():
-        assert proc.poll() is None, proc.stdout.read().decode()
-        assert time.time() < deadline, "no epoch finished in time"
-        time.sleep(0.2)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done_before = json.loads((run_dir / "curve.json").read_text())
-    assert 1 <= len(done_before) < 6
+    output = proc.communicate(timeout=300)[0].decode()
+    assert proc.returncode == -signal.SIGKILL, output[-2000:]
+    rows_before = json.loads((run_dir / "curve.json").read_text())
+    assert [r["epoch"] for r in rows_before] == [1, 2, 3]
+    assert not (run_dir / "model.ckpt-3.index").exists()
     lines = []
     result = stocktwits.train(small_data, run_dir, _KILL_CONFIG, QUICK, log=lines.append)
-    assert lines[0].startswith(f"Resuming {run_dir} after epoch {len(done_before)}")
+    assert lines[0].startswith(f"Resuming {run_dir} after epoch 2")
     assert [r["epoch"] for r in result["curve"]] == list(range(1, 7))
-    assert result["curve"][:len(done_before)] == done_before
+    assert result["curve"][:2] == rows_before[:2]
+    assert result["finished"] and (run_dir / "sentiment.ckpt.index").exists()
 
 
 _KILL_CONFIG = dataclasses.replace(SMALL, epochs=6)
 _KILL_SCRIPT = """
-import sys
+import dataclasses, os, signal, sys
 sys.path.insert(0, "tests")
-import dataclasses
-from legacy_lstm import stocktwits
+from legacy_lstm import runs, stocktwits
 from stocktwits_fixtures import QUICK, SMALL
+save_epoch = runs.Run.save_epoch
+def save_or_die(self, sess, epoch):
+    if epoch == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return save_epoch(self, sess, epoch)
+runs.Run.save_epoch = save_or_die
 cfg = dataclasses.replace(SMALL, epochs=6)
 stocktwits.train(sys.argv[1], sys.argv[2], cfg, QUICK, split_seed=3, seed=5)
 """
@@ -298,7 +300,8 @@ def test_predict_cli_reads_stdin(trained):
 
 
 def test_missing_data_gives_one_clear_error(tmp_path):
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), LEGACY_LSTM_DATA=str(tmp_path / "none"))
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), LEGACY_LSTM_DATA=str(tmp_path / "none"),
+               LEGACY_LSTM_OFFLINE="1")  # on a machine with internet the file would otherwise be downloaded
     out = subprocess.run([sys.executable, "-m", "legacy_lstm.stocktwits", "--preset=test",
                           f"--run_dir={tmp_path / 'run'}"], capture_output=True, text=True, cwd=REPO, env=env,
                          timeout=300)
@@ -306,6 +309,7 @@ def test_missing_data_gives_one_clear_error(tmp_path):
     assert "Traceback" not in out.stderr
     assert "error: Data file stocktwits_spy/StockTwits_SPY_Sentiment_2017.gz not found" in out.stderr
     assert "2764ef980af1af85d2c4d180ced1ce54cf20186b7a07c301304dbd72a5a4eeef" in out.stderr
+    assert "downloads are off ($LEGACY_LSTM_OFFLINE is set)" in out.stderr
     assert not (tmp_path / "run").exists()
 
 
@@ -362,3 +366,30 @@ def test_training_and_evaluation_loops_feed_the_state_back(small_data, tmp_path,
                 assert all(np.array_equal(f, r) for f, r in zip(fed, returned))
             else:
                 assert all(not f.any() for f in fed)
+
+
+def test_resume_with_a_relative_run_dir(small_data, tmp_path, monkeypatch):
+    """The CLI's default run dir is relative (checkpoints/<app>/<preset>): resume must work with it."""
+    monkeypatch.chdir(tmp_path)
+    first = stocktwits.train(small_data, "checkpoints/st/small", SMALL, QUICK, split_seed=3, seed=7, max_epochs=2,
+                             log=_quiet)
+    lines = []
+    second = stocktwits.train(small_data, "checkpoints/st/small", SMALL, QUICK, seed=7, log=lines.append)
+    assert lines[0].startswith("Resuming") and "after epoch 2" in lines[0]
+    assert second["curve"][:2] == first["curve"] and len(second["curve"]) == 3
+    state = (tmp_path / "checkpoints/st/small/checkpoint").read_text()
+    assert str(tmp_path) not in state and 'model_checkpoint_path: "sentiment.ckpt"' in state
+
+
+def test_rerun_of_a_finished_run_writes_a_missing_final_checkpoint(small_data, trained, tmp_path):
+    import shutil
+    run_dir, result = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    for f in copy.glob("sentiment.ckpt.*"):
+        f.unlink()
+    lines = []
+    again = stocktwits.train(small_data, copy, SMALL, QUICK, seed=7, log=lines.append)
+    assert "after epoch 3" in lines[0] and len(lines) == 1  # nothing retrained
+    assert again["curve"] == result["curve"]
+    assert (copy / "sentiment.ckpt.index").exists()

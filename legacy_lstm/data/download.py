@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 
 ENV_VAR = "LEGACY_LSTM_DATA"
+OFFLINE_VAR = "LEGACY_LSTM_OFFLINE"  # set to 1: never download, fail with the clear message instead
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +109,8 @@ def locate(spec, data_dir=None, download=True):
                 return _verify(path, spec)
     target = cache_dir() / spec.subdir / spec.name
     reason = "no download location is known"
+    if os.environ.get(OFFLINE_VAR, "") not in ("", "0"):
+        download, reason = False, f"downloads are off (${OFFLINE_VAR} is set)"
     if download and spec.url:
         try:
             return _download(spec, target)
