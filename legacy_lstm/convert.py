@@ -38,6 +38,7 @@ import json
 import pathlib
 import re
 import shutil
+import sys
 
 import numpy as np
 from absl import app, flags
@@ -253,8 +254,8 @@ STRIP_PREFIX = flags.DEFINE_string("strip_prefix", "", "Remove this prefix from 
 def main(argv):
     try:
         return _main(argv)
-    except (ValueError, FileExistsError) as err:
-        print(f"error: {err}")
+    except (ValueError, FileExistsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 1
 
 
@@ -276,6 +277,8 @@ def _main(argv):
         print(f"wrote {write_checkpoint(values, DST.value)}")
         return 0
     prefix = tf1.train.latest_checkpoint(str(src)) if src.is_dir() else str(src)
+    if prefix is None or not tf1.train.checkpoint_exists(prefix):
+        raise FileNotFoundError(f"no checkpoint at {src}")
     from_cell = FROM.value or ((runs.read_manifest(src) or {}).get("cell") if src.is_dir() else None)
     if from_cell not in TF_CELLS:
         raise app.UsageError("give --from=basic|block|cudnn_compatible for a checkpoint without a manifest")

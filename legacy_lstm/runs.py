@@ -25,6 +25,8 @@ import pathlib
 import re
 import subprocess
 
+from absl import logging
+
 from legacy_lstm import __version__
 from legacy_lstm.compat import tf, tf1, versions
 
@@ -111,6 +113,11 @@ class Run:
         if saved is None:
             return None
         problems = diff_manifests(saved, self.manifest)
+        now = versions()
+        changed = {k: (v, now.get(k)) for k, v in (saved.get("versions") or {}).items() if now.get(k) != v}
+        if changed:
+            logging.warning("%s was written with other versions (saved, now): %s; numbers may differ slightly",
+                            self.dir, changed)
         if problems:
             raise ManifestMismatchError(
                 f"The run directory {self.dir} belongs to a run with another configuration; refusing to mix "
