@@ -58,3 +58,14 @@ def test_fables_reproduction_within_published_band(preset):
     ref = published.load("fables")["presets"][preset]
     cmp = published.compare(doc["curve"], {"average_accuracy": doc["curve"][-1]["average_accuracy"]}, ref)
     assert cmp.final["average_accuracy"]["within"], cmp.summary_lines()
+
+
+def test_stocktwits_fast_variant_results_are_complete_and_documented():
+    """The time-to-result run (--seq_len=auto, block cell) is committed beside the faithful one."""
+    path = RESULTS / "stocktwits-fast.json"
+    assert path.exists(), f"{path} is missing: run scripts/reproduce.py stocktwits --variant=fast and commit"
+    doc = json.loads(path.read_text())
+    assert doc["variant"] == "fast" and doc["cell"] == "block" and doc["quirks"]["seq_len"] == 39
+    for key in ("command", "seed", "split_seed", "versions", "train_wall_seconds", "test_wall_seconds"):
+        assert doc.get(key) is not None, key
+    assert doc["complete"] and len(doc["curve"]) == 50 and 0.5 < doc["final"]["test_acc"] <= 1.0
