@@ -70,13 +70,16 @@ def shift_forget_bias(bias, delta):
     return bias
 
 
+def _split_tf(kernel, bias, forget_bias):
+    """(input size, {gate: kernel columns}, {gate: bias with the forget bias folded in}) of a TF ICFO cell."""
+    kernel = np.asarray(kernel)
+    input_size = kernel.shape[0] - kernel.shape[1] // 4
+    return input_size, _gates(kernel, _ICFO, axis=1), _gates(shift_forget_bias(bias, forget_bias), _ICFO)
+
+
 def tf_to_canonical(kernel, bias, forget_bias=0.0):
     """TF kernel [I+U, 4U] / bias [4U] (ICFO) -> cuDNN canonical dict (IFCO, W_g [U,I], R_g [U,U], b_W_g, b_R_g)."""
-    kernel = np.asarray(kernel)
-    units = kernel.shape[1] // 4
-    input_size = kernel.shape[0] - units
-    gates = _gates(kernel, _ICFO, axis=1)
-    biases = _gates(shift_forget_bias(bias, forget_bias), _ICFO)
+    input_size, gates, biases = _split_tf(kernel, bias, forget_bias)
     canon = {}
     for g in _IFCO:
         canon[f"W_{g}"] = gates[g][:input_size].T.copy()
@@ -95,11 +98,7 @@ def canonical_to_tf(canon, forget_bias=0.0):
 
 def tf_to_keras(kernel, bias, forget_bias=0.0):
     """TF kernel/bias (ICFO, run-time ``forget_bias``) -> Keras (kernel [I,4U], recurrent_kernel [U,4U], bias), IFCO."""
-    kernel = np.asarray(kernel)
-    units = kernel.shape[1] // 4
-    input_size = kernel.shape[0] - units
-    gates = _gates(kernel, _ICFO, axis=1)
-    biases = _gates(shift_forget_bias(bias, forget_bias), _ICFO)
+    input_size, gates, biases = _split_tf(kernel, bias, forget_bias)
     reordered = np.concatenate([gates[g] for g in _IFCO], axis=1)
     return (reordered[:input_size].copy(), reordered[input_size:].copy(),
             np.concatenate([biases[g] for g in _IFCO]))

@@ -5,7 +5,6 @@ The expected outputs of ``preprocess`` were worked out by hand from the rules of
 """
 
 import gzip
-import os
 import pathlib
 
 import numpy as np
@@ -314,23 +313,10 @@ def test_read_records_wrong_field_count(tmp_path, row):
 # the real data (skipped when the file is absent)
 # ---------------------------------------------------------------------------------------------------------
 
-REAL_FILE = pathlib.Path("stocktwits_spy") / "StockTwits_SPY_Sentiment_2017.gz"
-
-
 @pytest.fixture(scope="module")
-def real_stocktwits_file():
-    env = os.environ.get("LEGACY_LSTM_DATA")
-    root = pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-    path = root / REAL_FILE
-    if not path.is_file():
-        pytest.skip(f"real data not present: {path}")
-    return path
-
-
-@pytest.fixture(scope="module")
-def real(real_stocktwits_file):
-    """The whole pipeline of the notebook, once per module (~3 s)."""
-    messages, labels = st.read_records(real_stocktwits_file)
+def real(stocktwits_path):
+    """The whole pipeline of the notebook, once per module (~3 s); stocktwits_path (conftest) skips without data."""
+    messages, labels = st.read_records(stocktwits_path)
     texts = [st.preprocess(m) for m in messages]
     vocab = st.build_vocab(texts)
     kept, kept_labels = st.drop_empty(texts, labels)
