@@ -65,7 +65,18 @@ def reproduce_stocktwits(args):
     return manifest, curve, final, test_seconds
 
 
-def plot(path, curve, ref, title):
+# app -> (reproduce function, default preset, plotted curve columns as (column, title)).
+# Results are written to results/<app>[-<preset>][-<variant>].json (+ .png); the preset is left out for
+# the default preset of an app with a single published config (stocktwits).
+# A reproduce function takes the parsed args, trains (unless --report_only; resumable), evaluates when the run
+# is complete, and returns (manifest, curve, final metrics dict, test wall seconds or None).
+APPS = {
+    "stocktwits": (reproduce_stocktwits, "hoffman",
+                   (("val_acc", "validation accuracy"), ("train_loss", "train loss (1 batch)"))),
+}
+
+
+def plot(path, curve, ref, title, columns):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -73,14 +84,16 @@ def plot(path, curve, ref, title):
     except ImportError:
         print("matplotlib is not installed: no plot (pip install matplotlib)")
         return False
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, col, label in ((axes[0], "val_acc", "validation accuracy"), (axes[1], "train_loss", "train loss (1 batch)")):
-        ax.plot([r["epoch"] for r in ref["curve"]], [r[col] for r in ref["curve"]], "k--", label="published")
+    fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 4), squeeze=False)
+    for ax, (col, label) in zip(axes[0], columns):
+        published_rows = [r for r in ref["curve"] if col in r]
+        if published_rows:
+            ax.plot([r["epoch"] for r in published_rows], [r[col] for r in published_rows], "k--", label="published")
         ax.plot([r["epoch"] for r in curve], [r[col] for r in curve], "C0-o", ms=3, label="legacy_lstm")
         band = ref["bands"].get("curve", {}).get(col)
-        if band:
-            e = [r["epoch"] for r in ref["curve"]]
-            v = [r[col] for r in ref["curve"]]
+        if band and published_rows:
+            e = [r["epoch"] for r in published_rows]
+            v = [r[col] for r in published_rows]
             ax.fill_between(e, [x - band for x in v], [x + band for x in v], color="0.85", label=f"band ±{band}")
         ax.set_xlabel("epoch")
         ax.set_title(label)
@@ -94,8 +107,8 @@ def plot(path, curve, ref, title):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("app", choices=["stocktwits"])
-    parser.add_argument("--preset", default="hoffman")
+    parser.add_argument("app", choices=sorted(APPS))
+    parser.add_argument("--preset", default=None, help="default: the app's published preset")
     parser.add_argument("--variant", default="faithful", choices=sorted(VARIANTS),
                         help="faithful (default) or fast (--seq_len=auto, block cell)")
     parser.add_argument("--run_dir", default=None)
@@ -107,11 +120,15 @@ def main():
     parser.add_argument("--report_only", action="store_true", help="do not train; report the run dir as it is")
     parser.add_argument("--results_dir", default=str(REPO / "results"))
     args = parser.parse_args()
+    reproduce, default_preset, columns = APPS[args.app]
+    args.preset = args.preset or default_preset
     args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset, args.variant)
-    manifest, curve, final, test_seconds = reproduce_stocktwits(args)
+    manifest, curve, final, test_seconds = reproduce(args)
     if not manifest:
         sys.exit(f"{args.run_dir} holds no run yet")
     ref = published.load(args.app)
+    if "presets" in ref:  # one document per app, a section per published preset (fables, ptb, imdb)
+        ref = ref["presets"][manifest["preset"]]
     cmp = published.compare(curve, final, ref)
     results = pathlib.Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
@@ -142,12 +159,13 @@ def main():
                        "curve_within_bands": cmp.curve_within, "final": cmp.final, "passed": cmp.passed,
                        "per_epoch": cmp.per_epoch},
     }
-    name = args.app if args.variant == "faithful" else f"{args.app}-{args.variant}"
+    name = args.app if args.app == "stocktwits" else f"{args.app}-{args.preset}"
+    name = name if args.variant == "faithful" else f"{name}-{args.variant}"
     out = results / f"{name}.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")
     title = (f"{name} {manifest['preset']}: {len(curve)}/{manifest['config']['epochs']} epochs, seed "
              f"{manifest['seed']}, split_seed {manifest['split_seed']}, TF {doc['versions']['tensorflow']}")
-    plot(results / f"{name}.png", curve, ref, title)
+    plot(results / f"{name}.png", curve, ref, title, columns)
     print("\n".join(cmp.summary_lines()))
     print(f"wrote {out}")
 
