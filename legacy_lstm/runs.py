@@ -182,9 +182,13 @@ class Run:
     def latest_checkpoint(self):
         return tf1.train.latest_checkpoint(str(self.dir))
 
-    def restore(self, sess, checkpoint=None):
-        """Restore ``checkpoint`` (default: the newest in the run dir) after checking the manifest."""
-        self.check_manifest()
+    def restore(self, sess, checkpoint=None, check_manifest=True):
+        """Restore ``checkpoint`` (default: the newest in the run dir) after checking the manifest.
+
+        ``check_manifest=False`` is for a checkpoint from outside (e.g. written by the original TF 1.x code),
+        whose run directory holds no manifest to compare with; the variable shapes are still checked."""
+        if check_manifest:
+            self.check_manifest()
         path = checkpoint or self.latest_checkpoint()
         if path is None:
             raise FileNotFoundError(f"No checkpoint in {self.dir}. Train first (--mode=train) with the same "

@@ -337,29 +337,24 @@ def test(data_path, run_dir, checkpoint=None, preset="hoffman", quirks=FAITHFUL,
     Config, quirks, split seed and cell come from the run directory's manifest; the arguments are used only for
     a checkpoint without one (e.g. written by the original TF 1.x code).
     """
-    config, quirks, split_seed, manifest, data = _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell)
+    config, quirks, split_seed, manifest, data, from_run_dir = _eval_setup(data_path, run_dir, preset, quirks,
+                                                                           split_seed, cell)
     graph = tf.Graph()
     with graph.as_default():
         model = build_graph(len(data.vocab) + 1, config, cell=manifest["cell"])
         # Evaluation needs only the model's weights (not the optimizer slots an imported checkpoint may lack).
         run = runs.Run(run_dir, manifest, var_list=tf1.trainable_variables())
         with tf1.Session(graph=graph) as sess:
-            path = run.restore(sess, checkpoint) if manifest.get("_from_run_dir") or checkpoint is None \
-                else _restore_external(sess, run, checkpoint)
+            path = run.restore(sess, checkpoint, check_manifest=from_run_dir or checkpoint is None)
             log(f"Restored {path}")
             acc = evaluate(sess, model, data.test, config.batch_size, quirks.carry_state)
     log(f"Test Accuracy: {acc:.3f}")
     return acc
 
 
-def _restore_external(sess, run, checkpoint):
-    runs.check_checkpoint_shapes(checkpoint, run.var_list)
-    run.saver.restore(sess, checkpoint)
-    return checkpoint
-
-
 def _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell):
-    """Config, quirks, split seed and data for test mode: from the run's manifest when there is one."""
+    """Config, quirks, split seed, manifest and data for test mode: from the run's manifest when there is one
+    (last item: whether there was one)."""
     saved = runs.read_manifest(run_dir)
     if saved is not None:
         config = Config(**dict(saved["config"], lstm_sizes=tuple(saved["config"]["lstm_sizes"])))
@@ -377,8 +372,7 @@ def _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell):
                              "it gives is optimistic.")
     data = load_data(data_path, config, quirks, split_seed)
     manifest = make_manifest(preset, config, quirks, data, split_seed, saved.get("seed") if saved else None, cell)
-    manifest["_from_run_dir"] = saved is not None
-    return config, quirks, split_seed, manifest, data
+    return config, quirks, split_seed, manifest, data, saved is not None
 
 
 def encode_for_prediction(texts, vocab, seq_len):
