@@ -81,13 +81,14 @@ def draw_seed(name, given):
 
 def run(main):
     """``app.run(main)``, with the package's expected errors reported as one clear line instead of a traceback."""
-    from legacy_lstm.runs import ManifestMismatchError, NonFiniteLossError
+    from legacy_lstm.runs import ManifestMismatchError, NonFiniteLossError, RunDirBusyError
 
     @functools.wraps(main)
     def guarded(argv):
         try:
             return main(argv)
-        except (DataNotFoundError, ManifestMismatchError, NonFiniteLossError, FileNotFoundError, ValueError) as err:
+        except (DataNotFoundError, ManifestMismatchError, NonFiniteLossError, RunDirBusyError, FileNotFoundError,
+                ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:

@@ -14,9 +14,14 @@ state file only after the checkpoint data is complete. So after any interruption
 curve holds at least the rows of every checkpointed epoch; ``Run.resume`` restores the newest
 ``model.ckpt-<n>`` and keeps the first ``n`` rows (a row of an epoch whose checkpoint was not finished is
 dropped and that epoch is trained again).
+
+One writer at a time: ``Run.resume`` (the start of every training) takes an exclusive lock on
+``<run_dir>/.lock`` (``flock``; the kernel drops it when the process dies, even by ``kill -9``), and a second
+training into the same folder stops at once with ``RunDirBusyError`` instead of interleaving checkpoints.
 """
 
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -24,6 +29,11 @@ import os
 import pathlib
 import re
 import subprocess
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no run-dir lock
+    fcntl = None
 
 from absl import logging
 
@@ -34,6 +44,7 @@ MANIFEST = "manifest.json"
 CURVE_JSON = "curve.json"
 CURVE_CSV = "curve.csv"
 EPOCH_PREFIX = "model.ckpt"
+LOCK = ".lock"
 
 # Manifest fields that must match for a checkpoint to be restored into a graph (everything else, such as
 # versions or the git commit, only gets a warning when it differs).
@@ -42,6 +53,10 @@ CHECKED_FIELDS = ("app", "preset", "config", "quirks", "split_seed", "cell", "vo
 
 class ManifestMismatchError(ValueError):
     """The run directory was made by a run with another configuration."""
+
+
+class RunDirBusyError(RuntimeError):
+    """Another process is training into the same run directory."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -105,6 +120,7 @@ class Run:
         self.saver = tf1.train.Saver(var_list=self.var_list, max_to_keep=max_to_keep, save_relative_paths=True)
         self._writers = {}
         self.curve = []
+        self._lock_file = None
 
     # -- manifest ---------------------------------------------------------------------------------------
     def check_manifest(self):
@@ -162,8 +178,39 @@ class Run:
     def save_final(self, sess):
         return self.saver.save(sess, str(self.dir / self.final_name), write_meta_graph=True)
 
+    def lock(self):
+        """Take the run directory's writer lock (held until ``close``); RunDirBusyError if another holds it."""
+        if fcntl is None or self._lock_file is not None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.dir / LOCK, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunDirBusyError(f"{self.dir} is being written by another process (pid {holder}). Wait for it "
+                                  "to finish, stop it, or use another --run_dir.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock_file = handle
+
     def resume(self, sess):
-        """Restore the newest per-epoch checkpoint; return the number of finished epochs (0 if none)."""
+        """Take the writer lock, restore the newest per-epoch checkpoint; return the number of finished epochs
+        (0 if none)."""
+        self.lock()
+        try:
+            return self._resume(sess)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _resume(self, sess):
         saved = self.check_manifest()
         epochs = self.epoch_checkpoints()
         if not epochs or saved is None:
@@ -222,6 +269,12 @@ class Run:
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
+        self._unlock()
+
+    def _unlock(self):
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
 
 
 def read_json(run_dir, name):

@@ -1,0 +1,81 @@
+"""The run directory's writer lock: one training per folder, released on close, on error and on kill -9."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from legacy_lstm import runs
+from legacy_lstm.compat import tf, tf1
+
+pytestmark = pytest.mark.skipif(runs.fcntl is None, reason="no flock on this platform")
+
+
+def _run(run_dir, preset="a"):
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.get_variable("w", shape=[2], initializer=tf1.zeros_initializer())
+        run = runs.Run(run_dir, {"app": "locktest", "preset": preset})
+        sess = tf1.Session(graph=graph)
+        sess.run(tf1.global_variables_initializer())
+    return run, sess
+
+
+def test_second_writer_is_refused_until_the_first_closes(tmp_path):
+    first, sess1 = _run(tmp_path)
+    assert first.resume(sess1) == 0
+    first.write_manifest()
+    second, sess2 = _run(tmp_path)
+    with pytest.raises(runs.RunDirBusyError, match=rf"pid {os.getpid()}\b.*another --run_dir"):
+        second.resume(sess2)
+    first.close()
+    assert second.resume(sess2) == 0  # free again
+    second.close()
+
+
+def test_lock_is_released_when_resume_fails(tmp_path):
+    first, sess = _run(tmp_path, preset="a")
+    first.resume(sess)
+    first.write_manifest()
+    first.close()
+    other, sess2 = _run(tmp_path, preset="b")
+    with pytest.raises(runs.ManifestMismatchError, match="preset"):
+        other.resume(sess2)
+    again, sess3 = _run(tmp_path, preset="a")
+    assert again.resume(sess3) == 0  # the failed resume did not keep the lock
+    again.close()
+
+
+def test_lock_of_a_killed_process_is_free(tmp_path):
+    """``kill -9`` of the holder frees the folder: the kernel drops a flock with its process."""
+    holder = textwrap.dedent(f"""
+        import fcntl, os, sys, time
+        f = open({str(tmp_path / runs.LOCK)!r}, "a+")
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        f.write(str(os.getpid())); f.flush()
+        print("locked", flush=True)
+        time.sleep(600)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        run, sess = _run(tmp_path)
+        with pytest.raises(runs.RunDirBusyError, match=rf"pid {proc.pid}\b"):
+            run.resume(sess)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.time() + 10
+    while True:
+        try:
+            assert run.resume(sess) == 0
+            break
+        except runs.RunDirBusyError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+    run.close()
