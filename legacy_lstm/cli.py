@@ -55,6 +55,18 @@ def resolve_preset(presets, default):
     return name, presets[name]
 
 
+def preset_config(presets, preset):
+    """(name, config) for ``preset``, a preset name or a config object (the Python API). A config equal to a
+    named preset is recorded under that name, so its run dir restores under ``--preset``; any other config is
+    "custom". Plain arguments: no flag is read here."""
+    if isinstance(preset, str):
+        if preset not in presets:
+            raise ValueError(f"preset {preset!r} is not one of {', '.join(sorted(presets))}")
+        return preset, presets[preset]
+    name = next((name for name, config in presets.items() if config == preset), "custom")
+    return name, preset
+
+
 def resolve_mode(supported):
     """Return --mode, with a usage error when the app does not support it."""
     if MODE.value not in supported:

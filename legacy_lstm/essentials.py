@@ -241,8 +241,7 @@ def train(run_dir, preset="book", quirks=Quirks(), seed=None, train_file=None, w
           max_epochs=None, log=print):
     """Train (resuming an unfinished run in ``run_dir``). Returns {"curve", "run_dir", "seed", "finished",
     "accuracy", "seconds"}; ``max_epochs`` counts blocks of ``log_every`` iterations."""
-    config = PRESETS[preset] if isinstance(preset, str) else preset
-    preset_name = preset if isinstance(preset, str) else "custom"
+    preset_name, config = cli.preset_config(PRESETS, preset)
     saved = runs.read_manifest(run_dir)
     if seed is None:
         seed = saved.get("seed") if saved is not None else None

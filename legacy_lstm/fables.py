@@ -230,19 +230,13 @@ def elapsed(seconds):
     return f"{seconds / 3600:.2f} hr"
 
 
-def _resolve_config(preset):
-    if isinstance(preset, str):
-        return preset, PRESETS[preset]
-    return "custom", preset
-
-
 def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="basic", log=print):
     """Train (resuming from ``run_dir`` when it holds an unfinished run of the same config).
 
     ``max_epochs`` counts displays (checkpoints) in total, not iterations. Returns {"curve", "run_dir", "seed",
     "offset_seed", "finished", "seconds"}.
     """
-    preset_name, config = _resolve_config(preset)
+    preset_name, config = cli.preset_config(PRESETS, preset)
     words, ids, dictionary, reverse = fable_data.load_raw(data_path)
     saved = runs.read_manifest(run_dir)
     if saved is not None and saved.get("offset_seed") is not None:

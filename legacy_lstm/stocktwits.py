@@ -289,8 +289,7 @@ def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None
 
     Returns {"curve": [...], "run_dir", "split_seed", "seed", "finished": bool, "seconds"}.
     """
-    config = PRESETS[preset] if isinstance(preset, str) else preset
-    preset_name = preset if isinstance(preset, str) else "custom"
+    preset_name, config = cli.preset_config(PRESETS, preset)
     saved = runs.read_manifest(run_dir)
     if split_seed is None and saved is not None:
         split_seed = saved.get("split_seed")  # resuming an unseeded run: reuse the seed it drew
@@ -363,8 +362,7 @@ def _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell):
         preset = saved["preset"]
         cell = saved.get("cell", "basic")
     else:
-        config = PRESETS[preset] if isinstance(preset, str) else preset
-        preset = preset if isinstance(preset, str) else "custom"
+        preset, config = cli.preset_config(PRESETS, preset)
         if split_seed is None:
             raise ValueError(f"{run_dir} has no manifest, so the split of the checkpoint's run is unknown: pass "
                              "--split_seed. An original TF 1.x run was unseeded, so its split cannot be rebuilt: "
