@@ -83,8 +83,9 @@ Quirks of the tutorial, reproduced by default, each switchable
 Deliberate, numerically neutral differences: binary cross-entropy is computed from the logit
 (``sigmoid_cross_entropy_with_logits``), which is what tf_keras does for a sigmoid output; validation and
 test run in batches of 500 (the mean over examples does not depend on it). The per-epoch shuffle comes from
-``np.random.RandomState([shuffle_seed, epoch])`` with the shuffle seed stored in the manifest, so a resumed run
-sees the batches an uninterrupted one would. Beyond the tutorial: a checkpoint every epoch, automatic resume,
+``np.random.RandomState([shuffle_seed, epoch])`` and the dropout masks from stateless ops seeded with
+(shuffle_seed, epoch, step), the shuffle seed stored in the manifest, so a resumed run sees the batches and
+masks an uninterrupted one would (and repeats it to float rounding). Beyond the tutorial: a checkpoint every epoch, automatic resume,
 a manifest checked on restore, curve.csv/json, TensorBoard events, ``curves.png`` (accuracy and loss; needs
 matplotlib), a stop with a clear error on a NaN loss; the final weights as the checkpoint ``imdb_lstm.ckpt``
 (the tutorial's ``imdb_lstm.h5``) and a SavedModel in ``<run_dir>/saved_model`` whose ``serving_default``
@@ -269,7 +270,8 @@ def load_data(paths, config, quirks, cache_dir=None):
 # Graph
 # ---------------------------------------------------------------------------------------------------------
 Model = collections.namedtuple(
-    "Model", "inputs labels keep_prob logits probability data_loss penalty loss correct train_op keras_init")
+    "Model", "inputs labels keep_prob dropout_seed logits probability data_loss penalty loss correct train_op "
+    "keras_init")
 
 LSTM_SCOPE = "lstm"
 
@@ -279,8 +281,13 @@ def _lstm_cell(kind, units):
     return cells.make_cell(kind, units, forget_bias=1.0)
 
 
-def build_network(inputs, config, quirks, cell="basic", keep_prob=1.0, parallel_iterations=None):
-    """Embedding -> recurrent part (``config.arch``) -> Dropout -> Dense relu -> Dropout -> Dense 1: the logit [N]."""
+def build_network(inputs, config, quirks, cell="basic", keep_prob=1.0, parallel_iterations=None,
+                  dropout_seed=None):
+    """Embedding -> recurrent part (``config.arch``) -> Dropout -> Dense relu -> Dropout -> Dense 1: the logit [N].
+
+    ``dropout_seed`` (int [2] tensor) makes the two dropouts stateless: the masks are a function of the fed seed,
+    so a resumed run draws the masks an uninterrupted one would. None: no dropout (inference graphs).
+    """
     embedding = tf1.get_variable("embedding", [config.num_words, config.embed_size],
                                  initializer=tf1.random_uniform_initializer(-0.05, 0.05))
     embedded = tf.nn.embedding_lookup(embedding, inputs)
@@ -299,10 +306,16 @@ def build_network(inputs, config, quirks, cell="basic", keep_prob=1.0, parallel_
             features = tf.concat([fw_state.h, bw_state.h], axis=1)  # Keras merge_mode="concat": [forward, backward]
     if config.arch == "attention":
         features = _self_attention_pooled(outputs, lengths, config.maxlen)
-    hidden = tf.nn.dropout(features, rate=1.0 - keep_prob)
+    hidden = _dropout(features, keep_prob, dropout_seed, 0)
     hidden = fully_connected(hidden, config.dense_size, activation_fn=tf.nn.relu, scope="dense")
-    hidden = tf.nn.dropout(hidden, rate=1.0 - keep_prob)
+    hidden = _dropout(hidden, keep_prob, dropout_seed, 1)
     return tf.squeeze(fully_connected(hidden, 1, activation_fn=None, scope="output"), axis=1)
+
+
+def _dropout(x, keep_prob, seed, which):
+    if seed is None:
+        return x
+    return tf.nn.experimental.stateless_dropout(x, rate=1.0 - keep_prob, seed=seed + tf.constant([0, which], tf.int64))
 
 
 def _self_attention_pooled(x, lengths, maxlen):
@@ -345,8 +358,8 @@ def build_graph(config, quirks=FAITHFUL, cell="basic", parallel_iterations=None)
     inputs = tf1.placeholder(tf.int32, [None, config.maxlen], name="inputs")
     labels = tf1.placeholder(tf.float32, [None], name="labels")
     keep_prob = tf1.placeholder_with_default(1.0, [], name="keep_prob")
-    logits = build_network(inputs, config, quirks, cell, keep_prob,
-                           parallel_iterations)
+    dropout_seed = tf1.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="dropout_seed")
+    logits = build_network(inputs, config, quirks, cell, keep_prob, parallel_iterations, dropout_seed)
     probability = tf.sigmoid(logits, name="probability")
     data_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
     penalty = tf.constant(0.0)
@@ -362,8 +375,8 @@ def build_graph(config, quirks=FAITHFUL, cell="basic", parallel_iterations=None)
     if config.clipnorm:
         grads_and_vars = [(tf.clip_by_norm(g, config.clipnorm), v) for g, v in grads_and_vars if g is not None]
     train_op = optimizer.apply_gradients(grads_and_vars)
-    return Model(inputs, labels, keep_prob, logits, probability, data_loss, penalty, loss, correct, train_op,
-                 _keras_init_op(cell))
+    return Model(inputs, labels, keep_prob, dropout_seed, logits, probability, data_loss, penalty, loss, correct,
+                 train_op, _keras_init_op(cell))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -393,7 +406,9 @@ def run_epoch(sess, model, data, config, epoch, shuffle_seed, log=print):
     keep_prob = 1.0 - config.dropout
     for step in range(1, steps + 1):
         idx = order[(step - 1) * config.batch_size:step * config.batch_size]
-        _, loss, correct = sess.run(fetches, {model.inputs: x[idx], model.labels: y[idx], model.keep_prob: keep_prob})
+        feed = {model.inputs: x[idx], model.labels: y[idx], model.keep_prob: keep_prob,
+                model.dropout_seed: [shuffle_seed, 2 * (epoch * 1_000_000 + step)]}
+        _, loss, correct = sess.run(fetches, feed)
         if not np.isfinite(loss):
             raise runs.NonFiniteLossError(
                 f"loss is {loss} at epoch {epoch}, step {step}; stopped without saving this epoch. The last "
