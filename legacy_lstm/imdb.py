@@ -85,8 +85,8 @@ Deliberate, numerically neutral differences: binary cross-entropy is computed fr
 test run in batches of 500 (the mean over examples does not depend on it). The per-epoch shuffle comes from
 ``np.random.RandomState([shuffle_seed, epoch])`` and the dropout masks from stateless ops seeded with
 (shuffle_seed, epoch, step), the shuffle seed stored in the manifest, so a resumed run sees the batches and
-masks an uninterrupted one would (and repeats it to float rounding). Beyond the tutorial: a checkpoint every epoch, automatic resume,
-a manifest checked on restore, curve.csv/json, TensorBoard events, ``curves.png`` (accuracy and loss; needs
+masks an uninterrupted one would (and repeats it to float rounding). Beyond the tutorial: a checkpoint every
+epoch, automatic resume, a manifest checked on restore, curve.csv/json, TensorBoard events, ``curves.png`` (accuracy and loss; needs
 matplotlib), a stop with a clear error on a NaN loss; the final weights as the checkpoint ``imdb_lstm.ckpt``
 (the tutorial's ``imdb_lstm.h5``) and a SavedModel in ``<run_dir>/saved_model`` whose ``serving_default``
 signature takes raw review text (``text``: string [N]) and returns ``probability`` [N] and the ``ids`` [N, 200]
@@ -105,7 +105,6 @@ import collections
 import dataclasses
 import math
 import pathlib
-import re
 import sys
 import time
 
@@ -228,15 +227,13 @@ def locate_data(data_dir, source="raw"):
 
 
 def _locate_npz(data_dir):
-    """Keras's imdb.npz: found anywhere download.locate looks; a file with another sha256 is refused unopened."""
+    """Keras's imdb.npz, verified: a file with another sha256 is refused before anything opens it."""
     try:
         return download.locate(KERAS_NPZ, data_dir)
     except download.DataNotFoundError as err:
-        if "expected" in str(err) and "sha256" in str(err) and "not found" not in str(err):
-            raise download.DataNotFoundError(
-                f"{err} Keras's imdb.npz needs pickle to load, so a file that is not the published one is "
-                "refused unopened.") from err
-        raise
+        raise download.DataNotFoundError(
+            f"{err} Keras's imdb.npz is loaded with pickle, so only the published file is accepted; without it, "
+            "use --source=raw (the default).") from err
 
 
 def load_data(paths, config, quirks, cache_dir=None):

@@ -160,7 +160,7 @@ def test_unverified_npz_is_refused_unopened(tmp_path, monkeypatch):
 def test_npz_in_data_dir_with_wrong_checksum_gives_one_clear_error(tmp_path):
     (tmp_path / "imdb").mkdir()
     (tmp_path / "imdb" / "imdb.npz").write_bytes(b"not the npz")
-    with pytest.raises(download.DataNotFoundError, match="refused unopened"):
+    with pytest.raises(download.DataNotFoundError, match="corrupt or not the original.*only the published file"):
         imdb._locate_npz(tmp_path)
 
 
@@ -192,6 +192,26 @@ def test_lstm_layer_matches_tf_keras_lstm(cell):
             ours, theirs, h = sess.run([outputs, keras_out, state.h], {inputs: x})
     np.testing.assert_allclose(ours, theirs, atol=2e-6)
     np.testing.assert_allclose(h, theirs[:, -1], atol=2e-6)
+
+
+def test_self_attention_pooling_matches_tf_keras_attention_and_pooling():
+    rng = np.random.RandomState(1)
+    x = rng.normal(size=(3, 6, 4)).astype(np.float32)
+    lengths = np.array([6, 2, 4])
+    mask = np.arange(6)[None, :] < lengths[:, None]
+    x *= mask[:, :, None]  # dynamic_rnn with sequence_length gives zero outputs past each length, as Keras does
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        inputs = tf1.placeholder(tf.float32, [None, 6, 4])
+        keras_mask = tf.constant(mask)
+        plain = imdb._self_attention_pooled(inputs, None, 6)
+        masked = imdb._self_attention_pooled(inputs, tf.constant(lengths, tf.int32), 6)
+        keras_plain = tf.keras.layers.GlobalAveragePooling1D()(tf.keras.layers.Attention()([inputs, inputs]))
+        attended = tf.keras.layers.Attention()([inputs, inputs], mask=[keras_mask, keras_mask])
+        keras_masked = tf.keras.layers.GlobalAveragePooling1D()(attended, mask=keras_mask)
+        ours, theirs, ours_m, theirs_m = sess.run([plain, keras_plain, masked, keras_masked], {inputs: x})
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    np.testing.assert_allclose(ours_m, theirs_m, atol=1e-6)
+    assert np.abs(ours - ours_m).max() > 1e-3
 
 
 # --- presets and training ---------------------------------------------------------------------------------
@@ -424,3 +444,46 @@ def test_real_data_statistics_match_keras(data_dir, tmp_path):
     # Keras's imdb.npz: mean 238.71, median 178 ids per training review (start token included)
     assert lengths.mean() == pytest.approx(238.71, abs=0.5) and np.median(lengths) == pytest.approx(178, abs=2)
     assert max(x.max() for x in x_train) == 9999 and min(x.min() for x in x_train) == 1
+
+
+# --- scripts/reproduce.py imdb ------------------------------------------------------------------------------
+def _reproduce_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("reproduce_script", REPO / "scripts" / "reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reproduce_imdb_resumes_then_tests_and_writes_results(tiny, tmp_path, monkeypatch, capsys):
+    reproduce = _reproduce_module()
+    monkeypatch.setattr(imdb, "locate_data", lambda data_dir, source="raw": tiny)
+    run_dir, results = tmp_path / "run", tmp_path / "results"
+    argv = ["reproduce.py", "imdb", "--preset=test", f"--run_dir={run_dir}", f"--results_dir={results}", "--seed=5"]
+    monkeypatch.setattr(sys, "argv", argv + ["--max_epochs=1"])
+    reproduce.main()
+    partial = json.loads((results / "imdb-test.json").read_text())
+    assert partial["epochs_done"] == 1 and not partial["complete"] and partial["final"]["test_acc"] is None
+    monkeypatch.setattr(sys, "argv", argv[:-1])  # no --seed: the run dir's seed is reused
+    reproduce.main()
+    doc = json.loads((results / "imdb-test.json").read_text())
+    assert doc["complete"] and doc["epochs_done"] == 2 and doc["seed"] == 5
+    assert doc["curve"][0] == partial["curve"][0]
+    assert doc["command"] == "python scripts/reproduce.py imdb --preset=test --variant=faithful --seed=5"
+    assert 0 <= doc["final"]["test_acc"] <= 1 and doc["final"]["val_accuracy"] == doc["curve"][-1]["val_accuracy"]
+    assert doc["comparison"]["passed"] is None  # nothing published to compare with
+    assert "final test accuracy" in capsys.readouterr().out
+    import importlib.util
+    if importlib.util.find_spec("matplotlib") is not None:  # an optional extra
+        assert (results / "imdb-test.png").exists()
+
+
+def test_published_imdb_target_is_one_sided_and_checked():
+    reproduce = _reproduce_module()
+    from legacy_lstm import published
+    ref = published.load("imdb")["presets"]["lstm"]
+    assert ref["targets"]["test_acc"]["min"] == 0.85 and ref["final"] == {}
+    assert reproduce.check_targets({"test_acc": 0.86}, ref)["test_acc"]["met"] is True
+    assert reproduce.check_targets({"test_acc": 0.5}, ref)["test_acc"]["met"] is False
+    assert reproduce.check_targets({"test_acc": None}, ref)["test_acc"]["met"] is None
+    assert set(published.load("imdb")["presets"]) == set(imdb.PRESETS)
