@@ -105,6 +105,7 @@ import collections
 import dataclasses
 import math
 import pathlib
+import secrets
 import sys
 import time
 
@@ -476,8 +477,11 @@ def train(paths, run_dir, preset="lstm", quirks=FAITHFUL, seed=None, max_epochs=
     if saved is not None:  # resuming: keep the run's seeds
         seed = saved.get("seed") if seed is None else seed
         shuffle_seed = saved.get("shuffle_seed")
-    shuffle_seed = shuffle_seed if shuffle_seed is not None else (
-        seed if seed is not None else cli.draw_seed("shuffle_seed", None))
+    if shuffle_seed is None:
+        shuffle_seed = seed if seed is not None else secrets.randbelow(2**31 - 1) + 1
+        if seed is None:
+            log(f"No --seed: initial weights unseeded (as the tutorial); batch order and dropout masks from the "
+                f"drawn shuffle seed {shuffle_seed}, stored in the manifest for resuming.")
     data = load_data(paths, config, quirks, cache_dir)
     num_epochs = config.epochs if max_epochs is None else min(config.epochs, max_epochs)
     manifest = make_manifest(preset_name, config, quirks, data, seed, shuffle_seed, cell)
