@@ -458,6 +458,7 @@ def _reproduce_module():
 def test_reproduce_imdb_resumes_then_tests_and_writes_results(tiny, tmp_path, monkeypatch, capsys):
     reproduce = _reproduce_module()
     monkeypatch.setattr(imdb, "locate_data", lambda data_dir, source="raw": tiny)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # keep the tiny tar's encoding out of the user cache
     run_dir, results = tmp_path / "run", tmp_path / "results"
     argv = ["reproduce.py", "imdb", "--preset=test", f"--run_dir={run_dir}", f"--results_dir={results}", "--seed=5"]
     monkeypatch.setattr(sys, "argv", argv + ["--max_epochs=1"])
@@ -473,6 +474,7 @@ def test_reproduce_imdb_resumes_then_tests_and_writes_results(tiny, tmp_path, mo
     assert 0 <= doc["final"]["test_acc"] <= 1 and doc["final"]["val_accuracy"] == doc["curve"][-1]["val_accuracy"]
     assert doc["comparison"]["passed"] is None  # nothing published to compare with
     assert "final test accuracy" in capsys.readouterr().out
+    assert len(list((tmp_path / "cache" / "legacy_lstm" / "imdb").glob("imdb-encoded-*.npz"))) == 1
     import importlib.util
     if importlib.util.find_spec("matplotlib") is not None:  # an optional extra
         assert (results / "imdb-test.png").exists()
