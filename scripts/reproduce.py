@@ -3,6 +3,7 @@
     python scripts/reproduce.py stocktwits                  # train 50 epochs (resumes), test, write results
     python scripts/reproduce.py stocktwits --report_only    # write results from the run dir as it is now
     python scripts/reproduce.py stocktwits --variant=fast   # --seq_len=auto (39) and the block cell
+    python scripts/reproduce.py imdb --preset=lstm          # lstm | stacked | bidirectional | attention | l2
 
 Safe under ``nohup``: every epoch is checkpointed in the run directory (default
 ``~/.cache/legacy_lstm/runs/<app>-<preset>``, outside the work tree so a fresh checkout keeps it), and a rerun
@@ -65,6 +66,42 @@ def reproduce_stocktwits(args):
     return manifest, curve, final, test_seconds
 
 
+def reproduce_imdb(args):
+    from legacy_lstm import imdb
+    if args.variant != "faithful":
+        sys.exit("imdb has only the faithful variant here (its switches are --padding, --truncating, --mask, "
+                 "--clipnorm and --cell of python -m legacy_lstm.imdb)")
+    if args.split_seed is not None:
+        sys.exit("imdb has no --split_seed: the split is Keras's fixed seed-113 shuffle and the last 20% of train")
+    paths = imdb.locate_data(args.data_dir)
+    cache = download.cache_dir() / "imdb"
+    saved = runs.read_manifest(args.run_dir)
+    seed = saved.get("seed") if saved is not None else args.seed  # resuming: the run's own seed
+    if not args.report_only:
+        start = time.time()
+        result = imdb.train(paths, args.run_dir, args.preset, seed=seed, max_epochs=args.max_epochs,
+                            cache_dir=cache)
+        print(f"sitting: {time.time() - start:.0f} s, {len(result['curve'])} epochs done", flush=True)
+    manifest = runs.read_manifest(args.run_dir)
+    has_curve = manifest is not None and (pathlib.Path(args.run_dir) / runs.CURVE_JSON).exists()
+    curve = runs.read_json(args.run_dir, runs.CURVE_JSON) if has_curve else []
+    final, test_seconds = {"val_accuracy": None, "val_loss": None, "test_acc": None, "test_loss": None}, None
+    config = manifest["config"] if manifest else None
+    complete = bool(curve) and (len(curve) == config["epochs"] or (
+        config["patience"] is not None and imdb.early_stopping(curve, config["patience"])[1] is not None))
+    if complete:
+        best = curve[-1]
+        if config["patience"] is not None:  # the final weights are the best epoch's
+            best_epoch = imdb.early_stopping(curve, config["patience"])[0]
+            best = next(r for r in curve if r["epoch"] == best_epoch)
+            final["best_epoch"] = best_epoch
+        final.update(val_accuracy=best["val_accuracy"], val_loss=best["val_loss"])
+        t = time.time()
+        final.update(imdb.test(paths, args.run_dir, cache_dir=cache))
+        test_seconds = time.time() - t
+    return manifest, curve, final, test_seconds
+
+
 # app -> (reproduce function, default preset, plotted curve columns as (column, title)).
 # Results are written to results/<app>[-<preset>][-<variant>].json (+ .png); the preset is left out for
 # the default preset of an app with a single published config (stocktwits).
@@ -73,7 +110,24 @@ def reproduce_stocktwits(args):
 APPS = {
     "stocktwits": (reproduce_stocktwits, "hoffman",
                    (("val_acc", "validation accuracy"), ("train_loss", "train loss (1 batch)"))),
+    "imdb": (reproduce_imdb, "lstm",
+             (("accuracy", "train accuracy (epoch mean)"), ("val_accuracy", "validation accuracy"),
+              ("loss", "train loss (epoch mean)"), ("val_loss", "validation loss"))),
 }
+
+
+def check_targets(final, ref):
+    """One-sided targets of a published document ({metric: {"min"/"max": x}}): {metric: {ours, min, max, met}}.
+
+    ``met`` is None while the metric is not measured yet.
+    """
+    checked = {}
+    for name, target in ref.get("targets", {}).items():
+        ours = (final or {}).get(name)
+        met = None if ours is None else (ours >= target.get("min", -float("inf")) and
+                                         ours <= target.get("max", float("inf")))
+        checked[name] = {"ours": ours, "min": target.get("min"), "max": target.get("max"), "met": met}
+    return checked
 
 
 def plot(path, curve, ref, title, columns):
@@ -130,20 +184,21 @@ def main():
     if "presets" in ref:  # one document per app, a section per published preset (fables, ptb, imdb)
         ref = ref["presets"][manifest["preset"]]
     cmp = published.compare(curve, final, ref)
+    targets = check_targets(final, ref)
     results = pathlib.Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
     train_seconds = sum(r.get("seconds", 0) for r in curve)
     variant = VARIANTS[args.variant]
     app_flags = "".join(f" --{k}={v}" for k, v in variant["quirks"].items())
     app_flags += f" --cell={variant['cell']}" if variant["cell"] != "basic" else ""
+    seed_flags = "".join(f" --{k}={manifest[k]}" for k in ("seed", "split_seed") if manifest.get(k) is not None)
     doc = {
         "app": args.app, "preset": manifest["preset"], "variant": args.variant,
-        "command": f"python scripts/reproduce.py {args.app} --preset={args.preset} --variant={args.variant} "
-                   f"--seed={manifest['seed']} --split_seed={manifest['split_seed']}",
+        "command": f"python scripts/reproduce.py {args.app} --preset={args.preset} --variant={args.variant}"
+                   f"{seed_flags}",
         # The app's equivalent, except that the app's --seed also turns on deterministic mode
         # (parallel_iterations=1), which the reproduction does not use, and its run dir is checkpoints/.
-        "app_command": f"python -m legacy_lstm.{args.app} --preset={args.preset}{app_flags} "
-                       f"--seed={manifest['seed']} --split_seed={manifest['split_seed']}",
+        "app_command": f"python -m legacy_lstm.{args.app} --preset={args.preset}{app_flags}{seed_flags}",
         "seed": manifest["seed"], "split_seed": manifest["split_seed"], "quirks": manifest["quirks"],
         "config": manifest["config"], "cell": manifest.get("cell"), "deterministic": False,
         # the versions the run was trained with (its manifest), and those of this report
@@ -156,17 +211,25 @@ def main():
         "test_wall_seconds": None if test_seconds is None else round(test_seconds, 1),
         "curve": curve, "final": final,
         "comparison": {"epochs_compared": cmp.epochs_compared, "max_deviation": cmp.max_deviation,
-                       "curve_within_bands": cmp.curve_within, "final": cmp.final, "passed": cmp.passed,
+                       "curve_within_bands": cmp.curve_within, "final": cmp.final,
+                       # None when the document has no band at all (nothing was compared, e.g. imdb)
+                       "passed": cmp.passed if (cmp.final or cmp.curve_within) else None,
                        "per_epoch": cmp.per_epoch},
+        "targets": targets,
+        "references": ref.get("references", []),
     }
     name = args.app if args.app == "stocktwits" else f"{args.app}-{args.preset}"
     name = name if args.variant == "faithful" else f"{name}-{args.variant}"
     out = results / f"{name}.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")
-    title = (f"{name} {manifest['preset']}: {len(curve)}/{manifest['config']['epochs']} epochs, seed "
-             f"{manifest['seed']}, split_seed {manifest['split_seed']}, TF {doc['versions']['tensorflow']}")
+    title = (f"{name} {manifest['preset']}: {len(curve)}/{manifest['config']['epochs']} epochs,{seed_flags}, "
+             f"TF {doc['versions']['tensorflow']}")
     plot(results / f"{name}.png", curve, ref, title, columns)
     print("\n".join(cmp.summary_lines()))
+    for name, t in targets.items():
+        bound = " and ".join(f"{k} {t[k]}" for k in ("min", "max") if t[k] is not None)
+        verdict = "not measured yet" if t["met"] is None else ("met" if t["met"] else "NOT met")
+        print(f"target {name} ({bound}): ours {t['ours']}: {verdict}")
     print(f"wrote {out}")
 
 
