@@ -437,6 +437,8 @@ def run_epoch(step, epoch_size, num_steps, batch_size=1, verbose=False, log=prin
 def make_manifest(preset, config, word_to_id, seed, num_tokens):
     return {"app": APP, "preset": preset, "config": dataclasses.asdict(config),
             "quirks": {"tie_layers": config.tie_layers}, "split_seed": None, "seed": seed,
+            # seeded runs are repeatable: static unroll (official), parallel_iterations=1 (thomas)
+            "deterministic": seed is not None,
             "cell": config.rnn_mode, "vocab_size": len(word_to_id), "vocab_sha256": runs.vocab_sha256(word_to_id),
             "num_tokens": num_tokens}
 
