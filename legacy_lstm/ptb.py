@@ -31,22 +31,22 @@ Also observed (tensorflow/models#2276, BLOCK on a Titan X): small 40.55/120.70/1
 ("Epoch 9, Step 1850, cost: 96.185, accuracy: 0.198") that cannot come from the published code (an epoch has
 1,327 steps); they are kept in the published file as notes, not as a curve. No per-epoch curve was published.
 
-Presets (``--preset``; names of the original in brackets)
-    ======  ========  ==========  ======  =====  ======  ==========  ======  =====  ======  ======  ======
-    preset  style     init_scale  clip    lay.   steps   hidden      keep    lr     decay   epochs  after
-            (graph)   [init_scale] [max_grad_norm] [num_layers] [num_steps] [hidden_size] [keep_prob]
-                                                                                  [lr_decay] [max_max_epoch] [max_epoch]
-    ======  ========  ==========  ======  =====  ======  ==========  ======  =====  ======  ======  ======
-    small   official  0.1         5       2      20      200         1.0     1.0    0.5     13      4
-    medium  official  0.05        5       2      35      650         0.5     1.0    0.8     39      6
-    large   official  0.04        10      2      35      1500        0.35    1.0    1/1.15  55      14
-    test    official  0.1         1       1      2       2           1.0     1.0    0.5     1       1
-    thomas  thomas    0.05        5       2      35      650         0.5     1.0    0.93    60      10
-    ======  ========  ==========  ======  =====  ======  ==========  ======  =====  ======  ======  ======
+Presets (``--preset``)
+    ======  ========  ==========  ====  ======  =====  ======  ====  ======  ======  ===========
+    preset  graph     init_scale  clip  layers  steps  hidden  keep  decay   epochs  decay after
+    ======  ========  ==========  ====  ======  =====  ======  ====  ======  ======  ===========
+    small   official  0.1         5     2       20     200     1.0   0.5     13      4
+    medium  official  0.05        5     2       35     650     0.5   0.8     39      6
+    large   official  0.04        10    2       35     1500    0.35  1/1.15  55      14
+    test    official  0.1         1     1       2      2       1.0   0.5     1       1
+    thomas  thomas    0.05        5     2       35     650     0.5   0.93    60      10
+    ======  ========  ==========  ====  ======  =====  ======  ====  ======  ======  ===========
 
-    All: batch 20, vocabulary 10,000, plain SGD, per-epoch learning rate
-    ``lr * decay ** max(epoch_index + 1 - epochs_at_initial_lr, 0)`` (``epochs_at_initial_lr`` is the original's
-    ``max_epoch``, ``epochs`` its ``max_max_epoch``).
+    All: batch 20, vocabulary 10,000, plain SGD from learning rate 1.0, per epoch
+    ``1.0 * decay ** max(epoch_index + 1 - epochs_at_initial_lr, 0)``. Config fields and the original names:
+    ``max_grad_norm`` (clip), ``epochs_at_initial_lr`` (``max_epoch``, "decay after"), ``epochs``
+    (``max_max_epoch``; Thomas's ``num_epochs``), ``keep_prob``, ``lr_decay``, ``init_scale``. Thomas's
+    init_scale applies to the embedding and softmax only (the LSTM kernel is Glorot), his forget_bias is 1.0.
 
 The two graphs
     official  ``PTBModel`` as ptb_word_lm: Train / Valid / Test models built under name scopes Train, Valid,

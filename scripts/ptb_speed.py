@@ -56,22 +56,37 @@ def time_training(config, train_data, valid_data, steps, warmup):
                 return (time.time() - t) / steps
 
 
-def time_test(config, test_data, fast):
+def time_tests(config, test_data):
+    """(seconds, perplexity) of the faithful and of the fast test pass, on one set of (initial) variables."""
     graph = tf.Graph()
     with graph.as_default():
         seed_everything(1)
-        if fast:
-            model = ptb.eval_model(config, lambda: ptb.FeedInput(1, ptb.FAST_TEST_STEPS))
-        else:
-            eval_config = dataclasses.replace(config, batch_size=1, num_steps=1)
-            model = ptb.eval_model(eval_config, lambda: ptb.PTBInput(eval_config, test_data, name="TestInput"))
+        eval_config = dataclasses.replace(config, batch_size=1, num_steps=1)
+        faithful = ptb.eval_model(eval_config, lambda: ptb.PTBInput(eval_config, test_data, name="TestInput"))
+        fast = ptb.eval_model(config, lambda: ptb.FeedInput(1, ptb.FAST_TEST_STEPS), name="Fast", reuse=True)
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
-            step = ptb._fast_stepper(sess, model) if fast else model.stepper(sess)
+            steps = {"faithful": (faithful, faithful.stepper(sess)), "fast": (fast, ptb._fast_stepper(sess, fast))}
             graph.finalize()
-            t = time.time()
-            ppl = ptb.evaluate_official(sess, model, step, test_data, fast=fast)
-            return time.time() - t, ppl
+            out = {}
+            for name, (model, step) in steps.items():
+                t = time.time()
+                ppl = ptb.evaluate_official(sess, model, step, test_data, fast=name == "fast")
+                out[name] = (time.time() - t, ppl)
+            return out
+
+
+def gemm_gflops(repeats=20):
+    """fp32 GFLOP/s of the small preset's softmax product [400, 200] x [200, 10000] in NumPy: a yardstick for
+    how much of the machine this process got (a shared machine slows every number here)."""
+    import numpy as np
+    a = np.random.rand(400, 200).astype(np.float32)
+    b = np.random.rand(200, 10000).astype(np.float32)
+    a @ b
+    t = time.time()
+    for _ in range(repeats):
+        a @ b
+    return 2 * 400 * 200 * 10000 * repeats / (time.time() - t) / 1e9
 
 
 def main():
@@ -85,8 +100,9 @@ def main():
     args = parser.parse_args()
     train_data, valid_data, test_data, _ = ptb_data.load_raw(*ptb_data.locate(args.data_dir))
     config = ptb.PRESETS[args.preset]
-    out = {"preset": args.preset, "steps": args.steps}
-    for mode in args.modes.split(","):
+    out = {"preset": args.preset, "steps": args.steps, "gemm_gflops_before": round(gemm_gflops(), 1)}
+    print(f"NumPy GEMM yardstick: {out['gemm_gflops_before']} GFLOP/s", flush=True)
+    for mode in filter(None, args.modes.split(",")):
         cfg = dataclasses.replace(config, rnn_mode=mode)
         sec = time_training(cfg, train_data, valid_data, args.steps, args.warmup)
         epoch_size = ptb_data.epoch_size(len(train_data), cfg.batch_size, cfg.num_steps)
@@ -96,11 +112,11 @@ def main():
               f"{sec * epoch_size / 60:.1f} min/epoch, {sec * epoch_size * cfg.epochs / 3600:.2f} h for "
               f"{cfg.epochs} epochs (train steps only)", flush=True)
     if args.test_eval and config.style == "official":
-        for fast in (False, True):
-            seconds, ppl = time_test(config, test_data, fast)
-            out["fast_test" if fast else "faithful_test"] = {"seconds": round(seconds, 1), "perplexity": ppl}
-            print(f"{'fast' if fast else 'faithful'} test evaluation: {seconds:.1f} s (perplexity {ppl:.4f} "
-                  "at initial weights)", flush=True)
+        for name, (seconds, ppl) in time_tests(config, test_data).items():
+            out[f"{name}_test"] = {"seconds": round(seconds, 1), "perplexity": ppl}
+            print(f"{name} test evaluation: {seconds:.1f} s (perplexity {ppl:.4f} at initial weights)", flush=True)
+    out["gemm_gflops_after"] = round(gemm_gflops(), 1)
+    print(f"NumPy GEMM yardstick: {out['gemm_gflops_after']} GFLOP/s", flush=True)
     print(json.dumps(out))
 
 
