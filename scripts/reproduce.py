@@ -133,6 +133,9 @@ def plot(path, curve, ref, title, columns):
         published_rows = [r for r in ref["curve"] if col in r]
         if published_rows:
             ax.plot([r["epoch"] for r in published_rows], [r[col] for r in published_rows], "k--", label="published")
+        final_value = ref.get("final", {}).get(col)
+        if not published_rows and final_value is not None:  # only a final number was published (ptb)
+            ax.axhline(final_value, color="k", ls="--", lw=1, label=f"published final {final_value}")
         ours = [r for r in curve if col in r]
         ax.plot([r["epoch"] for r in ours], [r[col] for r in ours], "C0-o", ms=3, label="legacy_lstm")
         band = ref["bands"].get("curve", {}).get(col)
@@ -213,8 +216,9 @@ def main():
     name = name if args.variant == "faithful" else f"{name}-{args.variant}"
     out = results / f"{name}.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")
+    split_title = "" if manifest.get("split_seed") is None else f", split_seed {manifest['split_seed']}"
     title = (f"{name} {manifest['preset']}: {len(curve)}/{manifest['config']['epochs']} epochs, seed "
-             f"{manifest['seed']}, split_seed {manifest['split_seed']}, TF {doc['versions']['tensorflow']}")
+             f"{manifest['seed']}{split_title}, TF {doc['versions']['tensorflow']}")
     plot(results / f"{name}.png", curve, ref, title, columns)
     print("\n".join(cmp.summary_lines()))
     print(f"wrote {out}")
