@@ -88,7 +88,9 @@ Quirks of the originals, reproduced by default, each switchable
                       the last window padded and masked: the same perplexity (tests prove it) in a fraction of
                       the time (small on this project's shared 2-core machine: 249 s faithful, 37 s fast).
     (not switchable)  Thomas never uses ``valid_data`` and reports no perplexity; ``train_perplexity``
-                      = exp(mean cost / 35) is added to its curve as a diagnostic.
+                      = exp(mean cost / 35) is added to its curve as a diagnostic. Accuracy is fetched only at
+                      the printed steps (as the original), so the curve's ``train_accuracy`` is the mean of those
+                      27 steps per epoch.
 
 Data: ``ptb/ptb.{train,valid,test}.txt`` (sha256 in legacy_lstm/data/download.py) in ``--data_dir`` (default
 ``$LEGACY_LSTM_DATA``, else ``~/.cache/legacy_lstm``), downloaded when missing and reachable. Reader and queue
