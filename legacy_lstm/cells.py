@@ -56,8 +56,12 @@ class LSTMBlockCell(LayerRNNCell):
     """TF 1.x ``tf.contrib.rnn.LSTMBlockCell`` without peepholes, on the raw op, with our gradient."""
 
     def __init__(self, num_units, forget_bias=1.0, cell_clip=None, reuse=None, name="lstm_cell", dtype=None,
-                 **kwargs):
+                 kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(_reuse=reuse, name=name, dtype=dtype, **kwargs)
+        # The default is an explicit (graph-seeded) v1 Glorot initializer; None leaves the kernel to the enclosing
+        # variable scope's initializer, as TF 1.x's LSTMBlockCell did (ptb_word_lm's uniform(+-init_scale)).
+        self._kernel_initializer = (tf1.glorot_uniform_initializer() if kernel_initializer == "glorot_uniform"
+                                    else kernel_initializer)
         if num_units < 1:
             raise ValueError(f"num_units must be >= 1, got {num_units}")
         self._num_units = int(num_units)
@@ -77,7 +81,7 @@ class LSTMBlockCell(LayerRNNCell):
         if input_size is None:
             raise ValueError(f"{self.name}: the input depth must be known statically, got shape {input_shape}")
         self._kernel = self.add_weight("kernel", shape=[int(input_size) + self._num_units, 4 * self._num_units],
-                                       initializer=tf1.glorot_uniform_initializer())
+                                       initializer=self._kernel_initializer)
         self._bias = self.add_weight("bias", shape=[4 * self._num_units], initializer=tf1.zeros_initializer())
         self.built = True
 

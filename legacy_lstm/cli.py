@@ -33,6 +33,10 @@ CELL = flags.DEFINE_enum("cell", "basic", ["basic", "block", "cudnn_compatible"]
                          "on CPU) or cudnn_compatible (LSTMBlockCell with forget_bias 0, TF1's "
                          "CudnnCompatibleLSTMCell). Recorded in the manifest; `python -m legacy_lstm.convert` "
                          "converts checkpoints between them.")
+PROMPT = flags.DEFINE_string("prompt", None, "--mode=generate (language-model apps): the words to continue, "
+                             "e.g. \"had a general\" (fables: exactly its 3 input words).")
+NUM_WORDS = flags.DEFINE_integer("num_words", 32, "generate/interactive: how many words to generate after the "
+                                 "prompt (fables' original: 32).", lower_bound=1)
 CHECKPOINT = flags.DEFINE_string("checkpoint", None, "test/predict: checkpoint prefix to restore (default: the "
                                  "newest in --run_dir). May be a checkpoint written by the original TF 1.x code.")
 

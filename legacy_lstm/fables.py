@@ -454,10 +454,9 @@ def test(data_path, run_dir, checkpoint=None, log=print):
 # ---------------------------------------------------------------------------------------------------------
 # main: the only reader of flags
 # ---------------------------------------------------------------------------------------------------------
-PROMPT = flags.DEFINE_string("prompt", None, "--mode=generate: the seed words, as many as the model's input "
-                             "(3), e.g. \"had a general\".")
-NUM_WORDS = flags.DEFINE_integer("num_words", 32, "generate/interactive: how many words to generate after the "
-                                 "prompt (the original: 32).", lower_bound=1)
+# --prompt and --num_words are shared with the PTB app, so they live in cli (absl flags are global).
+PROMPT = cli.PROMPT
+NUM_WORDS = cli.NUM_WORDS
 flags.adopt_module_key_flags(cli)
 
 

@@ -102,6 +102,46 @@ def reproduce_imdb(args):
     return manifest, curve, final, test_seconds
 
 
+def reproduce_ptb(args):
+    """PTB: train the preset (resumable, the run dir's seed when resuming), then the test evaluation: the original
+    batch-1/1-step Test model (official presets) or Thomas's protocol on
+    the epoch-index-38 checkpoint, as soon as that epoch exists. ``--fast_test``: the equivalent fast pass."""
+    from legacy_lstm import ptb
+    from legacy_lstm.data import ptb as ptb_data
+    if args.variant != "faithful":
+        sys.exit("ptb has only the faithful variant (the cell is the preset's --rnn_mode; the test evaluation can be "
+                 "made fast with --fast_test)")
+    paths = ptb_data.locate(args.data_dir)
+    saved = runs.read_manifest(args.run_dir)
+    if not args.report_only:
+        seed = saved["seed"] if saved is not None and saved.get("seed") is not None else args.seed
+        start = time.time()
+        result = ptb.train(paths, args.run_dir, args.preset, seed=seed, max_epochs=args.max_epochs)
+        print(f"sitting: {time.time() - start:.0f} s, {len(result['curve'])} epochs done", flush=True)
+    manifest = runs.read_manifest(args.run_dir)
+    has_curve = manifest is not None and (pathlib.Path(args.run_dir) / runs.CURVE_JSON).exists()
+    curve = runs.read_json(args.run_dir, runs.CURVE_JSON) if has_curve else []
+    config = ptb.Config(**manifest["config"]) if manifest else None
+    test_seconds = None
+    if config is not None and config.style == "thomas":
+        final = {"test_accuracy": None}
+        if len(curve) >= config.test_epoch:
+            t = time.time()
+            report = ptb.test(paths, args.run_dir)
+            test_seconds = time.time() - t
+            final = {"test_accuracy": report.get("thomas_accuracy"), "full_test_perplexity": report["test_perplexity"],
+                     "full_test_accuracy": report["test_accuracy"]}
+        return manifest, curve, final, test_seconds
+    complete = config is not None and len(curve) == config.epochs
+    final = {"train_perplexity": curve[-1]["train_perplexity"] if complete else None,
+             "valid_perplexity": curve[-1]["valid_perplexity"] if complete else None, "test_perplexity": None}
+    if complete:
+        t = time.time()
+        final["test_perplexity"] = ptb.test(paths, args.run_dir, fast=args.fast_test)["test_perplexity"]
+        test_seconds = time.time() - t
+    return manifest, curve, final, test_seconds
+
+
 # app -> (reproduce function, default preset, plotted curve columns as (column, title)).
 # Results are written to results/<app>[-<preset>][-<variant>].json (+ .png); the preset is left out for
 # the default preset of an app with a single published config (stocktwits).
@@ -113,6 +153,9 @@ APPS = {
     "imdb": (reproduce_imdb, "lstm",
              (("accuracy", "train accuracy (epoch mean)"), ("val_accuracy", "validation accuracy"),
               ("loss", "train loss (epoch mean)"), ("val_loss", "validation loss"))),
+    # thomas has no validation pass: its plot shows train perplexity only (absent columns are skipped)
+    "ptb": (reproduce_ptb, "small", (("valid_perplexity", "validation perplexity"),
+                                     ("train_perplexity", "train perplexity"))),
 }
 
 
@@ -138,12 +181,17 @@ def plot(path, curve, ref, title, columns):
     except ImportError:
         print("matplotlib is not installed: no plot (pip install matplotlib)")
         return False
+    columns = [(col, label) for col, label in columns if any(col in r for r in curve)] or list(columns[:1])
     fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 4), squeeze=False)
     for ax, (col, label) in zip(axes[0], columns):
         published_rows = [r for r in ref["curve"] if col in r]
         if published_rows:
             ax.plot([r["epoch"] for r in published_rows], [r[col] for r in published_rows], "k--", label="published")
-        ax.plot([r["epoch"] for r in curve], [r[col] for r in curve], "C0-o", ms=3, label="legacy_lstm")
+        final_value = ref.get("final", {}).get(col)
+        if not published_rows and final_value is not None:  # only a final number was published (ptb)
+            ax.axhline(final_value, color="k", ls="--", lw=1, label=f"published final {final_value}")
+        ours = [r for r in curve if col in r]
+        ax.plot([r["epoch"] for r in ours], [r[col] for r in ours], "C0-o", ms=3, label="legacy_lstm")
         band = ref["bands"].get("curve", {}).get(col)
         if band and published_rows:
             e = [r["epoch"] for r in published_rows]
@@ -171,6 +219,8 @@ def main():
     parser.add_argument("--split_seed", type=int, default=None,
                         help="default: the run dir's seed when resuming, else a drawn one (logged)")
     parser.add_argument("--max_epochs", type=int, default=None, help="stop after this many epochs in total")
+    parser.add_argument("--fast_test", action="store_true", help="ptb official presets: the fast test evaluation "
+                        "(batch 1, 50-step windows; the same perplexity) instead of the original batch-1, 1-step one")
     parser.add_argument("--report_only", action="store_true", help="do not train; report the run dir as it is")
     parser.add_argument("--results_dir", default=str(REPO / "results"))
     args = parser.parse_args()
@@ -200,13 +250,15 @@ def main():
         # (parallel_iterations=1), which the reproduction does not use, and its run dir is checkpoints/.
         "app_command": f"python -m legacy_lstm.{args.app} --preset={args.preset}{app_flags}{seed_flags}",
         "seed": manifest["seed"], "split_seed": manifest["split_seed"], "quirks": manifest["quirks"],
-        "config": manifest["config"], "cell": manifest.get("cell"), "deterministic": False,
+        "config": manifest["config"], "cell": manifest.get("cell"),
+        "deterministic": manifest.get("deterministic", False),
         # the versions the run was trained with (its manifest), and those of this report
         "versions": manifest.get("versions") or versions(), "report_versions": versions(),
         "git_commit": manifest.get("git_commit"),
         "machine": f"{os.cpu_count()} CPU cores, no GPU",
         "epochs_done": len(curve), "epochs_total": manifest["config"]["epochs"],
-        "complete": final["test_acc"] is not None,
+        # every final metric measured (stocktwits: val_acc and test_acc; ptb: also the test evaluation)
+        "complete": all(v is not None for v in final.values()),
         "train_wall_seconds": round(train_seconds, 1),
         "test_wall_seconds": None if test_seconds is None else round(test_seconds, 1),
         "curve": curve, "final": final,

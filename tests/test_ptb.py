@@ -1,0 +1,356 @@
+"""The PTB app: reader, queue producer, both graphs, training and resume, state feeding, test protocols,
+generation, CLI errors. Hermetic tests write a tiny corpus; real-data tests only count and shape things."""
+
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from legacy_lstm import ptb, published, runs
+from legacy_lstm.compat import tf, tf1
+from legacy_lstm.data import download
+from legacy_lstm.data import ptb as ptb_data
+
+from conftest import real_file
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+WORDS = "the cat sat on mat a dog ran in park N <unk> and".split()
+# Small enough to train in a second, big enough to give the thomas protocol its 30 test batches.
+TINY = dataclasses.replace(ptb.PRESETS["small"], hidden_size=16, num_steps=5, batch_size=4, epochs=2, vocab_size=50)
+TINY_THOMAS = dataclasses.replace(ptb.PRESETS["thomas"], hidden_size=16, num_steps=5, batch_size=4, epochs=3,
+                                  vocab_size=50, test_epoch=1, print_iter=20)
+
+
+def _quiet(*args, **kwargs):
+    pass
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """(train, valid, test) files in the PTB format: a leading space, space-separated tokens, ' \\n' endings."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path_factory.mktemp("ptb")
+    paths = []
+    for name, lines in (("train", 400), ("valid", 80), ("test", 160)):
+        path = folder / f"ptb.{name}.txt"
+        with open(path, "w") as f:
+            for _ in range(lines):
+                f.write(" " + " ".join(rng.choice(WORDS, size=rng.integers(3, 9))) + " \n")
+        paths.append(path)
+    return tuple(paths)
+
+
+@pytest.fixture(scope="module")
+def ptb_paths(data_dir):
+    return tuple(real_file(data_dir, f"ptb/ptb.{s}.txt") for s in ("train", "valid", "test"))
+
+
+def _dequeue(x, y, n):
+    with tf1.Session() as sess, ptb_data.queue_runners(sess):
+        return [sess.run([x, y]) for _ in range(n)]
+
+
+# --- reader ------------------------------------------------------------------------------------------------
+def test_reader_vocab_and_ids_on_a_tiny_corpus(tmp_path):
+    train = tmp_path / "train.txt"
+    train.write_text(" b a c a\n a b z\n")
+    valid = tmp_path / "valid.txt"
+    valid.write_text(" a q b \n")
+    assert ptb_data.read_words(train) == ["b", "a", "c", "a<eos>", "a", "b", "z<eos>"]  # the reader's quirk
+    train.write_text(" b a c a \n a b z \n")  # PTB lines end in " \n", so <eos> is a token of its own
+    assert ptb_data.read_words(train) == ["b", "a", "c", "a", "<eos>", "a", "b", "z", "<eos>"]
+    # counts: a 3, b 2, <eos> 2, c 1, z 1 -> by (-count, word)
+    vocab = ptb_data.build_vocab(train)
+    assert vocab == {"a": 0, "<eos>": 1, "b": 2, "c": 3, "z": 4}
+    tr, va, te, word_to_id = ptb_data.load_raw(train, valid, valid)
+    assert word_to_id == vocab
+    assert tr == [2, 0, 3, 0, 1, 0, 2, 4, 1]
+    assert va == te == [0, 2, 1]  # "q" is not in the vocabulary: dropped
+
+
+def test_real_data_counts_and_vocabulary(ptb_paths):
+    train, valid, test, word_to_id = ptb_data.load_raw(*ptb_paths)
+    assert len(word_to_id) == 10000 and sorted(word_to_id.values()) == list(range(10000))
+    assert (len(train), len(valid), len(test)) == (929589, 73760, 82430)
+    assert word_to_id["the"] == 0 and word_to_id["<unk>"] == 1 and word_to_id["<eos>"] == 2
+    assert train[:5] == [9970, 9971, 9972, 9974, 9975]  # the seed's printed train_data[:5]
+    sizes = {name: ptb_data.epoch_size(len(train), c.batch_size, c.num_steps) for name, c in ptb.PRESETS.items()}
+    assert sizes == {"small": 2323, "medium": 1327, "large": 1327, "thomas": 1327, "test": 23239}
+    assert ptb_data.epoch_size(len(valid), 20, 20) == 184 and ptb_data.epoch_size(len(valid), 20, 35) == 105
+    assert ptb_data.epoch_size(len(test), 1, 1) == 82429 and ptb_data.epoch_size(len(test), 20, 35) == 117
+    assert [download.sha256_of(p) for p in ptb_paths] == [f.sha256 for f in ptb_data.FILES]
+    assert [p.stat().st_size for p in ptb_paths] == [f.size for f in ptb_data.FILES]
+
+
+# --- producer ----------------------------------------------------------------------------------------------
+def test_producer_against_hand_computed_batches():
+    raw = [4, 3, 2, 1, 0, 5, 6, 1, 1, 1, 1, 0, 3, 4, 1, 9]  # the 16th id is cut off: batch_len = 16 // 3 = 5
+    with tf.Graph().as_default():
+        x, y, size = ptb_data.batch_producer(raw, batch_size=3, num_steps=2)
+        assert size == 2 and x.shape.as_list() == y.shape.as_list() == [3, 2]
+        got = _dequeue(x, y, 5)
+    # rows: [4 3 2 1 0], [5 6 1 1 1], [1 0 3 4 1]
+    first = ([[4, 3], [5, 6], [1, 0]], [[3, 2], [6, 1], [0, 3]])
+    second = ([[2, 1], [1, 1], [3, 4]], [[1, 0], [1, 1], [4, 1]])
+    for (xv, yv), (ex, ey) in zip(got, [first, second, first, second, first]):  # wraps around after 2
+        np.testing.assert_array_equal(xv, ex)
+        np.testing.assert_array_equal(yv, ey)
+
+
+def test_producer_with_no_window_is_a_clear_error():
+    with tf.Graph().as_default():
+        with pytest.raises(ValueError, match="epoch_size == 0, decrease batch_size or num_steps"):
+            ptb_data.batch_producer(list(range(40)), batch_size=20, num_steps=2)  # batch_len 2: (2-1)//2 = 0
+        assert ptb_data.batch_producer(list(range(60)), batch_size=20, num_steps=2)[2] == 1
+
+
+@pytest.mark.parametrize("failure", ["python", "tensorflow"])
+def test_queue_runners_are_stopped_and_joined_when_a_step_raises(failure):
+    before = threading.active_count()
+    with tf.Graph().as_default():
+        x, y, _ = ptb_data.batch_producer(list(range(100)), batch_size=2, num_steps=3)
+        bad = tf1.placeholder(tf.float32, [2])
+        start = time.time()
+        with tf1.Session() as sess:
+            with pytest.raises((RuntimeError, tf.errors.InvalidArgumentError)):
+                with ptb_data.queue_runners(sess) as coord:
+                    sess.run(x)
+                    assert threading.active_count() > before  # the runner threads are running
+                    if failure == "python":
+                        raise RuntimeError("a step failed")
+                    sess.run(bad * 2)  # not fed: InvalidArgumentError from TF
+            assert coord.should_stop()
+    assert time.time() - start < 30
+    assert threading.active_count() == before
+
+
+# --- graphs ------------------------------------------------------------------------------------------------
+def _lstm_kernels():
+    return {v.op.name: v.shape.as_list() for v in tf1.global_variables() if v.op.name.endswith("/kernel")}
+
+
+def test_thomas_graph_ties_the_layers_into_one_kernel():
+    for rnn_mode in ("basic", "block"):
+        with tf.Graph().as_default():
+            config = dataclasses.replace(TINY_THOMAS, rnn_mode=rnn_mode)
+            ptb.Model(ptb.Input(4, 5, list(range(50)) * 4), True, config)
+            assert _lstm_kernels() == {"rnn/multi_rnn_cell/cell_0/lstm_cell/kernel": [32, 64]}
+            names = {v.op.name: v.shape.as_list() for v in tf1.global_variables()}
+            assert names["Variable"] == [50, 16] and names["Variable_1"] == [16, 50] and names["Variable_2"] == [50]
+            assert names["Variable_3"] == [] and "global_step" in names
+    with tf.Graph().as_default():
+        ptb.Model(ptb.Input(4, 5, list(range(50)) * 4), True, dataclasses.replace(TINY_THOMAS, tie_layers=False))
+        assert _lstm_kernels() == {f"rnn/multi_rnn_cell/cell_{k}/lstm_cell/kernel": [32, 64] for k in (0, 1)}
+
+
+@pytest.mark.parametrize("rnn_mode,scope", [("block", "lstm_cell"), ("basic", "basic_lstm_cell")])
+def test_official_graph_has_one_kernel_per_layer_tf1_names_and_uniform_init(rnn_mode, scope):
+    config = dataclasses.replace(TINY, rnn_mode=rnn_mode, init_scale=0.03)
+    with tf.Graph().as_default():
+        ptb.official_graph(config, list(range(50)) * 4, list(range(50)) * 2)
+        assert _lstm_kernels() == {f"Model/RNN/multi_rnn_cell/cell_{k}/{scope}/kernel": [32, 64] for k in (0, 1)}
+        trainable = {v.op.name for v in tf1.trainable_variables()}
+        assert trainable == {"Model/embedding", "Model/softmax_w", "Model/softmax_b"} | {
+            f"Model/RNN/multi_rnn_cell/cell_{k}/{scope}/{w}" for k in (0, 1) for w in ("kernel", "bias")}
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            for v in tf1.trainable_variables():
+                value = sess.run(v)
+                if v.op.name.endswith("/bias"):
+                    assert not value.any()
+                else:  # every other variable takes the scope's uniform(+-init_scale)
+                    assert 0.02 < np.abs(value).max() <= 0.03, v.op.name
+
+
+# --- state feeding -----------------------------------------------------------------------------------------
+def test_official_run_epoch_feeds_each_final_state_into_the_next_step():
+    with tf.Graph().as_default():
+        m, _ = ptb.official_graph(TINY, list(range(50)) * 4, list(range(50)) * 2)
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            inner = m.stepper(sess)
+            fed, returned = [], []
+
+            def step(*state):
+                fed.append([np.array(s) for s in state])
+                cost, final = inner(*state)
+                returned.append([np.array(s) for s in final])
+                return cost, final
+            step.zero_state = inner.zero_state
+            with ptb_data.queue_runners(sess):
+                ppl = ptb.run_epoch(step, m.input.epoch_size, m.num_steps)
+    assert np.isfinite(ppl) and len(fed) == m.input.epoch_size == 9
+    assert len(fed[0]) == 4 and not any(s.any() for s in fed[0])  # 2 layers x (c, h), zeros first
+    for k in range(1, len(fed)):
+        for a, b in zip(fed[k], returned[k - 1]):
+            np.testing.assert_array_equal(a, b)
+    assert any(s.any() for s in fed[1])
+
+
+def test_thomas_epoch_feeds_each_final_state_into_the_next_batch():
+    fed, returned = [], []
+    rng = np.random.default_rng(0)
+
+    def step(state):
+        fed.append(state)
+        new = rng.normal(size=state.shape).astype(np.float32)
+        returned.append(new)
+        return 3.0, None, new
+
+    def step_print(state):
+        return step(state) + (0.25,)
+    zero = np.zeros((2, 2, 4, 16), np.float32)
+    lines = []
+    row = ptb.thomas_epoch(step, step_print, zero, 45, epoch=7, config=TINY_THOMAS, log=lines.append)
+    assert fed[0] is zero and all(fed[k] is returned[k - 1] for k in range(1, 45))
+    assert [line.split(", cost")[0] for line in lines] == ["Epoch 7, Step 0", "Epoch 7, Step 20", "Epoch 7, Step 40"]
+    assert row["epoch"] == 8 and row["cost"] == 3.0 and row["train_accuracy"] == 0.25
+    assert row["train_perplexity"] == pytest.approx(np.exp(3.0 / 5))
+
+
+def test_fast_test_evaluation_equals_the_faithful_one_and_the_state_matters(corpus):
+    _, _, test_data, _ = ptb_data.load_raw(*corpus)
+    config = dataclasses.replace(TINY, init_scale=0.5)  # large weights: the carried state changes the outputs
+    eval_config = dataclasses.replace(config, batch_size=1, num_steps=1)
+    with tf.Graph().as_default():  # three models sharing one set of variables
+        faithful = ptb.eval_model(eval_config, lambda: ptb.PTBInput(eval_config, test_data))
+        no_state = ptb.eval_model(eval_config, lambda: ptb.PTBInput(eval_config, test_data), "NoState", reuse=True)
+        fast = ptb.eval_model(config, lambda: ptb.FeedInput(1, 7), "Fast", reuse=True)
+        assert len(tf1.global_variables()) == 7
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            fast_ppl = ptb.evaluate_official(sess, fast, ptb._fast_stepper(sess, fast), test_data, fast=True)
+            with ptb_data.queue_runners(sess):
+                faithful_ppl = ptb.run_epoch(faithful.stepper(sess), faithful.input.epoch_size, 1)
+                no_state_ppl = ptb.run_epoch(no_state.stepper(sess), no_state.input.epoch_size, 1,
+                                             carry_state=False)
+    assert faithful.input.epoch_size == len(test_data) - 1 and (len(test_data) - 1) % 7 != 0  # last window padded
+    assert fast_ppl == pytest.approx(faithful_ppl, rel=1e-5)
+    assert abs(no_state_ppl - faithful_ppl) > 1e-3 * faithful_ppl
+
+
+def test_fast_test_windows_cover_every_prediction_once():
+    x, y, w = ptb.fast_test_windows(np.arange(10), 4)
+    assert x.shape == y.shape == w.shape == (3, 1, 4)
+    assert x.reshape(-1)[:9].tolist() == list(range(9)) and y.reshape(-1)[:9].tolist() == list(range(1, 10))
+    assert w.reshape(-1).tolist() == [1.0] * 9 + [0.0] * 3  # 9 predictions in 3 windows of 4
+
+
+# --- training ----------------------------------------------------------------------------------------------
+def test_test_preset_training_lowers_perplexity_and_resumes(corpus, tmp_path):
+    config = dataclasses.replace(ptb.PRESETS["test"], epochs=3)
+    lines = []
+    first = ptb.train(corpus, tmp_path, config, seed=5, max_epochs=2, log=lines.append)
+    assert len(first["curve"]) == 2 and not first["finished"]
+    assert "Epoch: 1 Learning rate: 1.000" in lines and "Epoch: 2 Learning rate: 0.500" in lines
+    assert any(line.startswith("Epoch: 2 Valid Perplexity: ") for line in lines)
+    lines.clear()
+    result = ptb.train(corpus, tmp_path, config, seed=5, log=lines.append)
+    assert lines[0] == f"Resuming {tmp_path} after epoch 2." and result["finished"]
+    curve = json.loads((tmp_path / "curve.json").read_text())
+    assert [r["epoch"] for r in curve] == [1, 2, 3]
+    train_ppl = [r["train_perplexity"] for r in curve]
+    valid_ppl = [r["valid_perplexity"] for r in curve]
+    assert train_ppl[0] > train_ppl[1] > train_ppl[2] and valid_ppl[0] > valid_ppl[1] > valid_ppl[2]
+    assert valid_ppl[-1] < 0.5 * 10000  # from ~10,000 (uniform over the vocabulary) at the start
+    report = ptb.test(corpus, tmp_path, fast=True, log=_quiet)
+    assert report["test_perplexity"] < valid_ppl[0]
+    lines.clear()
+    faithful = ptb.test(corpus, tmp_path, log=lines.append)  # restores the same checkpoint
+    assert faithful["test_perplexity"] == pytest.approx(report["test_perplexity"], rel=1e-5)
+    assert lines[-1] == "Test Perplexity: %.3f" % faithful["test_perplexity"]
+    with pytest.raises(runs.ManifestMismatchError, match="tie_layers"):
+        ptb.train(corpus, tmp_path, config, tie_layers=True, log=_quiet)
+
+
+def test_thomas_run_keeps_its_test_checkpoint_and_runs_the_original_protocol(corpus, tmp_path):
+    config = dataclasses.replace(TINY_THOMAS, epochs=5, test_epoch=2)
+    result = ptb.train(corpus, tmp_path, config, seed=1, log=_quiet)
+    assert result["finished"] and [r["learning_rate"] for r in result["curve"]] == [1.0] * 5
+    assert not tf1.train.checkpoint_exists(str(tmp_path / "model.ckpt-2"))  # rotated away (max_to_keep 3)
+    assert tf1.train.checkpoint_exists(str(tmp_path / f"{ptb.THOMAS_NAME}-1"))  # the original's epoch index
+    assert tf1.train.checkpoint_exists(str(tmp_path / f"{ptb.THOMAS_NAME}-final"))
+    lines = []
+    report = ptb.test(corpus, tmp_path, log=lines.append)
+    assert report["checkpoint"].endswith(f"{ptb.THOMAS_NAME}-1")
+    assert report["test_batches"] >= 30 and 0 <= report["thomas_accuracy"] <= 1
+    assert "Average accuracy: {:.3f}".format(report["thomas_accuracy"]) in lines
+    true_line = lines[lines.index("True values (1st line) vs predicted values (2nd line):") + 1]
+    assert len(true_line.split()) == 5 and set(true_line.split()) <= set(WORDS) | {"<eos>"}
+    assert 1 < report["test_perplexity"] < 50
+
+
+def test_thomas_protocol_averages_batches_5_to_29_and_prints_row_0_of_batch_25():
+    config = dataclasses.replace(TINY_THOMAS, num_steps=3, batch_size=2)
+    reverse = {i: f"w{i}" for i in range(50)}
+    calls = []
+
+    def fetch(state):
+        b = len(calls)
+        calls.append(state)
+        targets = np.array([[b, b + 1, b + 2], [7, 7, 7]])
+        pred = np.array([b + 3, b + 4, b + 5, 9, 9, 9])
+        return 3.0, b / 100, state + 1, pred, targets
+    lines = []
+    out = ptb.thomas_test_pass(fetch, np.zeros(1), 40, config, reverse, log=lines.append)
+    assert out["thomas_accuracy"] == pytest.approx(np.mean(np.arange(5, 30) / 100))
+    assert out["test_accuracy"] == pytest.approx(np.mean(np.arange(40) / 100))
+    assert out["test_perplexity"] == pytest.approx(np.exp(3.0 / 3))
+    assert out["sample"] == {"true": "w25 w26 w27", "predicted": "w28 w29 w30"}
+    assert [float(c[0]) for c in calls] == list(range(40))  # state carried
+    assert lines.index("Average accuracy: 0.170") > lines.index("w28 w29 w30")
+
+
+# --- generation and CLI ------------------------------------------------------------------------------------
+def test_generation_maps_unknown_words_to_unk_and_is_greedy_deterministic(corpus, tmp_path):
+    ptb.train(corpus, tmp_path, dataclasses.replace(TINY, epochs=1), seed=2, log=_quiet)
+    notices = []
+    word_to_id = json.loads((tmp_path / "vocab.json").read_text())
+    assert ptb.prompt_ids("The zebra cat", word_to_id, notices.append) == [
+        word_to_id["the"], word_to_id["<unk>"], word_to_id["cat"]]
+    assert notices == ["notice: not in the vocabulary, read as <unk>: zebra"]
+    with ptb.Generator(tmp_path) as gen:
+        ids = gen.generate([word_to_id["the"]], 12, decode="greedy")
+        assert ids == gen.generate([word_to_id["the"]], 12, decode="greedy") and len(ids) == 12
+        sampled = gen.generate([word_to_id["the"]], 12, rng=np.random.default_rng(0))
+        assert sampled == gen.generate([word_to_id["the"]], 12, rng=np.random.default_rng(0))
+        assert all(0 <= i < len(word_to_id) for i in ids + sampled)
+        assert gen.text("the cat", 5, decode="greedy", notice=_quiet).startswith("the cat")
+
+
+def _cli(*args, env_extra=None, tmp_path=None):
+    env = dict(os.environ, LEGACY_LSTM_OFFLINE="1", XDG_CACHE_HOME=str(tmp_path / "cache"), **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "legacy_lstm.ptb", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_errors_are_one_clear_line(tmp_path):
+    out = _cli("--preset=test", f"--data_dir={tmp_path}", f"--run_dir={tmp_path / 'run'}", tmp_path=tmp_path)
+    assert out.returncode == 1
+    assert "error: Data file ptb/ptb.train.txt not found" in out.stderr and "Traceback" not in out.stderr
+    out = _cli("--mode=generate", "--prompt=the", f"--run_dir={tmp_path / 'none'}", tmp_path=tmp_path)
+    assert out.returncode == 1 and "has no manifest.json: train a model there first" in out.stderr
+
+
+def test_published_numbers_and_reproduce_registry():
+    doc = published.load("ptb")
+    small = doc["presets"]["small"]
+    assert small["final"] == {"train_perplexity": 37.99, "valid_perplexity": 121.39, "test_perplexity": 115.91}
+    assert small["bands"]["final"] == {"valid_perplexity": 4, "test_perplexity": 4}
+    assert doc["presets"]["medium"]["final"]["test_perplexity"] == 82.07
+    assert doc["presets"]["medium"]["bands"]["final"]["test_perplexity"] == 3
+    assert doc["presets"]["thomas"]["final"] == {"test_accuracy": 0.283}
+    assert doc["presets"]["thomas"]["bands"]["final"] == {"test_accuracy": 0.02}
+    ours = {"train_perplexity": 40.0, "valid_perplexity": 124.0, "test_perplexity": 112.5}  # within 115.91 +- 4
+    assert published.compare([], ours, small).passed
+    assert not published.compare([], dict(ours, test_perplexity=120.5), small).passed
+    sys.path.insert(0, str(REPO / "scripts"))
+    import reproduce
+    assert reproduce.APPS["ptb"][1] == "small"
