@@ -45,21 +45,26 @@ def _default_run_dir(app, preset, variant):
     return str(download.cache_dir() / "runs" / f"{app}-{preset}{suffix}")
 
 
+def _sitting(args, train):
+    """Run ``train()`` (one sitting; resumable) unless --report_only; return the run dir's (manifest, curve)."""
+    if not args.report_only:
+        start = time.time()
+        result = train()
+        print(f"sitting: {time.time() - start:.0f} s, {len(result['curve'])} epochs done", flush=True)
+    manifest = runs.read_manifest(args.run_dir)
+    has_curve = manifest is not None and (pathlib.Path(args.run_dir) / runs.CURVE_JSON).exists()
+    return manifest, (runs.read_json(args.run_dir, runs.CURVE_JSON) if has_curve else [])
+
+
 def reproduce_stocktwits(args):
     from legacy_lstm import stocktwits
     data_path = download.locate(download.STOCKTWITS, args.data_dir)
     test_acc = None
     variant = VARIANTS[args.variant]
     quirks = stocktwits.Quirks(**variant["quirks"])
-    if not args.report_only:
-        start = time.time()
-        result = stocktwits.train(data_path, args.run_dir, args.preset, quirks, split_seed=args.split_seed,
-                                  seed=args.seed, max_epochs=args.max_epochs, deterministic=False,
-                                  cell=variant["cell"])
-        print(f"sitting: {time.time() - start:.0f} s, {len(result['curve'])} epochs done", flush=True)
-    manifest = runs.read_manifest(args.run_dir)
-    has_curve = manifest is not None and (pathlib.Path(args.run_dir) / runs.CURVE_JSON).exists()
-    curve = runs.read_json(args.run_dir, runs.CURVE_JSON) if has_curve else []
+    manifest, curve = _sitting(args, lambda: stocktwits.train(
+        data_path, args.run_dir, args.preset, quirks, split_seed=args.split_seed, seed=args.seed,
+        max_epochs=args.max_epochs, deterministic=False, cell=variant["cell"]))
     epochs = manifest["config"]["epochs"] if manifest else None
     test_seconds = None
     if curve and len(curve) == epochs:
@@ -78,14 +83,9 @@ def reproduce_imdb(args):
     cache = download.cache_dir() / "imdb"
     saved = runs.read_manifest(args.run_dir)
     seed = saved.get("seed") if saved is not None else args.seed  # resuming: the run's own seed
-    if not args.report_only:
-        start = time.time()
-        result = imdb.train(paths, args.run_dir, args.preset, imdb.Quirks(**VARIANTS[args.variant]["quirks"]),
-                            seed=seed, max_epochs=args.max_epochs, cache_dir=cache)
-        print(f"sitting: {time.time() - start:.0f} s, {len(result['curve'])} epochs done", flush=True)
-    manifest = runs.read_manifest(args.run_dir)
-    has_curve = manifest is not None and (pathlib.Path(args.run_dir) / runs.CURVE_JSON).exists()
-    curve = runs.read_json(args.run_dir, runs.CURVE_JSON) if has_curve else []
+    manifest, curve = _sitting(args, lambda: imdb.train(
+        paths, args.run_dir, args.preset, imdb.Quirks(**VARIANTS[args.variant]["quirks"]), seed=seed,
+        max_epochs=args.max_epochs, cache_dir=cache))
     final, test_seconds = {"val_accuracy": None, "val_loss": None, "test_acc": None, "test_loss": None}, None
     config = manifest["config"] if manifest else None
     complete = bool(curve) and (len(curve) == config["epochs"] or (
@@ -111,14 +111,9 @@ def reproduce_ptb(args):
     from legacy_lstm.data import ptb as ptb_data
     paths = ptb_data.locate(args.data_dir)
     saved = runs.read_manifest(args.run_dir)
-    if not args.report_only:
-        seed = saved["seed"] if saved is not None and saved.get("seed") is not None else args.seed
-        start = time.time()
-        result = ptb.train(paths, args.run_dir, args.preset, seed=seed, max_epochs=args.max_epochs)
-        print(f"sitting: {time.time() - start:.0f} s, {len(result['curve'])} epochs done", flush=True)
-    manifest = runs.read_manifest(args.run_dir)
-    has_curve = manifest is not None and (pathlib.Path(args.run_dir) / runs.CURVE_JSON).exists()
-    curve = runs.read_json(args.run_dir, runs.CURVE_JSON) if has_curve else []
+    seed = saved["seed"] if saved is not None and saved.get("seed") is not None else args.seed
+    manifest, curve = _sitting(args, lambda: ptb.train(paths, args.run_dir, args.preset, seed=seed,
+                                                       max_epochs=args.max_epochs))
     config = ptb.Config(**manifest["config"]) if manifest else None
     test_seconds = None
     if config is not None and config.style == "thomas":
