@@ -256,7 +256,7 @@ def train(run_dir, preset="book", quirks=Quirks(), seed=None, train_file=None, w
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():
-        seed_everything(seed)
+        seed_everything(runs.sitting_seed(seed, run_dir))  # seed + finished epochs when resuming
         # parallel_iterations=1: the dropout in the 4-step loop draws in a fixed order, so a seeded run repeats.
         model = build_graph(data.word_vectors, config, parallel_iterations=1)
         run = runs.Run(run_dir, manifest)

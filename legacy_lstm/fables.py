@@ -250,7 +250,7 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="b
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():
-        seed_everything(seed)
+        seed_everything(runs.sitting_seed(seed, run_dir))  # seed + finished epochs when resuming
         model = build_graph(len(dictionary), config, cell)
         run = runs.Run(run_dir, manifest)
         with tf1.Session(graph=graph) as sess:

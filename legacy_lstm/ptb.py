@@ -117,7 +117,6 @@ is printed as a line break.
 
 import dataclasses
 import json
-import os
 import pathlib
 import sys
 import time
@@ -195,7 +194,7 @@ def published_numbers(preset):
 
 
 def _resolve_config(preset, **overrides):
-    name, config = (preset, PRESETS[preset]) if isinstance(preset, str) else ("custom", preset)
+    name, config = cli.preset_config(PRESETS, preset)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return name, dataclasses.replace(config, **overrides) if overrides else config
 
@@ -215,8 +214,10 @@ def make_multi_cell(config, is_training):
         elif config.style == "thomas":
             cell = tf1.nn.rnn_cell.LSTMCell(config.hidden_size, forget_bias=config.forget_bias)
         else:
+            # no reuse= here: the Valid model inherits reuse from its scope, and the Test/generation models are
+            # built alone in a fresh graph
             cell = tf1.nn.rnn_cell.BasicLSTMCell(config.hidden_size, forget_bias=config.forget_bias,
-                                                 state_is_tuple=True, reuse=not is_training)
+                                                 state_is_tuple=True)
         if is_training and config.keep_prob < 1:
             cell = tf1.nn.rnn_cell.DropoutWrapper(cell, output_keep_prob=config.keep_prob)
         return cell
@@ -470,7 +471,7 @@ def train(paths, run_dir, preset="small", seed=None, max_epochs=None, rnn_mode=N
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():
-        seed_everything(seed)
+        seed_everything(runs.sitting_seed(seed, run_dir))  # seed + finished epochs when resuming
         if config.style == "thomas":
             result = _train_thomas(graph, config, manifest, train_data, word_to_id, run_dir, num_epochs, seed, log)
         else:
@@ -544,11 +545,12 @@ def _train_thomas(graph, config, manifest, train_data, word_to_id, run_dir, num_
                     row = thomas_epoch(step, step_print, m.zero_state(config), training_input.epoch_size, epoch,
                                        config, log)
                     row["learning_rate"] = lr
-                    run.finish_epoch(sess, row, {"train": {k: row[k] for k in ("cost", "train_perplexity",
-                                                                               "train_accuracy")}})
+                    # the kept checkpoint first: a kill between the two saves retrains this epoch and rewrites it
                     if config.test_epoch is not None and epoch + 1 == config.test_epoch:
                         keeper.save(sess, str(run.dir / THOMAS_NAME), global_step=epoch,
                                     latest_filename=THOMAS_STATE_FILE, write_meta_graph=False)
+                    run.finish_epoch(sess, row, {"train": {k: row[k] for k in ("cost", "train_perplexity",
+                                                                               "train_accuracy")}})
                 if len(run.curve) == config.epochs and done < config.epochs:
                     run.save_final(sess)
         finally:

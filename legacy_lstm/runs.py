@@ -156,15 +156,7 @@ class Run:
     # -- checkpoints ------------------------------------------------------------------------------------
     def epoch_checkpoints(self):
         """{epoch: prefix} of the per-epoch checkpoints the Saver state file still lists."""
-        state = tf1.train.get_checkpoint_state(str(self.dir))
-        found = {}
-        if state is None:
-            return found
-        for path in state.all_model_checkpoint_paths:  # get_checkpoint_state has joined them with the dir
-            match = re.search(rf"{re.escape(EPOCH_PREFIX)}-(\d+)$", path)
-            if match and tf1.train.checkpoint_exists(path):
-                found[int(match.group(1))] = path
-        return found
+        return epoch_checkpoints(self.dir)
 
     def finish_epoch(self, sess, row, summaries=None):
         """Record ``row`` (curve + TensorBoard), then checkpoint its epoch: the order the resume contract needs."""
@@ -275,6 +267,31 @@ class Run:
         if self._lock_file is not None:
             self._lock_file.close()  # releases the flock
             self._lock_file = None
+
+
+def epoch_checkpoints(run_dir):
+    """{epoch: prefix} of the per-epoch checkpoints the Saver state file of ``run_dir`` still lists."""
+    state = tf1.train.get_checkpoint_state(str(pathlib.Path(run_dir).resolve()))
+    found = {}
+    if state is None:
+        return found
+    for path in state.all_model_checkpoint_paths:  # get_checkpoint_state has joined them with the dir
+        match = re.search(rf"{re.escape(EPOCH_PREFIX)}-(\d+)$", path)
+        if match and tf1.train.checkpoint_exists(path):
+            found[int(match.group(1))] = path
+    return found
+
+
+def sitting_seed(seed, run_dir):
+    """The graph seed of this sitting: ``seed`` for a fresh run, ``seed + finished epochs`` when resuming.
+
+    Stateful random ops (the DropoutWrapper masks, the originals' dropout) restart their streams in every new
+    graph; reseeding with the same seed would make each resumed sitting replay the first sitting's masks. A
+    resumed seeded run is repeatable (the same interruption points give the same numbers) but not bit-identical
+    to an uninterrupted one. None stays None (unseeded, as the originals)."""
+    if seed is None:
+        return None
+    return seed + max(epoch_checkpoints(run_dir), default=0)
 
 
 def read_json(run_dir, name):

@@ -301,7 +301,7 @@ def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():
-        seed_everything(seed)
+        seed_everything(runs.sitting_seed(seed, run_dir))  # seed + finished epochs when resuming
         if deterministic is None:
             deterministic = seed is not None
         model = build_graph(len(data.vocab) + 1, config, parallel_iterations=1 if deterministic else None,

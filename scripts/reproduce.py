@@ -123,7 +123,9 @@ def reproduce_ptb(args):
             report = ptb.test(paths, args.run_dir)
             test_seconds = time.time() - t
             final = {"test_accuracy": report.get("thomas_accuracy"), "full_test_perplexity": report["test_perplexity"],
-                     "full_test_accuracy": report["test_accuracy"]}
+                     "full_test_accuracy": report["test_accuracy"],
+                     # which checkpoint was tested (the original's is thomas-model-38)
+                     "test_checkpoint": os.path.basename(report["checkpoint"])}
         return manifest, curve, final, test_seconds
     complete = config is not None and len(curve) == config.epochs
     final = {"train_perplexity": curve[-1]["train_perplexity"] if complete else None,

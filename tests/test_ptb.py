@@ -308,6 +308,63 @@ def test_thomas_protocol_averages_batches_5_to_29_and_prints_row_0_of_batch_25()
     assert lines.index("Average accuracy: 0.170") > lines.index("w28 w29 w30")
 
 
+# --- presets, schedule, basic mode ----------------------------------------------------------------------------
+# originals.md §3.2 (init_scale, max_grad_norm, layers, num_steps, hidden, max_epoch, max_max_epoch, keep_prob,
+# lr_decay), written out here so that a typo in ptb.PRESETS cannot pass.
+TABLE_3_2 = {
+    "small": (0.1, 5, 2, 20, 200, 4, 13, 1.0, 0.5),
+    "medium": (0.05, 5, 2, 35, 650, 6, 39, 0.5, 0.8),
+    "large": (0.04, 10, 2, 35, 1500, 14, 55, 0.35, 1 / 1.15),
+    "test": (0.1, 1, 1, 2, 2, 1, 1, 1.0, 0.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_3_2))
+def test_official_presets_are_the_published_table(name):
+    c = ptb.PRESETS[name]
+    assert (c.init_scale, c.max_grad_norm, c.num_layers, c.num_steps, c.hidden_size, c.epochs_at_initial_lr,
+            c.epochs, c.keep_prob, c.lr_decay) == pytest.approx(TABLE_3_2[name])
+    assert (c.style, c.learning_rate, c.batch_size, c.vocab_size, c.forget_bias, c.rnn_mode, c.tie_layers) == (
+        "official", 1.0, 20, 10000, 0.0, "block", False)
+
+
+def test_thomas_preset_and_learning_rate_schedules():
+    t = ptb.PRESETS["thomas"]
+    assert (t.hidden_size, t.num_steps, t.batch_size, t.num_layers, t.keep_prob, t.init_scale, t.forget_bias,
+            t.tie_layers, t.epochs, t.test_epoch) == (650, 35, 20, 2, 0.5, 0.05, 1.0, True, 60, 39)
+    # lr 1.0 for epoch indices 0..9, then * 0.93 per epoch; the published test checkpoint is index 38
+    assert [t.learning_rate_at(i) for i in (0, 9, 10, 11)] == pytest.approx([1.0, 1.0, 0.93, 0.93 ** 2])
+    assert t.learning_rate_at(38) == pytest.approx(0.93 ** 29)
+    small, medium = ptb.PRESETS["small"], ptb.PRESETS["medium"]
+    # ptb_word_lm: lr_decay ** max(i + 1 - max_epoch, 0)
+    assert [small.learning_rate_at(i) for i in (0, 3, 4, 5, 12)] == pytest.approx([1, 1, 0.5, 0.25, 0.5 ** 9])
+    assert [medium.learning_rate_at(i) for i in (5, 6, 38)] == pytest.approx([1, 0.8, 0.8 ** 33])
+
+
+def test_official_basic_mode_trains_tests_and_generates(corpus, tmp_path):
+    """--rnn_mode=basic: the Test and generation graphs are built alone in a fresh graph (no reuse there)."""
+    config = dataclasses.replace(TINY, epochs=1, rnn_mode="basic")
+    ptb.train(corpus, tmp_path, config, seed=3, log=_quiet)
+    fast = ptb.test(corpus, tmp_path, fast=True, log=_quiet)
+    faithful = ptb.test(corpus, tmp_path, log=_quiet)
+    assert faithful["test_perplexity"] == pytest.approx(fast["test_perplexity"], rel=1e-5)
+    assert 1 < faithful["test_perplexity"] < 50
+    with ptb.Generator(tmp_path) as gen:
+        assert len(gen.generate([0], 4, decode="greedy")) == 4
+
+
+def test_resumed_sittings_are_reseeded_with_the_finished_epochs(corpus, tmp_path, monkeypatch):
+    """A resumed sitting must not replay the first sitting's dropout masks: seed + finished epochs."""
+    seeds = []
+    real = ptb.seed_everything
+    monkeypatch.setattr(ptb, "seed_everything", lambda s: (seeds.append(s), real(s)))
+    config = dataclasses.replace(TINY, epochs=3, keep_prob=0.5)
+    ptb.train(corpus, tmp_path, config, seed=11, max_epochs=2, log=_quiet)
+    ptb.train(corpus, tmp_path, config, seed=11, log=_quiet)
+    assert seeds == [11, 13]
+    assert json.loads((tmp_path / "manifest.json").read_text())["seed"] == 11
+
+
 # --- generation and CLI ------------------------------------------------------------------------------------
 def test_generation_maps_unknown_words_to_unk_and_is_greedy_deterministic(corpus, tmp_path):
     ptb.train(corpus, tmp_path, dataclasses.replace(TINY, epochs=1), seed=2, log=_quiet)

@@ -1,4 +1,5 @@
-"""The run directory's writer lock: one training per folder, released on close, on error and on kill -9."""
+"""The run directory: the writer lock (one training per folder, released on close, on error and on kill -9) and
+the seed of a resumed sitting."""
 
 import os
 import signal
@@ -12,7 +13,7 @@ import pytest
 from legacy_lstm import runs
 from legacy_lstm.compat import tf, tf1
 
-pytestmark = pytest.mark.skipif(runs.fcntl is None, reason="no flock on this platform")
+NEEDS_FLOCK = pytest.mark.skipif(runs.fcntl is None, reason="no flock on this platform")
 
 
 def _run(run_dir, preset="a"):
@@ -25,6 +26,7 @@ def _run(run_dir, preset="a"):
     return run, sess
 
 
+@NEEDS_FLOCK
 def test_second_writer_is_refused_until_the_first_closes(tmp_path):
     first, sess1 = _run(tmp_path)
     assert first.resume(sess1) == 0
@@ -37,6 +39,7 @@ def test_second_writer_is_refused_until_the_first_closes(tmp_path):
     second.close()
 
 
+@NEEDS_FLOCK
 def test_lock_is_released_when_resume_fails(tmp_path):
     first, sess = _run(tmp_path, preset="a")
     first.resume(sess)
@@ -50,6 +53,7 @@ def test_lock_is_released_when_resume_fails(tmp_path):
     again.close()
 
 
+@NEEDS_FLOCK
 def test_lock_of_a_killed_process_is_free(tmp_path):
     """``kill -9`` of the holder frees the folder: the kernel drops a flock with its process."""
     holder = textwrap.dedent(f"""
@@ -79,3 +83,14 @@ def test_lock_of_a_killed_process_is_free(tmp_path):
                 raise
             time.sleep(0.1)
     run.close()
+
+
+def test_sitting_seed_adds_the_finished_epochs(tmp_path):
+    assert runs.sitting_seed(None, tmp_path) is None  # unseeded stays unseeded
+    assert runs.sitting_seed(7, tmp_path) == 7  # fresh run dir
+    run, sess = _run(tmp_path)
+    run.resume(sess)
+    run.save_epoch(sess, 1)
+    run.save_epoch(sess, 2)
+    run.close()
+    assert runs.sitting_seed(7, tmp_path) == 9
