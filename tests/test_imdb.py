@@ -357,7 +357,19 @@ def test_run_dir_outputs_and_manifest_checks(tiny, trained):
     with pytest.raises(runs.ManifestMismatchError, match="quirks.padding"):
         imdb.train(tiny, run_dir, SMALL, imdb.Quirks(padding="pre"), log=_quiet)
     result = imdb.test(tiny, run_dir, log=_quiet)
-    assert 0.0 <= result["test_acc"] <= 1.0 and np.isfinite(result["test_loss"])
+    # Recomputed independently: the final checkpoint's probabilities on the whole test split, in one batch,
+    # scored with NumPy (Keras's binary accuracy and cross-entropy).
+    config, quirks, saved = imdb._setup_from_run_dir(run_dir)
+    data = imdb.load_data(tiny, config, quirks)
+    with tf.Graph().as_default():
+        model = imdb.build_graph(config, quirks, saved["cell"])
+        with tf1.Session() as sess:
+            tf1.train.Saver(tf1.trainable_variables()).restore(sess, str(run_dir / imdb.FINAL_CHECKPOINT))
+            p = sess.run(model.probability, {model.inputs: data.test.x})
+    y = data.test.y.astype(np.float64)
+    p = np.clip(p.astype(np.float64), 1e-12, 1 - 1e-12)
+    assert result["test_acc"] == pytest.approx(np.mean((p > 0.5) == (y == 1)), abs=1e-9)
+    assert result["test_loss"] == pytest.approx(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), rel=1e-4)
 
 
 # --- raw text: predict, in-graph tokeniser, SavedModel ------------------------------------------------------
