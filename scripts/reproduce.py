@@ -273,7 +273,9 @@ def main():
     name = name if args.variant == "faithful" else f"{name}-{args.variant}"
     out = results / f"{name}.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")
-    title = (f"{name} {manifest['preset']}: {len(curve)}/{manifest['config']['epochs']} epochs,{seed_flags}, "
+    seeds = "".join(f", {k.replace('_', ' ')} {manifest[k]}" for k in ("seed", "split_seed")
+                    if manifest.get(k) is not None)
+    title = (f"{name}: {len(curve)}/{manifest['config']['epochs']} epochs{seeds}, "
              f"TF {doc['versions']['tensorflow']}")
     plot(results / f"{name}.png", curve, ref, title, columns)
     print("\n".join(cmp.summary_lines()))
