@@ -69,3 +69,46 @@ def test_stocktwits_fast_variant_results_are_complete_and_documented():
     for key in ("command", "seed", "split_seed", "versions", "train_wall_seconds", "test_wall_seconds"):
         assert doc.get(key) is not None, key
     assert doc["complete"] and len(doc["curve"]) == 50 and 0.5 < doc["final"]["test_acc"] <= 1.0
+
+
+# --- IMDB (no published numbers; target test accuracy >= 0.85 for the tutorial's lstm) ----------------------
+IMDB_PRESETS = {"lstm": 5, "stacked": 5, "bidirectional": 5, "attention": 5, "l2": 10}
+IMDB_FAITHFUL = {"padding": "post", "truncating": "post", "mask": False, "source": "raw"}
+
+
+def _imdb(preset, variant="faithful"):
+    name = f"imdb-{preset}" + ("" if variant == "faithful" else f"-{variant}")
+    path = RESULTS / f"{name}.json"
+    assert path.exists(), f"{path} is missing: run scripts/reproduce.py imdb --preset={preset} --variant={variant}"
+    doc = json.loads(path.read_text())
+    for key in ("command", "seed", "versions", "train_wall_seconds", "test_wall_seconds", "machine"):
+        assert doc.get(key) is not None, key
+    assert doc["versions"]["tensorflow"].startswith("2.21") and doc["preset"] == preset
+    assert doc["variant"] == variant and doc["complete"]
+    return doc
+
+
+@pytest.mark.parametrize("preset", sorted(IMDB_PRESETS))
+def test_imdb_every_preset_ran_fully_with_the_tutorials_quirks(preset):
+    doc = _imdb(preset)
+    assert doc["quirks"] == IMDB_FAITHFUL and doc["cell"] == "basic"
+    epochs = [r["epoch"] for r in doc["curve"]]
+    assert epochs == list(range(1, len(epochs) + 1)) and doc["epochs_total"] == IMDB_PRESETS[preset]
+    if preset == "l2":  # early stopping: the final weights are the best epoch's
+        best = min(doc["curve"], key=lambda r: r["val_loss"])
+        assert doc["final"]["best_epoch"] == best["epoch"] and doc["final"]["val_loss"] == best["val_loss"]
+    else:
+        assert len(epochs) == IMDB_PRESETS[preset]
+    assert 0.5 <= doc["final"]["test_acc"] <= 1.0
+
+
+# A documented miss: with the tutorial's unmasked post padding, seed 2017's lstm reached 0.690 (the stall the
+# issue warns of); the non-default fixes are checked below. Strict: remove it when a committed faithful run passes.
+IMDB_LSTM_STALL = pytest.mark.xfail(strict=True, reason="imdb lstm, seed 2017, post padding: test 0.690 < 0.85")
+
+
+@IMDB_LSTM_STALL
+def test_imdb_lstm_faithful_meets_the_target():
+    doc = _imdb("lstm")
+    target = published.load("imdb")["presets"]["lstm"]["targets"]["test_acc"]["min"]
+    assert doc["final"]["test_acc"] >= target, (doc["final"], target)
