@@ -112,3 +112,33 @@ def test_imdb_lstm_faithful_meets_the_target():
     doc = _imdb("lstm")
     target = published.load("imdb")["presets"]["lstm"]["targets"]["test_acc"]["min"]
     assert doc["final"]["test_acc"] >= target, (doc["final"], target)
+
+
+def test_imdb_lstm_with_a_documented_fix_meets_the_target():
+    """--padding=pre --truncating=pre (the `pre` variant), the fix offered for the faithful stall above."""
+    doc = _imdb("lstm", "pre")
+    assert doc["quirks"] == dict(IMDB_FAITHFUL, padding="pre", truncating="pre")
+    target = published.load("imdb")["presets"]["lstm"]["targets"]["test_acc"]["min"]
+    assert doc["final"]["test_acc"] >= target, (doc["final"], target)
+
+
+# --- PTB -----------------------------------------------------------------------------------------------------
+def _ptb(preset):
+    path = RESULTS / f"ptb-{preset}.json"
+    assert path.exists(), f"{path} is missing: run scripts/reproduce.py ptb --preset={preset} and commit"
+    doc = json.loads(path.read_text())
+    for key in ("command", "seed", "versions", "train_wall_seconds", "machine", "epochs_done", "epochs_total"):
+        assert doc.get(key) is not None, key
+    assert doc["versions"]["tensorflow"].startswith("2.21") and doc["preset"] == preset
+    assert [r["epoch"] for r in doc["curve"]] == list(range(1, doc["epochs_done"] + 1))
+    return doc
+
+
+def test_ptb_small_reproduction_within_published_bands():
+    doc = _ptb("small")
+    assert doc["complete"] and doc["epochs_done"] == 13 and doc["cell"] == "block"
+    ref = published.load("ptb")["presets"]["small"]
+    final = {"valid_perplexity": doc["curve"][-1]["valid_perplexity"], "test_perplexity": doc["final"]["test_perplexity"]}
+    cmp = published.compare(doc["curve"], final, ref)
+    assert set(cmp.final) >= {"valid_perplexity", "test_perplexity"}
+    assert all(f["within"] for f in cmp.final.values()), cmp.summary_lines()
