@@ -135,9 +135,12 @@ APP = "ptb"
 THOMAS_NAME = "two-layer-lstm-medium-config-60-epoch-0p93-lr-decay-10-max-lr"
 THOMAS_STATE_FILE = "thomas_checkpoint"  # the Saver state file of the original-named checkpoints
 FAST_TEST_STEPS = 50
-# A per-operation timeout of the session: a step that blocks (e.g. on a queue whose runners died) fails
-# instead of hanging. Far above any real step (a Thomas step takes about a second on 2 cores).
-OPERATION_TIMEOUT_MS = 10 * 60 * 1000
+# No per-operation timeout in the sessions: range_input_producer's runner enqueues a whole epoch with one
+# enqueue_many that blocks (queue capacity 32) until the epoch is nearly consumed, i.e. for a whole epoch (17 min
+# for medium here). A session-wide operation_timeout_in_ms killed that op and closed the queue mid-epoch. Hangs are
+# prevented by queue_runners instead: a dying runner closes its queue (the consumer gets OutOfRangeError), and on
+# exit the coordinator stops and joins every runner.
+SESSION_CONFIG = tf1.ConfigProto(operation_timeout_in_ms=0)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -455,7 +458,7 @@ def _load(paths, config):
 
 
 def _session(graph):
-    return tf1.Session(graph=graph, config=tf1.ConfigProto(operation_timeout_in_ms=OPERATION_TIMEOUT_MS))
+    return tf1.Session(graph=graph, config=SESSION_CONFIG)
 
 
 def train(paths, run_dir, preset="small", seed=None, max_epochs=None, rnn_mode=None, tie_layers=None, log=print):

@@ -308,6 +308,18 @@ def test_thomas_protocol_averages_batches_5_to_29_and_prints_row_0_of_batch_25()
     assert lines.index("Average accuracy: 0.170") > lines.index("w28 w29 w30")
 
 
+def test_a_producer_epoch_may_block_its_enqueue_for_the_whole_epoch():
+    """The runner's enqueue_many of an epoch blocks until the epoch is almost consumed (capacity 32), so the app's
+    sessions must not time operations out: a 10-minute timeout once closed medium's queue mid-epoch."""
+    assert ptb.SESSION_CONFIG.operation_timeout_in_ms == 0
+    with tf.Graph().as_default() as graph:
+        x, _, size = ptb_data.batch_producer(list(range(2000)), 2, 5)
+        assert size == 199  # far more than the queue's 32
+        with ptb._session(graph) as sess, ptb_data.queue_runners(sess):
+            firsts = [int(sess.run(x)[0, 0]) for _ in range(size + 3)]
+    assert firsts == [5 * (i % size) for i in range(size + 3)]  # the whole epoch, then the wrap-around
+
+
 # --- presets, schedule, basic mode ----------------------------------------------------------------------------
 # originals.md §3.2 (init_scale, max_grad_norm, layers, num_steps, hidden, max_epoch, max_max_epoch, keep_prob,
 # lr_decay), written out here so that a typo in ptb.PRESETS cannot pass.
