@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from legacy_lstm import ptb, published, runs
-from legacy_lstm.compat import tf, tf1
+from legacy_lstm.compat import seed_everything, tf, tf1
 from legacy_lstm.data import download
 from legacy_lstm.data import ptb as ptb_data
 
@@ -217,9 +217,12 @@ def test_thomas_epoch_feeds_each_final_state_into_the_next_batch():
 
 def test_fast_test_evaluation_equals_the_faithful_one_and_the_state_matters(corpus):
     _, _, test_data, _ = ptb_data.load_raw(*corpus)
-    config = dataclasses.replace(TINY, init_scale=0.5)  # large weights: the carried state changes the outputs
+    # Large random weights, so that the carried state changes the outputs; seeded, because how much it changes
+    # them depends on the draw (unseeded, one CI run saw only 0.1%; with seed 0 it is ~15%).
+    config = dataclasses.replace(TINY, init_scale=1.0)
     eval_config = dataclasses.replace(config, batch_size=1, num_steps=1)
     with tf.Graph().as_default():  # three models sharing one set of variables
+        seed_everything(0)
         faithful = ptb.eval_model(eval_config, lambda: ptb.PTBInput(eval_config, test_data))
         no_state = ptb.eval_model(eval_config, lambda: ptb.PTBInput(eval_config, test_data), "NoState", reuse=True)
         fast = ptb.eval_model(config, lambda: ptb.FeedInput(1, 7), "Fast", reuse=True)
@@ -233,7 +236,7 @@ def test_fast_test_evaluation_equals_the_faithful_one_and_the_state_matters(corp
                                              carry_state=False)
     assert faithful.input.epoch_size == len(test_data) - 1 and (len(test_data) - 1) % 7 != 0  # last window padded
     assert fast_ppl == pytest.approx(faithful_ppl, rel=1e-5)
-    assert abs(no_state_ppl - faithful_ppl) > 1e-3 * faithful_ppl
+    assert abs(no_state_ppl - faithful_ppl) > 1e-2 * faithful_ppl
 
 
 def test_fast_test_windows_cover_every_prediction_once():
