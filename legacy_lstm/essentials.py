@@ -298,7 +298,7 @@ def train(run_dir, preset="book", quirks=Quirks(), seed=None, train_file=None, w
             "accuracy": run.curve[-1]["accuracy"] if run.curve else None, "seconds": time.time() - start}
 
 
-class Trained:
+class Trained(runs.HoldsSession):
     """A run restored from its directory (config, vocabulary, saved word vectors). Context manager."""
 
     def __init__(self, run_dir, checkpoint=None):
@@ -319,15 +319,6 @@ class Trained:
             self.sess = tf1.Session(graph=self.graph)
             self.checkpoint = runs.Run(run_dir, self.manifest).restore(self.sess, checkpoint)
         self.graph.finalize()
-
-    def close(self):
-        self.sess.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def test(run_dir, checkpoint=None, train_file=None, word_vectors=None, log=print):

@@ -323,7 +323,7 @@ def load_vocab(run_dir):
     return dictionary, {int(i): w for w, i in dictionary.items()}, manifest
 
 
-class Generator:
+class Generator(runs.HoldsSession):
     """A trained model restored from a run directory, ready to continue prompts. The graph is built once and
     finalized: generating any number of words adds no op. Use as a context manager (closes the session)."""
 
@@ -347,15 +347,6 @@ class Generator:
     def story(self, text, num_words=32):
         """The original's printed sentence: the prompt's words, then the generated ones."""
         return " ".join(text.split() + self.continue_prompt(text, num_words))
-
-    def close(self):
-        self.sess.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def interactive(generator, num_words=32, read=input, write=print):

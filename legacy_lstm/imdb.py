@@ -456,8 +456,7 @@ def make_manifest(preset, config, quirks, data, seed, shuffle_seed, cell):
 
 def resolve_config(preset, clipnorm=None):
     """(name, Config) of a preset name or Config, with ``clipnorm`` applied when given."""
-    config = PRESETS[preset] if isinstance(preset, str) else preset
-    name = preset if isinstance(preset, str) else "custom"
+    name, config = cli.preset_config(PRESETS, preset)
     if clipnorm is not None:
         if clipnorm <= 0:
             raise ValueError(f"clipnorm must be > 0, got {clipnorm}")

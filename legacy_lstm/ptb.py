@@ -769,7 +769,7 @@ def prompt_ids(text, word_to_id, notice=print):
     return [word_to_id.get(w, unk) for w in words]
 
 
-class Generator:
+class Generator(runs.HoldsSession):
     """A trained model of ``run_dir`` with batch 1 and 1 step, state carried; use as a context manager."""
 
     def __init__(self, run_dir, checkpoint=None):
@@ -825,15 +825,6 @@ class Generator:
         ids = prompt_ids(prompt, self.word_to_id, notice)
         words = [self.reverse.get(i, "?") for i in ids + self.generate(ids, num_words, decode, temperature, rng)]
         return " ".join(words).replace(f" {ptb_data.EOS} ", "\n").replace(ptb_data.EOS, "\n")
-
-    def close(self):
-        self.sess.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # ---------------------------------------------------------------------------------------------------------

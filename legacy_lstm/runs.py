@@ -294,6 +294,20 @@ def sitting_seed(seed, run_dir):
     return seed + max(epoch_checkpoints(run_dir), default=0)
 
 
+class HoldsSession:
+    """``close`` and ``with`` for an object that holds a restored model's ``self.sess`` (the apps' predictors
+    and generators)."""
+
+    def close(self):
+        self.sess.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def read_json(run_dir, name):
     """Load ``run_dir/name``; a missing or damaged file gives one clear error."""
     path = pathlib.Path(run_dir) / name
