@@ -86,12 +86,17 @@ def resolve_data_dir():
     return DATA_DIR.value or str(default_data_dir())
 
 
-def draw_seed(name, given):
-    """Return ``given``, or draw a fresh seed and log it so the run can be repeated."""
+def draw_seed(name, given, log=None):
+    """Return ``given``, or draw a fresh seed and say so (through ``log``, e.g. the app's print, else absl's
+    INFO log) so the run can be repeated."""
     if given is not None:
         return given
     seed = secrets.randbelow(2**31 - 1) + 1
-    logging.info("%s not given: drew %d (pass --%s=%d to repeat it)", name, seed, name, seed)
+    message = f"{name} not given: drew {seed} (pass --{name}={seed} to repeat it)"
+    if log is None:
+        logging.info(message)
+    else:
+        log(message)
     return seed
 
 

@@ -245,7 +245,7 @@ def train(run_dir, preset="book", quirks=Quirks(), seed=None, train_file=None, w
     saved = runs.read_manifest(run_dir)
     if seed is None:
         seed = saved.get("seed") if saved is not None else None
-    seed = cli.draw_seed("seed", seed)  # the word vectors need one; the original's were unseeded
+    seed = cli.draw_seed("seed", seed, log)  # the word vectors need one; the original's were unseeded
     data = load_data(config, seed, train_file, word_vectors)
     manifest = make_manifest(preset_name, config, quirks, data, seed)
     _check_word_vectors(saved, manifest)

@@ -244,7 +244,7 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="b
         offset_seed = saved["offset_seed"]
         seed = saved.get("seed") if seed is None else seed
     else:
-        offset_seed = seed if seed is not None else cli.draw_seed("offset_seed", None)
+        offset_seed = seed if seed is not None else cli.draw_seed("offset_seed", None, log)
     num_displays = config.num_displays if max_epochs is None else min(config.num_displays, max_epochs)
     manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words), cell)
     start = time.time()

@@ -7,6 +7,9 @@
       model.ckpt-<epoch>.*       one checkpoint per finished epoch (the epoch is the Saver's global_step)
       <final name>.ckpt.*        the original's final checkpoint name (e.g. sentiment.ckpt)
       curve.csv, curve.json      the per-epoch curve, rewritten atomically after each epoch
+      sittings.jsonl             one line per training sitting: start time, epoch resumed after, git commit
+                                 (+ uncommitted changes?), command line, versions -- a run resumed across
+                                 commits says which code trained which epochs
       train/, validation/        TensorBoard event files
 
 Resume contract: an epoch's curve row is written (atomically) before its checkpoint, and the Saver updates its
@@ -29,6 +32,8 @@ import os
 import pathlib
 import re
 import subprocess
+import sys
+import time
 
 try:
     import fcntl
@@ -45,6 +50,7 @@ CURVE_JSON = "curve.json"
 CURVE_CSV = "curve.csv"
 EPOCH_PREFIX = "model.ckpt"
 LOCK = ".lock"
+SITTINGS = "sittings.jsonl"
 
 # Manifest fields that must match for a checkpoint to be restored into a graph (everything else, such as
 # versions or the git commit, only gets a warning when it differs).
@@ -73,13 +79,25 @@ def atomic_write_text(path, text):
     os.replace(tmp, path)
 
 
-def _git_commit():
+def _git(*args):
+    """stdout of ``git <args>`` run in the package's folder, or None (not a git checkout, e.g. an installed copy)."""
     here = pathlib.Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout if out.returncode == 0 else None
+
+
+def _git_commit():
+    return (_git("rev-parse", "HEAD") or "").strip() or None
+
+
+def git_state():
+    """{"commit": HEAD or None, "dirty": tracked files changed since it (None if unknown)}."""
+    commit = _git_commit()
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status.strip())}
 
 
 def vocab_sha256(vocab):
@@ -146,7 +164,8 @@ class Run:
         manifest = dict(self.manifest)
         manifest.setdefault("package_version", __version__)
         manifest["versions"] = versions()
-        manifest["git_commit"] = _git_commit()
+        state = git_state()
+        manifest["git_commit"], manifest["git_dirty"] = state["commit"], state["dirty"]
         if vocab is not None:
             atomic_write_text(self.dir / "vocab.json", json.dumps(vocab, ensure_ascii=True))
             manifest["vocab_file"] = "vocab.json"
@@ -206,13 +225,25 @@ class Run:
         saved = self.check_manifest()
         epochs = self.epoch_checkpoints()
         if not epochs or saved is None:
+            self._record_sitting(0)
             return 0
         last = max(epochs)
+        self._record_sitting(last)
         self.saver.restore(sess, epochs[last])
         # Let this process's Saver rotate (max_to_keep) the checkpoints of earlier sittings too.
         self.saver.recover_last_checkpoints([epochs[e] for e in sorted(epochs)])
         self.curve = [row for row in self.load_curve() if row["epoch"] <= last]
         return last
+
+    def _record_sitting(self, after_epoch):
+        state = git_state()
+        record = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "after_epoch": after_epoch, "pid": os.getpid(),
+                  "git_commit": state["commit"], "git_dirty": state["dirty"], "argv": list(sys.argv),
+                  "versions": versions()}
+        with open(self.dir / SITTINGS, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, default=str) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
 
     def has_checkpoint(self, prefix):
         """Whether the checkpoint ``prefix`` (e.g. ``sentiment.ckpt``) exists in the run directory."""
@@ -319,6 +350,22 @@ def read_json(run_dir, name):
     except json.JSONDecodeError as err:
         raise ManifestMismatchError(f"{path} is not valid JSON ({err}); it was damaged. Move the run "
                                     "directory away or point --run_dir elsewhere.") from err
+
+
+def read_sittings(run_dir):
+    """The training sittings recorded in ``run_dir`` (oldest first); [] for a run made before they were kept.
+
+    A line cut short by a crash while it was written is skipped."""
+    path = pathlib.Path(run_dir) / SITTINGS
+    if not path.exists():
+        return []
+    sittings = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            sittings.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return sittings
 
 
 def read_manifest(run_dir):

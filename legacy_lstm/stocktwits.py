@@ -73,6 +73,8 @@ Predict: ``python -m legacy_lstm.stocktwits --mode=predict "SPY to the moon" 'pu
 per line on stdin) prints the probability of bullish and the label per message, with the vocabulary saved
 in the run directory. Words outside the vocabulary are dropped; a message with no known word gets
 "unknown"; messages longer than seq_len keep their first seq_len tokens (as the original's padding does).
+A message that starts with ``-`` (``-5% today``) would be read as a flag: put ``--`` before the messages
+(``--mode=predict -- "-5% today"``) or give them on stdin.
 """
 
 import collections
@@ -294,7 +296,7 @@ def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None
     if split_seed is None and saved is not None:
         split_seed = saved.get("split_seed")  # resuming an unseeded run: reuse the seed it drew
         seed = saved.get("seed") if seed is None else seed
-    split_seed = cli.draw_seed("split_seed", split_seed)
+    split_seed = cli.draw_seed("split_seed", split_seed, log)
     data = load_data(data_path, config, quirks, split_seed)
     num_epochs = config.epochs if max_epochs is None else min(config.epochs, max_epochs)
     manifest = make_manifest(preset_name, config, quirks, data, split_seed, seed, cell)

@@ -62,8 +62,10 @@ def reproduce_stocktwits(args):
     test_acc = None
     variant = VARIANTS[args.variant]
     quirks = stocktwits.Quirks(**variant["quirks"])
+    saved = runs.read_manifest(args.run_dir)
+    seed = saved.get("seed") if saved is not None else args.seed  # resuming: the run's own seed
     manifest, curve = _sitting(args, lambda: stocktwits.train(
-        data_path, args.run_dir, args.preset, quirks, split_seed=args.split_seed, seed=args.seed,
+        data_path, args.run_dir, args.preset, quirks, split_seed=args.split_seed, seed=seed,
         max_epochs=args.max_epochs, deterministic=False, cell=variant["cell"]))
     epochs = manifest["config"]["epochs"] if manifest else None
     test_seconds = None
@@ -253,7 +255,10 @@ def main():
         "deterministic": manifest.get("deterministic", False),
         # the versions the run was trained with (its manifest), and those of this report
         "versions": manifest.get("versions") or versions(), "report_versions": versions(),
-        "git_commit": manifest.get("git_commit"),
+        # the commit the run started at, each training sitting's commit (a run resumed across commits), and
+        # the commit of this report
+        "git_commit": manifest.get("git_commit"), "sittings": runs.read_sittings(args.run_dir),
+        "report_git": runs.git_state(),
         "machine": f"{os.cpu_count()} CPU cores, no GPU",
         "epochs_done": len(curve), "epochs_total": manifest["config"]["epochs"],
         # every final metric measured (stocktwits: val_acc and test_acc; ptb: also the test evaluation)
@@ -269,7 +274,7 @@ def main():
         "targets": targets,
         "references": ref.get("references", []),
     }
-    name = args.app if args.app == "stocktwits" else f"{args.app}-{args.preset}"
+    name = args.app if args.app == "stocktwits" and args.preset == default_preset else f"{args.app}-{args.preset}"
     name = name if args.variant == "faithful" else f"{name}-{args.variant}"
     out = results / f"{name}.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")

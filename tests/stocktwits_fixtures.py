@@ -19,8 +19,11 @@ SMALL = stocktwits.Config(lstm_sizes=(16, 8), embed_size=16, batch_size=16, lear
 QUICK = stocktwits.Quirks(seq_len=12)
 
 
-def write_messages(path, n=480, seed=0):
-    """Write a gzip'd CSV in the original's format with ``n`` separable messages; return its path."""
+def write_messages(path, n=480, seed=0, unique_words=False):
+    """Write a gzip'd CSV in the original's format with ``n`` separable messages; return its path.
+
+    ``unique_words``: every message also holds a word of its own (``only`` + ``i`` in letters, as digits would
+    become <NUMBER>), so a vocabulary built from one split differs from one built from all messages."""
     rng = np.random.RandomState(seed)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -30,7 +33,7 @@ def write_messages(path, n=480, seed=0):
         words = list(rng.choice(NEUTRAL, rng.randint(2, 6)))
         words += list(rng.choice(BULL_WORDS if bullish else BEAR_WORDS, rng.randint(1, 3)))
         rng.shuffle(words)
-        text = " ".join(words)
+        text = " ".join(words + (["only" + "".join(chr(97 + int(d)) for d in str(i))] if unique_words else []))
         if i % 7 == 0:
             text = f"$SPY {text} @trader https://x.co/{i} $245.50"
         if i % 11 == 0:

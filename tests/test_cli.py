@@ -1,8 +1,11 @@
 """Plain-argument helpers of the CLI contract."""
 
 import dataclasses
+import os
 
 import pytest
+from absl import app, flags
+from absl.testing import flagsaver
 
 from legacy_lstm import cli, stocktwits
 
@@ -21,3 +24,40 @@ def test_preset_config_by_name_and_by_value():
 def test_unknown_preset_name_lists_the_choices():
     with pytest.raises(ValueError, match="'nope' is not one of hoffman, test"):
         cli.preset_config(stocktwits.PRESETS, "nope")
+
+
+@pytest.fixture
+def parsed_flags():
+    """The absl flags as after parsing an empty command line; restored after the test."""
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+    with flagsaver.flagsaver():
+        yield flags.FLAGS
+
+
+def test_run_dir_and_data_dir_defaults_and_overrides(parsed_flags, monkeypatch, tmp_path):
+    monkeypatch.setenv("LEGACY_LSTM_DATA", str(tmp_path / "data"))
+    preset, mode, run_dir = cli.resolve_common("stocktwits", stocktwits.PRESETS, "hoffman",
+                                               ("train", "test", "predict"), ["prog"])
+    assert (preset, mode, run_dir) == ("hoffman", "train", os.path.join("checkpoints", "stocktwits", "hoffman"))
+    assert cli.resolve_data_dir() == str(tmp_path / "data")  # $LEGACY_LSTM_DATA
+    monkeypatch.delenv("LEGACY_LSTM_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert cli.resolve_data_dir() == str(tmp_path / "cache" / "legacy_lstm")  # else the per-user cache dir
+    parsed_flags.preset, parsed_flags.run_dir, parsed_flags.data_dir = "test", str(tmp_path / "r"), "/d"
+    assert cli.resolve_common("stocktwits", stocktwits.PRESETS, "hoffman", ("train",), ["prog"])[2] == \
+        str(tmp_path / "r")
+    assert cli.resolve_data_dir() == "/d"
+
+
+def test_cli_usage_errors(parsed_flags):
+    parsed_flags.mode = "generate"
+    with pytest.raises(app.UsageError, match="--mode=generate is not supported here; use one of train, test"):
+        cli.resolve_common("stocktwits", stocktwits.PRESETS, "hoffman", ("train", "test"), ["prog"])
+    parsed_flags.mode = "train"
+    with pytest.raises(app.UsageError, match=r"Unexpected arguments \['SPY up'\] \(only with predict\)"):
+        cli.resolve_common("stocktwits", stocktwits.PRESETS, "hoffman", ("train", "predict"), ["prog", "SPY up"],
+                           ("predict",), "only with predict")
+    parsed_flags.preset = "nope"
+    with pytest.raises(app.UsageError, match="--preset='nope' is not one of hoffman, test"):
+        cli.resolve_common("stocktwits", stocktwits.PRESETS, "hoffman", ("train",), ["prog"])

@@ -94,3 +94,34 @@ def test_sitting_seed_adds_the_finished_epochs(tmp_path):
     run.save_epoch(sess, 2)
     run.close()
     assert runs.sitting_seed(7, tmp_path) == 9
+
+
+def test_every_sitting_is_recorded_with_its_commit(tmp_path, monkeypatch):
+    """A run resumed across commits says which code trained which epochs (sittings.jsonl)."""
+    head = {"commit": "a" * 40, "dirty": False}
+    monkeypatch.setattr(runs, "git_state", lambda: dict(head))
+    run, sess = _run(tmp_path)
+    assert run.resume(sess) == 0
+    run.write_manifest()
+    assert run.manifest["git_commit"] == "a" * 40 and run.manifest["git_dirty"] is False
+    run.finish_epoch(sess, {"epoch": 1, "loss": 1.0})
+    run.close()
+    head.update(commit="b" * 40, dirty=True)  # the code changed between the sittings
+    again, sess2 = _run(tmp_path)
+    assert again.resume(sess2) == 1
+    again.close()
+    with open(tmp_path / runs.SITTINGS, "a") as f:
+        f.write('{"started": "2026-')  # a line cut short by a crash is skipped, not an error
+    sittings = runs.read_sittings(tmp_path)
+    assert [(s["after_epoch"], s["git_commit"], s["git_dirty"]) for s in sittings] == [
+        (0, "a" * 40, False), (1, "b" * 40, True)]
+    assert sittings[0]["pid"] == os.getpid() and sittings[0]["argv"] == sys.argv
+    assert sittings[0]["versions"]["tensorflow"] == tf.__version__
+    assert runs.read_sittings(tmp_path / "none") == []
+
+
+def test_git_state_of_this_checkout():
+    state = runs.git_state()
+    if state["commit"] is None:
+        pytest.skip("the package is not in a git checkout (installed copy)")
+    assert len(state["commit"]) == 40 and isinstance(state["dirty"], bool)

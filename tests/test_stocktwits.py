@@ -37,6 +37,39 @@ def trained(small_data, tmp_path_factory):
     return run_dir, result
 
 
+# --- the app's data path (load_data: what train/test/the quirk flags use) ----------------------------------
+def test_load_data_on_the_real_data_gives_the_published_shapes(stocktwits_path):
+    data = stocktwits.load_data(stocktwits_path, stocktwits.PRESETS["hoffman"], stocktwits.FAITHFUL, split_seed=1)
+    assert data.num_records == 96967 and len(data.vocab) + 1 == 31981 and data.seq_len == 244
+    assert [s.x.shape for s in (data.train, data.val, data.test)] == [(77572, 244), (9697, 244), (9697, 244)]
+    assert [len(s.y) for s in (data.train, data.val, data.test)] == [77572, 9697, 9697]
+    auto = stocktwits.load_data(stocktwits_path, stocktwits.PRESETS["hoffman"],
+                                stocktwits.Quirks(seq_len="auto", vocab_from="train"), split_seed=1)
+    assert auto.seq_len == 39 and auto.train.x.shape == (77572, 39)
+    assert 0 < len(auto.vocab) < len(data.vocab)  # words seen only in validation/test are left out
+    # the same split: the auto rows are the 244 rows without their 205 leading zero columns (ids differ by vocab)
+    assert ((data.train.x[:, -39:] > 0) == (auto.train.x > 0)).all() and (data.train.y == auto.train.y).all()
+
+
+def test_vocab_from_train_holds_exactly_the_training_words(tmp_path):
+    from legacy_lstm.data import stocktwits as st_data
+    path = write_messages(tmp_path / "st.gz", n=200, unique_words=True)
+    texts = [st_data.preprocess(m) for m in st_data.read_records(path)[0]]
+    quirks = stocktwits.Quirks(seq_len=20, vocab_from="train")  # 20: no message is cut
+    data = stocktwits.load_data(path, SMALL, quirks, split_seed=3)
+    reverse = {i: w for w, i in data.vocab.items()}
+    train_words = {reverse[i] for row in data.train.x for i in row if i}
+    assert train_words == set(data.vocab)  # every vocab word occurs in the training split, and only those
+    held_out = {w for w in " ".join(texts).split() if w.startswith("only")} - train_words
+    assert len(held_out) == 40  # the 10% + 10% messages' own words
+    everything = stocktwits.load_data(path, SMALL, dataclasses.replace(quirks, vocab_from="all"), split_seed=3)
+    assert set(everything.vocab) == set(" ".join(texts).split()) == set(data.vocab) | held_out
+    # unknown words are dropped when encoding: a held-out message keeps only its shared words
+    assert (data.val.x > 0).sum() == (everything.val.x > 0).sum() - 20
+    with pytest.raises(ValueError, match="vocab_from must be 'all' or 'train'"):
+        stocktwits.load_data(path, SMALL, dataclasses.replace(quirks, vocab_from="val"), split_seed=3)
+
+
 # --- graph ------------------------------------------------------------------------------------------------
 PUBLISHED_VARIABLES = [
     ("Variable", [31981, 300]),
@@ -297,6 +330,18 @@ def test_predict_cli_reads_stdin(trained):
     assert len(lines) == 3
     assert lines[0].split("\t")[1] == "bullish" and "no known words" in lines[1]
     assert lines[2].split("\t")[1] == "bearish"
+
+
+def test_predict_cli_messages_after_double_dash_may_start_with_a_dash(trained):
+    """``--`` ends the flags (documented), so "-5% puts crash" is a message, not an unknown flag."""
+    run_dir, _ = trained
+    out = subprocess.run([sys.executable, "-m", "legacy_lstm.stocktwits", "--mode=predict", f"--run_dir={run_dir}",
+                          "--", "-5% puts crash", "moon calls buy"], capture_output=True, text=True, cwd=REPO,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip("\n").split("\n")
+    assert [line.split("\t")[2] for line in lines] == ["-5% puts crash", "moon calls buy"]
+    assert lines[0].split("\t")[1] in ("bullish", "bearish") and lines[1].split("\t")[1] == "bullish"
 
 
 def test_missing_data_gives_one_clear_error(tmp_path):
