@@ -204,9 +204,97 @@ def plot(path, curve, ref, title, columns):
     return True
 
 
+SUMMARY = "README.md"
+SUMMARY_HEAD = """# Results
+
+Generated from the JSON files in this folder by `python scripts/reproduce.py summary` (also rewritten after every
+reproduction); each run's plot is the `.png` of the same name. Do not edit by hand: `tests/test_results.py`
+checks that this file is what the JSON files say.
+"""
+
+
+def _num(x):
+    if x is None:
+        return "pending"
+    return f"{x:.2f}" if abs(x) >= 10 else f"{x:.3f}"
+
+
+def _progress(doc):
+    if "iterations_done" in doc:
+        return f"{doc['iterations_done']:,}/{doc['iterations_total']:,} iterations"
+    return f"{doc['epochs_done']}/{doc['epochs_total']} epochs"
+
+
+def summary_rows(name, doc):
+    """Markdown rows (run, progress, metric, published, band, ours, verdict) of one results document."""
+    cmp, rows = doc.get("comparison") or {}, []
+    ref = published.load(doc["app"])
+    ref = ref["presets"][doc["preset"]] if "presets" in ref else ref
+    for col, within in (cmp.get("curve_within_bands") or {}).items():
+        epoch, diff = cmp["max_deviation"][col]
+        done = doc.get("epochs_done") == doc.get("epochs_total")
+        rows.append((f"{col}, every epoch", "(curve)", f"± {ref['bands']['curve'][col]}",
+                     f"largest deviation {diff:+.3f} (epoch {epoch})",
+                     ("within" if done else "within so far") if within else "OUTSIDE"))
+    for metric, f in (cmp.get("final") or {}).items():
+        verdict = "pending" if f["ours"] is None else ("within" if f["within"] else "OUTSIDE")
+        rows.append((metric, _num(f["published"]), f"± {f['band']}", _num(f["ours"]), verdict))
+    for metric, t in (doc.get("targets") or {}).items():
+        bound = " and ".join(f"{'≥' if k == 'min' else '≤'} {t[k]}" for k in ("min", "max") if t[k] is not None)
+        verdict = "pending" if t["met"] is None else ("met" if t["met"] else "NOT met")
+        rows.append((f"{metric} (target)", bound, "", _num(t["ours"]), verdict))
+    if not rows:  # nothing published to compare with: the test metrics as measured
+        rows = [(metric, "", "", _num(value), "") for metric, value in (doc.get("final") or {}).items()
+                if metric.startswith("test_")]
+    return [f"| {name if i == 0 else ''} | {_progress(doc) if i == 0 else ''} | " + " | ".join(row) + " |"
+            for i, row in enumerate(rows)]
+
+
+def _provenance_row(name, doc):
+    seeds = ", ".join(f"{k.replace('_seed', '')} {doc[k]}" for k in ("seed", "split_seed", "offset_seed")
+                      if doc.get(k) is not None)
+    walls = " / ".join("–" if doc.get(k) is None else f"{doc[k]:,.0f} s"
+                       for k in ("train_wall_seconds", "test_wall_seconds"))
+    commits = [doc.get("git_commit")] + [s.get("git_commit") for s in doc.get("sittings") or []]
+    commits = list(dict.fromkeys(c[:7] for c in commits if c))
+    return (f"| {name} | `{doc['command']}` | {seeds} | {doc['versions']['tensorflow']} | {walls} | "
+            f"{', '.join(commits) or 'not recorded'} |")
+
+
+def write_summary(results_dir):
+    """Rewrite ``results_dir/README.md`` from the results documents there."""
+    text = summary_text(results_dir)
+    (pathlib.Path(results_dir) / SUMMARY).write_text(text)
+    return text
+
+
+def summary_text(results_dir):
+    """The results table (markdown) of the results documents (``*.json`` with a comparison) in ``results_dir``."""
+    results_dir = pathlib.Path(results_dir)
+    found = []
+    for path in sorted(results_dir.glob("*.json")):
+        doc = json.loads(path.read_text())
+        if isinstance(doc, dict) and "comparison" in doc and "command" in doc:
+            found.append((path.stem, doc))
+    order = ["stocktwits", "ptb", "fables", "essentials", "imdb"]  # the main job first, then the brief's order
+    found.sort(key=lambda item: (order.index(item[1]["app"]) if item[1]["app"] in order else len(order), item[0]))
+    docs = dict(found)
+    lines = [SUMMARY_HEAD, "## Against the published numbers", "",
+             "| run | progress | metric | published | band | ours | verdict |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, doc in docs.items():
+        lines += summary_rows(name, doc)
+    lines += ["", "## How each was made", "", f"Machine: {next(iter(docs.values()))['machine']}."
+              if docs else "", "",
+              "| run | command | seeds | TF | train / test wall | git commit(s) |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [_provenance_row(name, doc) for name, doc in docs.items()]
+    return "\n".join(lines) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("app", choices=sorted(APPS))
+    parser.add_argument("app", choices=sorted(APPS) + ["summary"],
+                        help="an app to reproduce, or `summary`: only rewrite results/README.md")
     parser.add_argument("--preset", default=None, help="default: the app's published preset")
     parser.add_argument("--variant", default="faithful", choices=sorted(VARIANTS),
                         help="faithful (default); stocktwits: fast (--seq_len=auto, block cell); imdb: pre "
@@ -222,6 +310,10 @@ def main():
     parser.add_argument("--report_only", action="store_true", help="do not train; report the run dir as it is")
     parser.add_argument("--results_dir", default=str(REPO / "results"))
     args = parser.parse_args()
+    if args.app == "summary":
+        write_summary(args.results_dir)
+        print(f"wrote {pathlib.Path(args.results_dir) / SUMMARY}")
+        return
     reproduce, default_preset, columns = APPS[args.app]
     args.preset = args.preset or default_preset
     if args.app not in VARIANTS[args.variant]["apps"]:
@@ -288,7 +380,8 @@ def main():
         bound = " and ".join(f"{k} {t[k]}" for k in ("min", "max") if t[k] is not None)
         verdict = "not measured yet" if t["met"] is None else ("met" if t["met"] else "NOT met")
         print(f"target {name} ({bound}): ours {t['ours']}: {verdict}")
-    print(f"wrote {out}")
+    write_summary(results)
+    print(f"wrote {out} and {results / SUMMARY}")
 
 
 if __name__ == "__main__":

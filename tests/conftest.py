@@ -1,5 +1,6 @@
-"""Shared fixtures: where the real data is (skip cleanly when it is absent), and quiet TF."""
+"""Shared fixtures: where the real data is (skip cleanly when it is absent), and scripts/reproduce.py."""
 
+import importlib.util
 import os
 import pathlib
 
@@ -35,3 +36,13 @@ def real_file(data_dir, relative):
 @pytest.fixture(scope="session")
 def stocktwits_path(data_dir):
     return real_file(data_dir, "stocktwits_spy/StockTwits_SPY_Sentiment_2017.gz")
+
+
+@pytest.fixture(scope="session")
+def reproduce_script():
+    """scripts/reproduce.py as a module (it is a script, not part of the package)."""
+    path = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "reproduce.py"
+    spec = importlib.util.spec_from_file_location("reproduce_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

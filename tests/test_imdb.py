@@ -462,16 +462,9 @@ def test_real_data_statistics_match_keras(data_dir, tmp_path):
 
 
 # --- scripts/reproduce.py imdb ------------------------------------------------------------------------------
-def _reproduce_module():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("reproduce_script", REPO / "scripts" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_reproduce_imdb_resumes_then_tests_and_writes_results(tiny, tmp_path, monkeypatch, capsys):
-    reproduce = _reproduce_module()
+def test_reproduce_imdb_resumes_then_tests_and_writes_results(tiny, tmp_path, monkeypatch, capsys,
+                                                              reproduce_script):
+    reproduce = reproduce_script
     monkeypatch.setattr(imdb, "locate_data", lambda data_dir, source="raw": tiny)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # keep the tiny tar's encoding out of the user cache
     run_dir, results = tmp_path / "run", tmp_path / "results"
@@ -495,8 +488,8 @@ def test_reproduce_imdb_resumes_then_tests_and_writes_results(tiny, tmp_path, mo
         assert (results / "imdb-test.png").exists()
 
 
-def test_published_imdb_target_is_one_sided_and_checked():
-    reproduce = _reproduce_module()
+def test_published_imdb_target_is_one_sided_and_checked(reproduce_script):
+    reproduce = reproduce_script
     from legacy_lstm import published
     ref = published.load("imdb")["presets"]["lstm"]
     assert ref["targets"]["test_acc"]["min"] == 0.85 and ref["final"] == {}

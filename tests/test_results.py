@@ -147,3 +147,11 @@ def test_ptb_small_reproduction_within_published_bands():
     cmp = published.compare(doc["curve"], final, ref)
     assert set(cmp.final) >= {"valid_perplexity", "test_perplexity"}
     assert all(f["within"] for f in cmp.final.values()), cmp.summary_lines()
+
+
+def test_results_table_is_what_the_results_files_say(reproduce_script):
+    """results/README.md is generated (scripts/reproduce.py summary); a hand edit or a stale table fails here."""
+    assert (RESULTS / "README.md").read_text() == reproduce_script.summary_text(RESULTS)
+    table = (RESULTS / "README.md").read_text()
+    for name in ("stocktwits", "stocktwits-fast", "ptb-small", "fables-blog", "imdb-lstm-pre"):
+        assert f"| {name} |" in table

@@ -438,3 +438,27 @@ def test_rerun_of_a_finished_run_writes_a_missing_final_checkpoint(small_data, t
     assert "after epoch 3" in lines[0] and len(lines) == 1  # nothing retrained
     assert again["curve"] == result["curve"]
     assert (copy / "sentiment.ckpt.index").exists()
+
+
+def test_reproduce_script_resumes_with_the_runs_seed_and_names_other_presets(small_data, tmp_path, monkeypatch,
+                                                                             reproduce_script):
+    """scripts/reproduce.py stocktwits --preset=test: results named stocktwits-test (never over the committed
+    stocktwits.json), a resumed sitting keeps the run's seed, every sitting is recorded, the test runs at the
+    end."""
+    from legacy_lstm.data import download
+    monkeypatch.setattr(download, "locate", lambda spec, data_dir=None: small_data)
+    run_dir, results = tmp_path / "run", tmp_path / "results"
+    argv = ["reproduce.py", "stocktwits", "--preset=test", f"--run_dir={run_dir}", f"--results_dir={results}"]
+    monkeypatch.setattr(sys, "argv", argv + ["--seed=5", "--split_seed=3", "--max_epochs=1"])
+    reproduce_script.main()
+    assert not (results / "stocktwits.json").exists()
+    partial = json.loads((results / "stocktwits-test.json").read_text())
+    assert partial["epochs_done"] == 1 and not partial["complete"] and partial["final"]["test_acc"] is None
+    monkeypatch.setattr(sys, "argv", argv + ["--seed=9"])  # the run dir's seed (5) wins when resuming
+    reproduce_script.main()
+    doc = json.loads((results / "stocktwits-test.json").read_text())
+    assert doc["seed"] == 5 and doc["split_seed"] == 3 and doc["complete"] and doc["epochs_done"] == 2
+    assert 0.0 <= doc["final"]["test_acc"] <= 1.0 and doc["test_wall_seconds"] is not None
+    assert doc["final"]["test_acc"] == pytest.approx(stocktwits.test(small_data, run_dir, log=_quiet))
+    assert [s["after_epoch"] for s in doc["sittings"]] == [0, 1]
+    assert "| stocktwits-test | 2/2 epochs |" in (results / "README.md").read_text()
