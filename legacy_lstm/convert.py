@@ -222,7 +222,22 @@ def convert_run_dir(src, dst, to_cell):
     if prefix is None:
         raise FileNotFoundError(f"no checkpoint in {src}")
     from_cell = manifest.get("cell", "basic")
-    values = convert_values(read_checkpoint(prefix), from_cell, to_cell)
+    config = dict(manifest.get("config") or {})
+    if "rnn_mode" in config:  # the app builds its cell from the config (ptb): the two must stay in step
+        if config.get("tie_layers"):
+            raise ValueError(f"{src} is a Thomas-style run (one LSTMCell shared by both layers): its run "
+                             "directory cannot be converted; convert its checkpoint prefix with --from/--to.")
+        if to_cell not in ("basic", "block"):
+            raise ValueError(f"{src}: {manifest.get('app')} builds only basic or block cells (config.rnn_mode), "
+                             f"so a {to_cell} run directory could not be tested; convert the checkpoint prefix "
+                             "instead.")
+        config["rnn_mode"] = to_cell
+    # A config's own forget bias (ptb official: 0) is the run-time forget bias of its basic/block cells; the
+    # cudnn_compatible cell has none by definition.
+    fb = config.get("forget_bias")
+    from_fb = None if fb is None or from_cell == "cudnn_compatible" else fb
+    to_fb = None if fb is None or to_cell == "cudnn_compatible" else fb
+    values = convert_values(read_checkpoint(prefix), from_cell, to_cell, from_fb, to_fb)
     if dst.exists() and any(dst.iterdir()):
         raise FileExistsError(f"{dst} exists and is not empty; choose a new --dst")
     dst.mkdir(parents=True, exist_ok=True)
@@ -233,6 +248,8 @@ def convert_run_dir(src, dst, to_cell):
             shutil.copy2(src / name, dst / name)
     manifest = dict(manifest, cell=to_cell, converted_from={"run_dir": str(src), "checkpoint": prefix,
                                                             "cell": from_cell})
+    if "config" in manifest:
+        manifest["config"] = config
     runs.atomic_write_text(dst / runs.MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
     return new_prefix
 

@@ -239,6 +239,11 @@ def _locate_npz(data_dir):
 
 def load_data(paths, config, quirks, cache_dir=None):
     """Encode (or read), shuffle, split off the last ``validation_split`` of train as validation, and pad."""
+    missing = {"npz": paths.npz, "raw": paths.tar}.get(quirks.source, "") is None
+    if missing:
+        raise ValueError(f"this data source is --source={quirks.source} (a trained run keeps its own), but the "
+                         f"{'npz' if quirks.source == 'npz' else 'raw tar'} file was not located; locate the data "
+                         f"with locate_data(data_dir, {quirks.source!r}).")
     word_index = imdb_data.load_word_index(paths.word_index)
     if quirks.source == "npz":
         (x_train, y_train), (x_test, y_test) = imdb_data.load_keras_npz(paths.npz, config.num_words)
@@ -726,7 +731,10 @@ def main(argv):
             print(f"{r['probability']:.4f}\t{r['label']}{note}\t{r['text']}")
         return 0
     quirks = Quirks(padding=PADDING.value, truncating=TRUNCATING.value, mask=MASK.value, source=SOURCE.value)
-    paths = locate_data(cli.resolve_data_dir(), quirks.source)
+    saved = runs.read_manifest(run_dir) if mode == "test" else None
+    # test mode evaluates with the run's own quirks, so it needs the data files of the run's own --source
+    source = saved["quirks"].get("source", "raw") if saved is not None else quirks.source
+    paths = locate_data(cli.resolve_data_dir(), source)
     cache = download.cache_dir() / "imdb"
     if mode == "train":
         result = train(paths, run_dir, preset, quirks, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value,

@@ -447,6 +447,24 @@ def test_cli_predict_answers_every_text_and_errors_are_one_line(trained, tmp_pat
     assert missing.stderr.strip().splitlines()[-1].startswith("error: Data file imdb/imdb_word_index.json not found")
 
 
+def test_test_mode_uses_the_data_source_the_run_was_trained_with(trained, tiny, monkeypatch, capsys):
+    """--mode=test --source=npz on a run trained from the raw tar locates the tar (the run's own source), instead
+    of evaluating with paths that lack it; load_data itself refuses paths without its source's file."""
+    from absl import flags
+    from absl.testing import flagsaver
+    run_dir, _ = trained
+    located = []
+    monkeypatch.setattr(imdb, "locate_data", lambda data_dir, source="raw": located.append(source) or tiny)
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+    with flagsaver.flagsaver(mode="test", run_dir=str(run_dir), source="npz"):
+        assert imdb.main(["imdb"]) == 0
+    assert located == ["raw"] and "final test accuracy" in capsys.readouterr().out
+    config, quirks, _ = imdb._setup_from_run_dir(run_dir)
+    with pytest.raises(ValueError, match="--source=raw .* the raw tar file was not located"):
+        imdb.load_data(imdb.Paths(word_index=tiny.word_index), config, quirks)
+
+
 def test_real_data_statistics_match_keras(data_dir, tmp_path):
     tar = real_file(data_dir, "imdb/aclImdb_labeled.tar.gz")
     index = real_file(data_dir, "imdb/imdb_word_index.json")

@@ -246,6 +246,24 @@ def test_fast_test_windows_cover_every_prediction_once():
     assert w.reshape(-1).tolist() == [1.0] * 9 + [0.0] * 3  # 9 predictions in 3 windows of 4
 
 
+# --- checkpoint conversion of a PTB run directory ---------------------------------------------------------------
+def test_official_run_dir_converts_block_to_basic_with_its_forget_bias_of_zero(corpus, tmp_path):
+    """The official configs' forget_bias 0 (not the cells' default 1) is kept, and config.rnn_mode follows the
+    cell, so the converted run tests to the same perplexity."""
+    from legacy_lstm import convert
+    config = dataclasses.replace(TINY, epochs=1, rnn_mode="block")
+    assert config.forget_bias == 0.0
+    ptb.train(corpus, tmp_path / "block", config, seed=3, log=_quiet)
+    before = ptb.test(corpus, tmp_path / "block", fast=True, log=_quiet)["test_perplexity"]
+    convert.convert_run_dir(tmp_path / "block", tmp_path / "basic", "basic")
+    manifest = runs.read_manifest(tmp_path / "basic")
+    assert manifest["cell"] == manifest["config"]["rnn_mode"] == "basic"
+    after = ptb.test(corpus, tmp_path / "basic", fast=True, log=_quiet)["test_perplexity"]
+    assert after == pytest.approx(before, rel=1e-5)
+    with pytest.raises(ValueError, match="builds only basic or block cells"):
+        convert.convert_run_dir(tmp_path / "block", tmp_path / "cudnn", "cudnn_compatible")
+
+
 # --- training ----------------------------------------------------------------------------------------------
 def test_test_preset_training_lowers_perplexity_and_resumes(corpus, tmp_path):
     config = dataclasses.replace(ptb.PRESETS["test"], epochs=3)
