@@ -201,7 +201,7 @@ def predict_logits(sess, model, x, batch_size):
         batch[:len(chunk)] = chunk
         logits = sess.run(model.prediction, {model.raw_data: batch, model.keep_prob: 1.0})
         out.append(logits[:len(chunk)])
-    return np.concatenate(out)
+    return np.concatenate(out) if out else np.zeros([0, model.prediction.shape[-1]], np.float64)
 
 
 def evaluate(sess, model, data, batch_size):

@@ -61,6 +61,10 @@ class ManifestMismatchError(ValueError):
     """The run directory was made by a run with another configuration."""
 
 
+class CorruptCheckpointError(ValueError):
+    """A checkpoint's files cannot be read back (truncated, damaged, or not written by this graph)."""
+
+
 class RunDirBusyError(RuntimeError):
     """Another process is training into the same run directory."""
 
@@ -227,13 +231,42 @@ class Run:
         if not epochs or saved is None:
             self._record_sitting(0)
             return 0
-        last = max(epochs)
+        # The newest checkpoint that reads back: a damaged newest one (a disk fault, a copy cut short) costs the
+        # epochs since the one before it, not the run.
+        failures = []
+        for last in sorted(epochs, reverse=True):
+            try:
+                self._restore_checked(sess, epochs[last])
+                break
+            except CorruptCheckpointError as err:
+                failures.append(str(err))
+                logging.warning("%s; trying the checkpoint before it", err)
+        else:
+            raise CorruptCheckpointError(
+                f"No checkpoint in {self.dir} can be read:\n  " + "\n  ".join(failures) +
+                "\nMove the run directory away (or use another --run_dir) to start again.")
+        if failures:
+            logging.warning("Resuming %s from epoch %d: %d newer checkpoint(s) could not be read", self.dir, last,
+                            len(failures))
         self._record_sitting(last)
-        self.saver.restore(sess, epochs[last])
-        # Let this process's Saver rotate (max_to_keep) the checkpoints of earlier sittings too.
-        self.saver.recover_last_checkpoints([epochs[e] for e in sorted(epochs)])
+        # Let this process's Saver rotate (max_to_keep) the checkpoints of earlier sittings too (only the
+        # readable ones: a damaged newer one is overwritten when its epoch is trained again).
+        self.saver.recover_last_checkpoints([epochs[e] for e in sorted(epochs) if e <= last])
         self.curve = [row for row in self.load_curve() if row["epoch"] <= last]
         return last
+
+    def _restore_checked(self, sess, path):
+        """Shape check, then ``Saver.restore``; a checkpoint that cannot be read gives CorruptCheckpointError."""
+        try:
+            check_checkpoint_shapes(path, self.var_list)
+        except FileNotFoundError as err:
+            raise CorruptCheckpointError(str(err)) from err
+        try:
+            self.saver.restore(sess, path)
+        except tf.errors.OpError as err:
+            first_line = (err.message or str(err)).strip().splitlines()[0]
+            raise CorruptCheckpointError(f"Checkpoint {path} cannot be read ({type(err).__name__}: "
+                                         f"{first_line})") from err
 
     def _record_sitting(self, after_epoch):
         state = git_state()
@@ -263,8 +296,11 @@ class Run:
         if path is None:
             raise FileNotFoundError(f"No checkpoint in {self.dir}. Train first (--mode=train) with the same "
                                     "--run_dir, or pass --checkpoint.")
-        check_checkpoint_shapes(path, self.var_list)
-        self.saver.restore(sess, path)
+        try:
+            self._restore_checked(sess, path)
+        except CorruptCheckpointError as err:
+            raise CorruptCheckpointError(f"{err}. It is damaged or incomplete: pass an older one with "
+                                         "--checkpoint, or train again into another --run_dir.") from err
         return path
 
     # -- curve and TensorBoard --------------------------------------------------------------------------

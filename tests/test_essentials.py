@@ -219,6 +219,16 @@ def test_malformed_train_files_get_clear_errors(tmp_path, content, message):
         ess_data.read_train_file(path)
 
 
+def test_train_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes("pos\tsuperbe qualit\u00e9\nneg\tmauvais\n".encode("latin-1"))
+    with pytest.raises(ess_data.DataFormatError, match=r"latin1\.tsv is not UTF-8 text"):
+        ess_data.read_train_file(path)
+    path.write_text("pos\tgood\r\nneg\tbad\rpos\tfine\u2028film\n", encoding="utf-8")  # every newline style
+    texts, labels, names = ess_data.read_train_file(path)
+    assert texts == [["good"], ["bad"], ["fine", "film"]] and labels.tolist() == [1, 0, 1] and names == ["neg", "pos"]
+
+
 def test_train_file_learns_and_predicts(tmp_path):
     reviews = write_reviews(tmp_path / "reviews.tsv")
     run_dir = tmp_path / "run"
@@ -230,6 +240,7 @@ def test_train_file_learns_and_predicts(tmp_path):
     got = essentials.predict(run_dir, ["a superb film", "the plot was tedious", "WONDERFUL", "xyzzy"])
     assert [label for label, _, _ in got[:3]] == ["pos", "neg", "pos"]
     assert got[3][2] == 0 and all(0.5 <= p <= 1.0 for _, p, _ in got)
+    assert essentials.predict(run_dir, []) == []  # e.g. empty stdin
     assert essentials.test(run_dir, log=_quiet) == 1.0
 
 

@@ -125,3 +125,32 @@ def test_git_state_of_this_checkout():
     if state["commit"] is None:
         pytest.skip("the package is not in a git checkout (installed copy)")
     assert len(state["commit"]) == 40 and isinstance(state["dirty"], bool)
+
+
+def _damage(run_dir, epoch):
+    data = run_dir / f"{runs.EPOCH_PREFIX}-{epoch}.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:3])  # cut short, as by a full disk or an interrupted copy
+
+
+def test_resume_falls_back_past_a_damaged_newest_checkpoint(tmp_path):
+    run, sess = _run(tmp_path)
+    run.resume(sess)
+    run.write_manifest()
+    var = run.var_list[0]
+    for epoch in (1, 2):
+        var.load([float(epoch)] * 2, sess)
+        run.finish_epoch(sess, {"epoch": epoch, "loss": 1.0 / epoch})
+    run.close()
+    _damage(tmp_path, 2)
+    again, sess2 = _run(tmp_path)
+    assert again.resume(sess2) == 1  # epoch 2 is trained again, nothing else is lost
+    assert sess2.run(again.var_list[0]).tolist() == [1.0, 1.0]
+    assert [row["epoch"] for row in again.curve] == [1]
+    with pytest.raises(runs.CorruptCheckpointError, match=r"model\.ckpt-2 cannot be read.*--checkpoint"):
+        again.restore(sess2, str(tmp_path / f"{runs.EPOCH_PREFIX}-2"))
+    again.close()
+    _damage(tmp_path, 1)
+    for _ in range(2):  # the failed resume frees the lock: the second attempt fails the same way, not "busy"
+        last, sess3 = _run(tmp_path)
+        with pytest.raises(runs.CorruptCheckpointError, match=r"No checkpoint in .* can be read:\n.*-2.*\n.*-1"):
+            last.resume(sess3)

@@ -41,7 +41,7 @@ def load_word_vectors(path, expected_dim):
     """
     try:
         with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+            lines = f.read().split("\n")  # universal newlines: \r\n and \r are \n here
     except UnicodeDecodeError as err:
         raise DataFormatError(f"{path} is not UTF-8 text ({err}); word vectors must be a word2vec/GloVe "
                               "*text* file (a binary word2vec file needs converting first)") from err
@@ -104,18 +104,23 @@ def read_train_file(path):
     Exactly two distinct labels (the model has two classes); their sorted names give the class ids.
     """
     texts, labels = [], []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            label, tab, text = line.rstrip("\r\n").partition("\t")
-            if not tab or not label.strip():
-                raise DataFormatError(f"{path}, line {number}: expected 'label<TAB>text', got {line.strip()[:60]!r}")
-            tokens = tokenize(text)
-            if not tokens:
-                raise DataFormatError(f"{path}, line {number}: the text after the label is empty")
-            texts.append(tokens)
-            labels.append(label.strip())
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")  # universal newlines: \r\n and \r are \n here
+    except UnicodeDecodeError as err:
+        raise DataFormatError(f"{path} is not UTF-8 text ({err}); the training file must be UTF-8 "
+                              "'label<TAB>text' lines") from err
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        label, tab, text = line.rstrip("\r\n").partition("\t")
+        if not tab or not label.strip():
+            raise DataFormatError(f"{path}, line {number}: expected 'label<TAB>text', got {line.strip()[:60]!r}")
+        tokens = tokenize(text)
+        if not tokens:
+            raise DataFormatError(f"{path}, line {number}: the text after the label is empty")
+        texts.append(tokens)
+        labels.append(label.strip())
     names = sorted(set(labels))
     if len(names) != 2:
         raise DataFormatError(f"{path} has {len(names)} distinct labels ({', '.join(names) or 'none'}); the model "
