@@ -51,15 +51,21 @@ Data: ``belling_the_cat/belling_the_cat.txt`` (979 bytes, sha256 925f399e...cfe6
 in ``--data_dir`` (default ``$LEGACY_LSTM_DATA``, else ``~/.cache/legacy_lstm``); downloaded from the original
 commit e50cb0f when missing and reachable.
 
-The original, reproduced as it is (no switches: these are the model)
-    - The dictionary is ``Counter.most_common()`` order (ties in first-appearance order on Python 3.7+:
-      "council" 39; the blog's Python 3.5 gave 37). It is stored in the run directory (vocab.json).
-    - No embedding: each input word is its dictionary id fed as one float feature ([1, 3, 1]); the three
-      steps go through ``static_rnn``; logits = last output x W + b, W and b ``random_normal`` stddev 1.
-    - Softmax cross-entropy on a one-hot label, batch 1.
-    - Windows: a random start in 0..4, then steps of 4 (non-overlapping windows of 3 words + label), a new
-      random start in 0..4 whenever fewer than 4 tokens are left.
-    - The displayed accuracy and loss are averages of online training steps, not an evaluation.
+Quirks of the original, reproduced by default; the two that shape what the model sees can be switched
+(recorded in the manifest; test and generation take them from there)
+    - ``--inputs`` (default ``ids``): no embedding: each input word is its dictionary id fed as one float
+      feature ([1, 3, 1]), so the model sees "council" (39) as close to "long" (37). ``--inputs=one_hot``
+      feeds a one-hot vector per word instead (the same feed, turned one-hot in the graph; the LSTM kernel
+      gets 112 + 512 rows).
+    - ``--window_stride`` (default 4 = n_input + 1): windows: a random start in 0..4, then steps of 4
+      (non-overlapping windows of 3 words + label), a new random start in 0..4 whenever fewer than 4 tokens
+      are left; ``--window_stride=1`` moves one word per step, so each pass sees every window.
+    - Kept as they are (they are the model, not a switchable behaviour): the dictionary in
+      ``Counter.most_common()`` order (ties in first-appearance order on Python 3.7+: "council" 39; the
+      blog's Python 3.5 gave 37; stored in the run directory as vocab.json); the three steps go through
+      ``static_rnn``; logits = last output x W + b with W and b ``random_normal`` stddev 1; softmax
+      cross-entropy on a one-hot label, batch 1; the displayed accuracy and loss are averages of online
+      training steps, not an evaluation.
 
 Cells (``--cell``, recorded in the manifest; test/generate take it from there): ``basic`` (default, the
 original's BasicLSTMCell), ``block`` (the raw LSTMBlockCell op, the same function, faster on CPU) or
@@ -139,6 +145,22 @@ PRESETS = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class Quirks:
+    """The original's input and window quirks; the defaults are the original. Recorded in the manifest."""
+    inputs: str = "ids"            # ids: each word's dictionary id as one float feature | one_hot
+    window_stride: int = None      # None: n_input + 1 (non-overlapping windows) | k >= 1
+
+    def __post_init__(self):
+        if self.inputs not in ("ids", "one_hot"):
+            raise ValueError(f"inputs must be 'ids' or 'one_hot', got {self.inputs!r}")
+        if self.window_stride is not None and self.window_stride < 1:
+            raise ValueError(f"window_stride must be >= 1, got {self.window_stride}")
+
+
+FAITHFUL = Quirks()
+
+
 def published_numbers(preset):
     """The published document of ``preset`` (blog | improved) in the form ``published.compare`` takes."""
     return published.load(APP)["presets"][preset]
@@ -150,17 +172,22 @@ def published_numbers(preset):
 Model = collections.namedtuple("Model", "x y pred cost train_op accuracy")
 
 
-def build_graph(vocab_size, config, cell="basic"):
+def build_graph(vocab_size, config, cell="basic", quirks=FAITHFUL):
     """Build rnn_words.py's graph in the default graph. Variable names are those TF 1.x gave it: ``Variable``
     (out weights), ``Variable_1`` (out biases), ``rnn/basic_lstm_cell/...`` (1 layer) or
     ``rnn/multi_rnn_cell/cell_<i>/basic_lstm_cell/...`` (2 layers), RMSProp slots ``<var>/RMSProp[_1]``.
-    ``cell`` is basic (the original's BasicLSTMCell), block or cudnn_compatible (legacy_lstm.cells)."""
+    ``cell`` is basic (the original's BasicLSTMCell), block or cudnn_compatible (legacy_lstm.cells).
+    ``quirks.inputs="one_hot"`` turns the fed ids into one-hot vectors in the graph (the same feed; the first
+    LSTM kernel then has vocab_size + n_hidden rows instead of 1 + n_hidden)."""
     x = tf1.placeholder(tf.float32, [None, config.n_input, 1], name="x")
     y = tf1.placeholder(tf.float32, [None, vocab_size], name="y")
     weights_out = tf.Variable(tf1.random_normal([config.n_hidden, vocab_size]))
     biases_out = tf.Variable(tf1.random_normal([vocab_size]))
-    # RNN(): [batch, n_input, 1] -> n_input tensors of [batch, 1], one per time step
-    steps = tf.split(tf.reshape(x, [-1, config.n_input]), config.n_input, 1)
+    if quirks.inputs == "one_hot":  # [batch, n_input, 1] ids -> n_input tensors of [batch, vocab_size]
+        one_hot = tf.one_hot(tf.cast(tf.reshape(x, [-1, config.n_input]), tf.int32), vocab_size)
+        steps = tf.unstack(one_hot, config.n_input, axis=1)
+    else:  # RNN(): [batch, n_input, 1] -> n_input tensors of [batch, 1], one per time step
+        steps = tf.split(tf.reshape(x, [-1, config.n_input]), config.n_input, 1)
     layers = [cells.make_cell(cell, config.n_hidden) for _ in range(config.n_layers)]
     # The 1-layer model of Listing 3 is the bare cell (its variables are not under multi_rnn_cell/).
     rnn_cell = layers[0] if config.n_layers == 1 else tf1.nn.rnn_cell.MultiRNNCell(layers)
@@ -214,8 +241,8 @@ def train_display(step_fn, ids, reverse, offsets, config, display, log=print):
             "seconds": round(time.time() - start, 3)}
 
 
-def make_manifest(preset, config, dictionary, seed, offset_seed, num_tokens, cell="basic"):
-    return {"app": APP, "preset": preset, "config": dataclasses.asdict(config), "quirks": {},
+def make_manifest(preset, config, dictionary, seed, offset_seed, num_tokens, cell="basic", quirks=FAITHFUL):
+    return {"app": APP, "preset": preset, "config": dataclasses.asdict(config), "quirks": dataclasses.asdict(quirks),
             "split_seed": None, "seed": seed, "offset_seed": offset_seed, "cell": cell,
             "vocab_size": len(dictionary), "vocab_sha256": runs.vocab_sha256(dictionary), "num_tokens": num_tokens,
             "curve_unit": "one display of display_step iterations (epoch k = iteration k * display_step)"}
@@ -230,7 +257,7 @@ def elapsed(seconds):
     return f"{seconds / 3600:.2f} hr"
 
 
-def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="basic", log=print):
+def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="basic", quirks=FAITHFUL, log=print):
     """Train (resuming from ``run_dir`` when it holds an unfinished run of the same config).
 
     ``max_epochs`` counts displays (checkpoints) in total, not iterations. Returns {"curve", "run_dir", "seed",
@@ -246,12 +273,12 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="b
     else:
         offset_seed = seed if seed is not None else cli.draw_seed("offset_seed", None, log)
     num_displays = config.num_displays if max_epochs is None else min(config.num_displays, max_epochs)
-    manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words), cell)
+    manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words), cell, quirks)
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():
         seed_everything(runs.sitting_seed(seed, run_dir))  # seed + finished epochs when resuming
-        model = build_graph(len(dictionary), config, cell)
+        model = build_graph(len(dictionary), config, cell, quirks)
         run = runs.Run(run_dir, manifest)
         with tf1.Session(graph=graph) as sess:
             sess.run(tf1.global_variables_initializer())
@@ -263,7 +290,8 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="b
             step = sess.make_callable([model.train_op, model.accuracy, model.cost, model.pred],
                                       feed_list=[model.x, model.y])
             graph.finalize()  # nothing below may add ops: the graph does not grow during training
-            offsets = fable_data.make_offsets(len(ids), config.n_input, offset_seed).skip(done * config.display_step)
+            offsets = fable_data.make_offsets(len(ids), config.n_input, offset_seed,
+                                              quirks.window_stride).skip(done * config.display_step)
             try:
                 for display in range(done + 1, num_displays + 1):
                     row = train_display(lambda x, y: step(x, y)[1:], ids, reverse, offsets, config, display, log)
@@ -330,9 +358,10 @@ class Generator(runs.HoldsSession):
     def __init__(self, run_dir, checkpoint=None):
         self.dictionary, self.reverse, manifest = load_vocab(run_dir)
         self.config = Config(**manifest["config"])
+        self.quirks = Quirks(**(manifest.get("quirks") or {}))  # {}: a run recorded before the quirk switches
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.model = build_graph(len(self.dictionary), self.config, manifest.get("cell", "basic"))
+            self.model = build_graph(len(self.dictionary), self.config, manifest.get("cell", "basic"), self.quirks)
             run = runs.Run(run_dir, manifest)
             self.sess = tf1.Session(graph=self.graph)
             self.checkpoint = run.restore(self.sess, checkpoint)
@@ -415,8 +444,11 @@ def test(data_path, run_dir, checkpoint=None, log=print):
               "iterations_done": len(curve) * config.display_step, "iterations_total": config.training_iters,
               "complete": len(curve) == config.num_displays,
               "command": f"python -m legacy_lstm.{APP} --preset={manifest['preset']} --seed={manifest.get('seed')}"
-                         f"{'' if manifest.get('cell', 'basic') == 'basic' else ' --cell=' + manifest['cell']}",
-              "cell": manifest.get("cell", "basic"), "versions": manifest.get("versions"),
+                         f"{'' if manifest.get('cell', 'basic') == 'basic' else ' --cell=' + manifest['cell']}"
+                         + "".join(f" --{k}={v}" for k, v in (manifest.get("quirks") or {}).items()
+                                   if v != getattr(FAITHFUL, k)),
+              "cell": manifest.get("cell", "basic"), "quirks": dataclasses.asdict(generator.quirks),
+              "versions": manifest.get("versions"),
               "machine": f"{os.cpu_count()} CPU cores, no GPU",
               "train_wall_seconds": round(sum(r.get("seconds", 0) for r in curve), 1),
               "text_accuracy": text_acc, "text_windows": n_windows,
@@ -448,6 +480,11 @@ def test(data_path, run_dir, checkpoint=None, log=print):
 # --prompt and --num_words are shared with the PTB app, so they live in cli (absl flags are global).
 PROMPT = cli.PROMPT
 NUM_WORDS = cli.NUM_WORDS
+INPUTS = flags.DEFINE_enum("inputs", "ids", ["ids", "one_hot"], "Quirk: ids (the original: each word's "
+                           "dictionary id fed as one float number) or one_hot (a one-hot vector per word).")
+WINDOW_STRIDE = flags.DEFINE_integer("window_stride", None, "Quirk: how far the training window moves per "
+                                     "step. Default: n_input + 1 = 4, the original's non-overlapping windows; "
+                                     "1 visits every window.", lower_bound=1)
 flags.adopt_module_key_flags(cli)
 
 
@@ -456,7 +493,8 @@ def main(argv):
                                                argv, (), "give the seed words with --prompt")
     if mode == "train":
         data_path = download.locate(download.FABLE, cli.resolve_data_dir())
-        result = train(data_path, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value)
+        result = train(data_path, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value,
+                       Quirks(inputs=INPUTS.value, window_stride=WINDOW_STRIDE.value))
         print(f"Run directory: {run_dir} ({len(result['curve']) * PRESETS[preset].display_step} iterations done, "
               f"offset_seed={result['offset_seed']})")
         if result["curve"]:

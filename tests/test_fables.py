@@ -100,6 +100,17 @@ def test_offsets_follow_the_original_stepping():
     assert offsets.steps == 8
 
 
+def test_window_stride_quirk_switch():
+    rng = ScriptedRandom([2, 1])
+    offsets = fable_data.Offsets(12, 3, rng, stride=1)  # every window: 2, 3, ..., 8, then a redraw
+    assert [next(offsets) for _ in range(9)] == [2, 3, 4, 5, 6, 7, 8, 1, 2]
+    assert rng.calls == [(0, 4)] * 2
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        fable_data.Offsets(12, 3, ScriptedRandom([0]), stride=0)
+    with pytest.raises(ValueError, match="inputs must be 'ids' or 'one_hot'"):
+        fables.Quirks(inputs="embedding")
+
+
 def test_windows_and_labels_by_hand():
     ids = np.array([5, 3, 9, 1, 0, 7, 2])
     x, label = fable_data.window(ids, 2, 3)
@@ -254,6 +265,28 @@ def test_another_config_is_refused_in_the_same_run_dir(trained, text_path):
     with pytest.raises(runs.ManifestMismatchError, match="config.n_hidden"):
         fables.train(text_path, run_dir, fables.Config(n_hidden=16, training_iters=800, display_step=200),
                      log=_quiet)
+
+
+def test_one_hot_inputs_and_stride_1_are_recorded_and_restored(text_path, tmp_path):
+    """--inputs=one_hot feeds each id as a one-hot vector (kernel vocab + units rows); with --window_stride=1 the
+    run sees every window. Both are in the manifest and the report; generation rebuilds the same graph."""
+    words, ids, dictionary, _ = fable_data.load_raw(text_path)
+    quirks = fables.Quirks(inputs="one_hot", window_stride=1)
+    cfg = fables.Config(n_hidden=32, training_iters=400, display_step=200)
+    fables.train(text_path, tmp_path, cfg, seed=1, quirks=quirks, log=_quiet)
+    assert runs.read_manifest(tmp_path)["quirks"] == {"inputs": "one_hot", "window_stride": 1}
+    shapes = dict(tf1.train.list_variables(tf1.train.latest_checkpoint(str(tmp_path))))
+    assert shapes["rnn/basic_lstm_cell/kernel"] == [len(dictionary) + 32, 128]
+    with tf.Graph().as_default():  # the cell's first-step input is the one-hot of the fed id
+        model = fables.build_graph(len(dictionary), cfg, quirks=quirks)
+        step0 = tf1.get_default_graph().get_tensor_by_name("unstack:0")
+        with tf1.Session() as sess:
+            got = sess.run(step0, {model.x: np.array([[[5.0], [0.0], [2.0]]], np.float32)})
+    assert got.shape == (1, len(dictionary)) and got[0, 5] == 1.0 and got.sum() == 1.0
+    with fables.Generator(tmp_path) as generator:
+        assert generator.quirks == quirks and len(generator.continue_prompt("the old mouse", 3)) == 3
+    with pytest.raises(runs.ManifestMismatchError, match="quirks.inputs"):  # not mixed with another run's
+        fables.train(text_path, tmp_path, cfg, seed=1, log=_quiet)
 
 
 def test_block_cell_run_is_restored_with_its_cell(text_path, tmp_path):

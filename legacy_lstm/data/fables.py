@@ -58,17 +58,20 @@ class Offsets:
     The first offset is ``rng.randint(0, n_input + 1)``, i.e. uniform on 0..n_input+1. Before each step, an
     offset beyond ``num_tokens - (n_input + 1)`` (no room for n_input inputs and a label) is redrawn the same
     way; after each step it advances by ``n_input + 1``, so the windows do not overlap and one pass covers
-    every (n_input+1)-th window. ``rng`` is a ``random.Random`` (the original used the unseeded global one).
+    every (n_input+1)-th window. ``stride`` replaces that step (1: every window, overlapping; not original). ``rng`` is a ``random.Random`` (the original used the unseeded global one).
 
     ``next(offsets)`` gives the offset of the next step. ``skip(n)`` replays ``n`` steps (used on resume, so
     that a resumed run sees the windows an uninterrupted run would have seen).
     """
 
-    def __init__(self, num_tokens, n_input, rng):
+    def __init__(self, num_tokens, n_input, rng, stride=None):
         if num_tokens < n_input + 1:
             raise ValueError(f"the text has {num_tokens} tokens; a window needs {n_input + 1}")
+        if stride is not None and stride < 1:
+            raise ValueError(f"the window stride must be >= 1, got {stride}")
         self.num_tokens = num_tokens
         self.n_input = n_input
+        self.stride = n_input + 1 if stride is None else stride  # the original's: n_input + 1
         self.rng = rng
         self.offset = rng.randint(0, n_input + 1)
         self.steps = 0
@@ -80,7 +83,7 @@ class Offsets:
         if self.offset > self.num_tokens - (self.n_input + 1):
             self.offset = self.rng.randint(0, self.n_input + 1)
         current = self.offset
-        self.offset += self.n_input + 1
+        self.offset += self.stride
         self.steps += 1
         return current
 
@@ -90,9 +93,10 @@ class Offsets:
         return self
 
 
-def make_offsets(num_tokens, n_input, seed):
-    """``Offsets`` driven by its own ``random.Random(seed)`` (independent of every other random stream)."""
-    return Offsets(num_tokens, n_input, random.Random(seed))
+def make_offsets(num_tokens, n_input, seed, stride=None):
+    """``Offsets`` driven by its own ``random.Random(seed)`` (independent of every other random stream);
+    ``stride`` None is the original's n_input + 1."""
+    return Offsets(num_tokens, n_input, random.Random(seed), stride)
 
 
 def window(ids, offset, n_input):
