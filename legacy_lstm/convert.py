@@ -27,6 +27,8 @@ Command line::
     python -m legacy_lstm.convert --src=checkpoints/stocktwits/hoffman --dst=/tmp/st-cudnn --to=cudnn_compatible
     python -m legacy_lstm.convert --src=/tmp/st-cudnn --dst=/tmp/st-basic --to=basic
     python -m legacy_lstm.convert --src=checkpoints/stocktwits/hoffman --dst=/tmp/weights.npz --to=keras
+    python -m legacy_lstm.convert --src=/tmp/weights.npz --from=keras --to=basic --dst=/tmp/st-back/model.ckpt \
+        --base=checkpoints/stocktwits/hoffman/sentiment.ckpt   # .npz -> checkpoint; --base supplies the rest
 
 ``--src`` is a run directory (its manifest names the cell; the converted run directory gets a manifest with
 the new cell, the vocabulary, and the newest checkpoint, so ``--mode=test --run_dir=<dst>`` works) or a

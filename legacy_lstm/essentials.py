@@ -13,7 +13,7 @@ writes it, trained for the 1,000 iterations the text declares, fits the toy data
 
     python -m legacy_lstm.essentials --seed=1                  # 1,000 Adam steps on the toy data
     python -m legacy_lstm.essentials --mode=test               # Accuracy on the 4 toy sequences: 1.000
-    python -m legacy_lstm.essentials --single_step             # the code as shipped: one optimiser step
+    python -m legacy_lstm.essentials --single_step --run_dir=checkpoints/essentials/single_step  # as shipped: 1 step
 
     ==================================  ========  ============
     config                              steps     expected
@@ -59,8 +59,11 @@ Beyond the original
 
 Predict (runs trained with ``--train_file``)::
 
-    python -m legacy_lstm.essentials --train_file=reviews.tsv --seed=1
-    python -m legacy_lstm.essentials --mode=predict "a great film" "dull and too long"
+    python -m legacy_lstm.essentials --train_file=reviews.tsv --seed=1 --run_dir=checkpoints/essentials/reviews
+    python -m legacy_lstm.essentials --mode=predict --run_dir=checkpoints/essentials/reviews "a great film" "dull"
+
+(Each run directory holds one configuration: a run with other quirks or data is refused in the same folder, so
+give each its own ``--run_dir``.)
 """
 
 import collections

@@ -86,7 +86,8 @@ Quirks of the originals, reproduced by default, each switchable
     test protocol     official: the faithful Test model (batch 1, 1 step, 82,429 runs) by default; ``--fast_test``
                       evaluates the same sum with batch 1 and windows of ``FAST_TEST_STEPS`` steps, state carried,
                       the last window padded and masked: the same perplexity (tests prove it) in a fraction of
-                      the time (small on this project's shared 2-core machine: 249 s faithful, 37 s fast).
+                      the time (small, measured by scripts/ptb_speed.py on this project's loaded 2-core
+                      machine: 249 s faithful, 37 s fast; the committed reproduction's faithful test took 165 s).
     (not switchable)  Thomas never uses ``valid_data`` and reports no perplexity; ``train_perplexity``
                       = exp(mean cost / 35) is added to its curve as a diagnostic. Accuracy is fetched only at
                       the printed steps (as the original), so the curve's ``train_accuracy`` is the mean of those
@@ -110,6 +111,7 @@ Generation (not in the originals)::
 
     python -m legacy_lstm.ptb --preset=small --mode=generate --prompt "the stock market" --num_words 20
     python -m legacy_lstm.ptb --preset=small --mode=generate --prompt "the" --decode=greedy
+    python -m legacy_lstm.ptb --preset=small --mode=generate --prompt "the" --temperature=0.7   # sharper sampling
 
 The prompt is lower-cased and split; words outside the vocabulary become ``<unk>`` (with a notice); ``<eos>``
 is printed as a line break.

@@ -9,8 +9,10 @@
 Safe under ``nohup``: every epoch is checkpointed in the run directory (default
 ``~/.cache/legacy_lstm/runs/<app>-<preset>``, outside the work tree so a fresh checkout keeps it), and a rerun
 of the same command resumes from the last finished epoch with the same split seed. Writes
-``results/<app>.json`` (curve, final metrics, comparison, command, seeds, versions, wall seconds) and
-``results/<app>.png`` (our curve over the published one; needs matplotlib).
+``results/<name>.json`` (curve, final metrics, comparison, command, seeds, versions, training sittings, wall
+seconds) and ``results/<name>.png`` (our curve over the published one; needs matplotlib), where ``<name>`` is
+``<app>-<preset>[-<variant>]`` (``stocktwits[-<variant>]`` for StockTwits' published preset), and rewrites the
+table of every committed run, ``results/README.md`` (``python scripts/reproduce.py summary`` does only that).
 """
 
 import argparse
