@@ -5,6 +5,8 @@ import os
 import pathlib
 
 import pytest
+from absl import flags
+from absl.testing import flagsaver
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -46,3 +48,12 @@ def reproduce_script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def parsed_flags():
+    """The absl flags as after parsing an empty command line (set them as attributes); restored after the test."""
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+    with flagsaver.flagsaver():
+        yield flags.FLAGS

@@ -4,8 +4,7 @@ import dataclasses
 import os
 
 import pytest
-from absl import app, flags
-from absl.testing import flagsaver
+from absl import app
 
 from legacy_lstm import cli, stocktwits
 
@@ -24,15 +23,6 @@ def test_preset_config_by_name_and_by_value():
 def test_unknown_preset_name_lists_the_choices():
     with pytest.raises(ValueError, match="'nope' is not one of hoffman, test"):
         cli.preset_config(stocktwits.PRESETS, "nope")
-
-
-@pytest.fixture
-def parsed_flags():
-    """The absl flags as after parsing an empty command line; restored after the test."""
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()
-    with flagsaver.flagsaver():
-        yield flags.FLAGS
 
 
 def test_run_dir_and_data_dir_defaults_and_overrides(parsed_flags, monkeypatch, tmp_path):

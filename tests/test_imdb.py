@@ -447,18 +447,14 @@ def test_cli_predict_answers_every_text_and_errors_are_one_line(trained, tmp_pat
     assert missing.stderr.strip().splitlines()[-1].startswith("error: Data file imdb/imdb_word_index.json not found")
 
 
-def test_test_mode_uses_the_data_source_the_run_was_trained_with(trained, tiny, monkeypatch, capsys):
+def test_test_mode_uses_the_data_source_the_run_was_trained_with(trained, tiny, monkeypatch, capsys, parsed_flags):
     """--mode=test --source=npz on a run trained from the raw tar locates the tar (the run's own source), instead
     of evaluating with paths that lack it; load_data itself refuses paths without its source's file."""
-    from absl import flags
-    from absl.testing import flagsaver
     run_dir, _ = trained
     located = []
     monkeypatch.setattr(imdb, "locate_data", lambda data_dir, source="raw": located.append(source) or tiny)
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()
-    with flagsaver.flagsaver(mode="test", run_dir=str(run_dir), source="npz"):
-        assert imdb.main(["imdb"]) == 0
+    parsed_flags.mode, parsed_flags.run_dir, parsed_flags.source = "test", str(run_dir), "npz"
+    assert imdb.main(["imdb"]) == 0
     assert located == ["raw"] and "final test accuracy" in capsys.readouterr().out
     config, quirks, _ = imdb._setup_from_run_dir(run_dir)
     with pytest.raises(ValueError, match="--source=raw .* the raw tar file was not located"):

@@ -32,6 +32,16 @@ def _is_header(fields):
     return len(fields) == 2 and all(f.isdigit() for f in fields)
 
 
+def read_lines(path, what):
+    """The lines of a UTF-8 text file (universal newlines: CRLF and CR end lines too); DataFormatError
+    naming the file and ``what`` it must be when it is not UTF-8."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().split("\n")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(f"{path} is not UTF-8 text ({err}); {what}") from err
+
+
 def load_word_vectors(path, expected_dim):
     """(words, float64 [len(words), dim]) of a word2vec text file ("count dim" header) or a GloVe file.
 
@@ -39,12 +49,8 @@ def load_word_vectors(path, expected_dim):
     Raises DataFormatError for an empty or undecodable file, a line that is not a word and ``dim`` numbers,
     a header that disagrees with the rows, or vectors whose dimension is not ``expected_dim``.
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().split("\n")  # universal newlines: \r\n and \r are \n here
-    except UnicodeDecodeError as err:
-        raise DataFormatError(f"{path} is not UTF-8 text ({err}); word vectors must be a word2vec/GloVe "
-                              "*text* file (a binary word2vec file needs converting first)") from err
+    lines = read_lines(path, "word vectors must be a word2vec/GloVe *text* file (a binary word2vec file needs "
+                             "converting first)")
     numbered = [(i, line.rstrip()) for i, line in enumerate(lines, 1) if line.strip()]
     header = None
     if numbered and _is_header(numbered[0][1].split()):
@@ -104,12 +110,7 @@ def read_train_file(path):
     Exactly two distinct labels (the model has two classes); their sorted names give the class ids.
     """
     texts, labels = [], []
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().split("\n")  # universal newlines: \r\n and \r are \n here
-    except UnicodeDecodeError as err:
-        raise DataFormatError(f"{path} is not UTF-8 text ({err}); the training file must be UTF-8 "
-                              "'label<TAB>text' lines") from err
+    lines = read_lines(path, "the training file must be UTF-8 'label<TAB>text' lines")
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
