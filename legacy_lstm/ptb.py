@@ -67,10 +67,13 @@ The two graphs
               ``dynamic_rnn``, cost = sum over the 35 steps of the batch-mean cross-entropy, accuracy of the
               argmax of the softmax, lr variable + assign op, clip 5, SGD. Each batch's final state is fed back
               as the next initial state; each epoch starts from zeros. The log line every 50 steps:
-              ``Epoch 0, Step 50, cost: ..., accuracy: ..., Seconds per step: ...`` (0-based epoch).
+              ``Epoch 0, Step 50, cost: ..., accuracy: ..., Seconds per step: ...`` (0-based epoch; seconds
+              per step as the original computed them: whole seconds since the last print / 50).
               ``--rnn_mode=block`` uses the raw LSTMBlockCell op with forget_bias 1 (same function, same names).
 
 Quirks of the originals, reproduced by default, each switchable
+    --exact_step_seconds  thomas: the log's "Seconds per step" is the original's coarse whole seconds since
+                      the last print / 50 (0.000 at step 0); this flag prints the measured value instead.
     --tie_layers      thomas: ``MultiRNNCell([cell for _ in range(2)])`` holds the *same* cell object twice, so
                       since TF 1.2 both layers share one kernel (``rnn/multi_rnn_cell/cell_0/lstm_cell/kernel``
                       [1300, 2600]; there is no cell_1). ``--notie_layers`` gives each layer its own weights.
@@ -101,7 +104,6 @@ Deliberate differences
     - Checkpoints: ``model.ckpt-<epoch>`` after every epoch with a manifest (resume, checked restore) instead of
       the Supervisor (official) or Windows-path names (Thomas); Thomas's epoch-index-38 checkpoint and
       ``-final`` keep the original names. No metagraph export/import round trip (multi-GPU plumbing).
-    - Thomas prints the real seconds per step (the original printed integer seconds / 50).
     - ``--seed`` seeds Python, NumPy and TF and runs dynamic_rnn with parallel_iterations=1 (deterministic
       dropout); the originals are unseeded. The fetched Thomas state is stacked in the graph before it is fed
       back (the original converted the nested tuple with numpy): the same values.
@@ -463,9 +465,11 @@ def _session(graph):
     return tf1.Session(graph=graph, config=SESSION_CONFIG)
 
 
-def train(paths, run_dir, preset="small", seed=None, max_epochs=None, rnn_mode=None, tie_layers=None, log=print):
+def train(paths, run_dir, preset="small", seed=None, max_epochs=None, rnn_mode=None, tie_layers=None, log=print,
+          exact_step_seconds=False):
     """Train (resuming from ``run_dir``); ``paths`` = (train, valid, test) files. Returns {"curve", "run_dir",
-    "seed", "finished", "seconds", "config"}. ``max_epochs`` counts epochs in total."""
+    "seed", "finished", "seconds", "config"}. ``max_epochs`` counts epochs in total. ``exact_step_seconds``:
+    Thomas's log line shows the measured seconds per step instead of the original's whole seconds / 50."""
     preset_name, config = _resolve_config(preset, rnn_mode=rnn_mode, tie_layers=tie_layers)
     train_data, valid_data, _, word_to_id = _load(paths, config)
     saved = runs.read_manifest(run_dir)
@@ -478,7 +482,8 @@ def train(paths, run_dir, preset="small", seed=None, max_epochs=None, rnn_mode=N
     with graph.as_default():
         seed_everything(runs.sitting_seed(seed, run_dir))  # seed + finished epochs when resuming
         if config.style == "thomas":
-            result = _train_thomas(graph, config, manifest, train_data, word_to_id, run_dir, num_epochs, seed, log)
+            result = _train_thomas(graph, config, manifest, train_data, word_to_id, run_dir, num_epochs, seed, log,
+                                   exact_step_seconds)
         else:
             result = _train_official(graph, config, manifest, train_data, valid_data, word_to_id, run_dir,
                                      num_epochs, log)
@@ -529,7 +534,8 @@ def _train_official(graph, config, manifest, train_data, valid_data, word_to_id,
     return {"curve": run.curve}
 
 
-def _train_thomas(graph, config, manifest, train_data, word_to_id, run_dir, num_epochs, seed, log):
+def _train_thomas(graph, config, manifest, train_data, word_to_id, run_dir, num_epochs, seed, log,
+                  exact_step_seconds=False):
     training_input = Input(config.batch_size, config.num_steps, train_data)
     m = Model(training_input, True, config, parallel_iterations=1 if seed is not None else None)
     run = runs.Run(run_dir, manifest, final_name=f"{THOMAS_NAME}-final")
@@ -548,7 +554,7 @@ def _train_thomas(graph, config, manifest, train_data, word_to_id, run_dir, num_
                     lr = config.learning_rate_at(epoch)
                     m.assign_lr(sess, lr)
                     row = thomas_epoch(step, step_print, m.zero_state(config), training_input.epoch_size, epoch,
-                                       config, log)
+                                       config, log, exact_step_seconds)
                     row["learning_rate"] = lr
                     # the kept checkpoint first: a kill between the two saves retrains this epoch and rewrites it
                     if config.test_epoch is not None and epoch + 1 == config.test_epoch:
@@ -563,10 +569,12 @@ def _train_thomas(graph, config, manifest, train_data, word_to_id, run_dir, num_
     return {"curve": run.curve}
 
 
-def thomas_epoch(step, step_print, zero_state, epoch_size, epoch, config, log=print):
+def thomas_epoch(step, step_print, zero_state, epoch_size, epoch, config, log=print, exact_step_seconds=False):
     """One epoch of lstm_tutorial.py's train loop: state from zeros, carried batch to batch; every
-    ``print_iter`` steps (from step 0) the accuracy is fetched too and the original's line printed. The
-    curve row: mean cost, its per-word perplexity, and the mean accuracy of the printed steps."""
+    ``print_iter`` steps (from step 0) the accuracy is fetched too and the original's line printed, its
+    "Seconds per step" the original's whole seconds since the last print / print_iter (``exact_step_seconds``:
+    the measured value). The curve row: mean cost, its per-word perplexity, and the mean accuracy of the
+    printed steps."""
     current_state = zero_state
     costs, accs = 0.0, []
     start = time.time()
@@ -577,7 +585,8 @@ def thomas_epoch(step, step_print, zero_state, epoch_size, epoch, config, log=pr
         else:
             cost, _, current_state, acc = step_print(current_state)
             now = time.time()
-            per_step = (now - t_print) / config.print_iter if s else 0.0
+            # the original: timedelta.seconds (whole seconds) / print_iter, about 0 at step 0
+            per_step = (now - t_print if exact_step_seconds else int(now - t_print)) / config.print_iter
             t_print = now
             log("Epoch {}, Step {}, cost: {:.3f}, accuracy: {:.3f}, Seconds per step: {:.3f}".format(
                 epoch, s, cost, acc, per_step))
@@ -845,6 +854,9 @@ FAST_TEST = flags.DEFINE_boolean("fast_test", False, "official presets: evaluate
                                  "original batch-1, 1-step model.")
 DECODE = flags.DEFINE_enum("decode", "sample", ["sample", "greedy"], "--mode=generate: sample from the softmax or "
                            "take the most likely word.")
+EXACT_STEP_SECONDS = flags.DEFINE_boolean("exact_step_seconds", False, "thomas: print the measured seconds "
+                                           "per step (the original printed whole seconds since the last print "
+                                           "/ 50).")
 TEMPERATURE = flags.DEFINE_float("temperature", 1.0, "--mode=generate with --decode=sample: softmax temperature.",
                                  lower_bound=0.0)
 flags.adopt_module_key_flags(cli)
@@ -857,7 +869,8 @@ def main(argv):
         raise ValueError(f"--cell={rnn_mode}: the PTB app supports basic and block (--rnn_mode)")
     if mode == "train":
         paths = ptb_data.locate(cli.resolve_data_dir())
-        result = train(paths, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, rnn_mode, TIE_LAYERS.value)
+        result = train(paths, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, rnn_mode, TIE_LAYERS.value,
+                       exact_step_seconds=EXACT_STEP_SECONDS.value)
         print(f"Run directory: {run_dir} ({len(result['curve'])}/{result['config'].epochs} epochs done)")
         if result["finished"]:
             test(paths, run_dir, fast=FAST_TEST.value, thomas_test=THOMAS_TEST.value)

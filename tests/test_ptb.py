@@ -215,6 +215,20 @@ def test_thomas_epoch_feeds_each_final_state_into_the_next_batch():
     assert row["train_perplexity"] == pytest.approx(np.exp(3.0 / 5))
 
 
+@pytest.mark.parametrize("exact, shown", [(False, ["0.000", "2.350", "2.100"]), (True, ["0.010", "2.385", "2.105"])])
+def test_thomas_seconds_per_step_are_the_originals_whole_seconds(monkeypatch, exact, shown):
+    """The original printed timedelta.seconds (whole seconds since the last print) / 50; --exact_step_seconds
+    prints the measured value."""
+    clock = iter([100.0, 100.2, 147.9, 190.0, 200.0, 200.0])  # start, the prints at steps 0/20/40, the end
+    monkeypatch.setattr(ptb.time, "time", lambda: next(clock))
+    zero = np.zeros((2, 2, 4, 16), np.float32)
+    lines = []
+    ptb.thomas_epoch(lambda st: (3.0, None, st), lambda st: (3.0, None, st, 0.25), zero, 45, epoch=0,
+                     config=TINY_THOMAS, log=lines.append, exact_step_seconds=exact)
+    assert TINY_THOMAS.print_iter == 20
+    assert [line.rsplit("Seconds per step: ", 1)[1] for line in lines] == shown
+
+
 def test_fast_test_evaluation_equals_the_faithful_one_and_the_state_matters(corpus):
     _, _, test_data, _ = ptb_data.load_raw(*corpus)
     # Large random weights, so that the carried state changes the outputs; seeded, because how much it changes
