@@ -72,6 +72,9 @@ The two graphs
               ``--rnn_mode=block`` uses the raw LSTMBlockCell op with forget_bias 1 (same function, same names).
 
 Quirks of the originals, reproduced by default, each switchable
+    --data_prints     thomas: training starts with what the original's ``load_data()`` printed:
+                      ``[9970, 9971, 9972, 9974, 9975]``, the whole word_to_id dict (10,000 entries), ``10000``
+                      and the first 10 training words. ``--nodata_prints`` leaves them out.
     --exact_step_seconds  thomas: the log's "Seconds per step" is the original's coarse whole seconds since
                       the last print / 50 (0.000 at step 0); this flag prints the measured value instead.
     --tie_layers      thomas: ``MultiRNNCell([cell for _ in range(2)])`` holds the *same* cell object twice, so
@@ -453,6 +456,14 @@ def make_manifest(preset, config, word_to_id, seed, num_tokens):
             "num_tokens": num_tokens}
 
 
+def thomas_data_lines(train_data, word_to_id):
+    """What lstm_tutorial.py's ``load_data()`` printed: ``train_data[:5]`` ([9970, 9971, 9972, 9974, 9975] on
+    PTB), the whole word_to_id dict, the vocabulary size, and the first 10 training words."""
+    reverse = {i: w for w, i in word_to_id.items()}
+    return [str([int(i) for i in train_data[:5]]), str(word_to_id), str(len(word_to_id)),
+            " ".join(reverse[int(i)] for i in train_data[:10])]
+
+
 def _load(paths, config):
     train_data, valid_data, test_data, word_to_id = ptb_data.load_raw(*paths)
     if len(word_to_id) > config.vocab_size:
@@ -466,12 +477,16 @@ def _session(graph):
 
 
 def train(paths, run_dir, preset="small", seed=None, max_epochs=None, rnn_mode=None, tie_layers=None, log=print,
-          exact_step_seconds=False):
+          exact_step_seconds=False, data_prints=True):
     """Train (resuming from ``run_dir``); ``paths`` = (train, valid, test) files. Returns {"curve", "run_dir",
     "seed", "finished", "seconds", "config"}. ``max_epochs`` counts epochs in total. ``exact_step_seconds``:
-    Thomas's log line shows the measured seconds per step instead of the original's whole seconds / 50."""
+    Thomas's log line shows the measured seconds per step instead of the original's whole seconds / 50.
+    ``data_prints`` (thomas): log what the original's ``load_data()`` printed (``thomas_data_lines``)."""
     preset_name, config = _resolve_config(preset, rnn_mode=rnn_mode, tie_layers=tie_layers)
     train_data, valid_data, _, word_to_id = _load(paths, config)
+    if config.style == "thomas" and data_prints:
+        for line in thomas_data_lines(train_data, word_to_id):
+            log(line)
     saved = runs.read_manifest(run_dir)
     if seed is None and saved is not None:
         seed = saved.get("seed")
@@ -854,6 +869,9 @@ FAST_TEST = flags.DEFINE_boolean("fast_test", False, "official presets: evaluate
                                  "original batch-1, 1-step model.")
 DECODE = flags.DEFINE_enum("decode", "sample", ["sample", "greedy"], "--mode=generate: sample from the softmax or "
                            "take the most likely word.")
+DATA_PRINTS = flags.DEFINE_boolean("data_prints", True, "thomas: print what the original's load_data() printed "
+                                    "(train_data[:5], the whole word_to_id dict, the vocabulary size, the first 10 "
+                                    "words); --nodata_prints leaves them out.")
 EXACT_STEP_SECONDS = flags.DEFINE_boolean("exact_step_seconds", False, "thomas: print the measured seconds "
                                            "per step (the original printed whole seconds since the last print "
                                            "/ 50).")
@@ -870,7 +888,7 @@ def main(argv):
     if mode == "train":
         paths = ptb_data.locate(cli.resolve_data_dir())
         result = train(paths, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, rnn_mode, TIE_LAYERS.value,
-                       exact_step_seconds=EXACT_STEP_SECONDS.value)
+                       exact_step_seconds=EXACT_STEP_SECONDS.value, data_prints=DATA_PRINTS.value)
         print(f"Run directory: {run_dir} ({len(result['curve'])}/{result['config'].epochs} epochs done)")
         if result["finished"]:
             test(paths, run_dir, fast=FAST_TEST.value, thomas_test=THOMAS_TEST.value)

@@ -81,6 +81,9 @@ def test_real_data_counts_and_vocabulary(ptb_paths):
     assert (len(train), len(valid), len(test)) == (929589, 73760, 82430)
     assert word_to_id["the"] == 0 and word_to_id["<unk>"] == 1 and word_to_id["<eos>"] == 2
     assert train[:5] == [9970, 9971, 9972, 9974, 9975]  # the seed's printed train_data[:5]
+    first, vocab_dict, size, words = ptb.thomas_data_lines(train, word_to_id)  # what Thomas's load_data printed
+    assert first == "[9970, 9971, 9972, 9974, 9975]" and size == "10000"
+    assert vocab_dict.startswith("{'the': 0, '<unk>': 1, '<eos>': 2, ") and len(words.split()) == 10
     sizes = {name: ptb_data.epoch_size(len(train), c.batch_size, c.num_steps) for name, c in ptb.PRESETS.items()}
     assert sizes == {"small": 2323, "medium": 1327, "large": 1327, "thomas": 1327, "test": 23239}
     assert ptb_data.epoch_size(len(valid), 20, 20) == 184 and ptb_data.epoch_size(len(valid), 20, 35) == 105
@@ -307,7 +310,11 @@ def test_test_preset_training_lowers_perplexity_and_resumes(corpus, tmp_path):
 
 def test_thomas_run_keeps_its_test_checkpoint_and_runs_the_original_protocol(corpus, tmp_path):
     config = dataclasses.replace(TINY_THOMAS, epochs=5, test_epoch=2)
-    result = ptb.train(corpus, tmp_path, config, seed=1, log=_quiet)
+    train_lines = []
+    result = ptb.train(corpus, tmp_path, config, seed=1, log=train_lines.append)
+    train_data, _, _, word_to_id = ptb_data.load_raw(*corpus)
+    assert train_lines[:4] == ptb.thomas_data_lines(train_data, word_to_id)  # the original's load_data() prints
+    assert train_lines[1].startswith("{") and train_lines[4].startswith("Epoch 0, Step 0, cost: ")
     assert result["finished"] and [r["learning_rate"] for r in result["curve"]] == [1.0] * 5
     assert not tf1.train.checkpoint_exists(str(tmp_path / "model.ckpt-2"))  # rotated away (max_to_keep 3)
     assert tf1.train.checkpoint_exists(str(tmp_path / f"{ptb.THOMAS_NAME}-1"))  # the original's epoch index
