@@ -193,7 +193,7 @@ def test_stocktwits_trains_tests_and_predicts_with_cudnn_compatible(trained_cudn
     assert runs.read_manifest(run_dir)["cell"] == "cudnn_compatible"
     names = [n for n, _ in tf1.train.list_variables(str(run_dir / "sentiment.ckpt"))]
     assert "rnn/multi_rnn_cell/cell_0/cudnn_compatible_lstm_cell/kernel" in names
-    assert 0.5 < stocktwits.test(data, run_dir, log=lambda *a: None) <= 1.0
+    assert stocktwits.test(data, run_dir, log=lambda *a: None) > 0.8  # the data is ~55% bullish: it learned
     results = stocktwits.predict(run_dir, TEXTS)
     assert [r["label"] for r in results[:2]] == ["bullish", "bearish"]
 

@@ -73,7 +73,9 @@ def test_stocktwits_fast_variant_results_are_complete_and_documented():
     assert doc["variant"] == "fast" and doc["cell"] == "block" and doc["quirks"]["seq_len"] == 39
     for key in ("command", "seed", "split_seed", "versions", "train_wall_seconds", "test_wall_seconds"):
         assert doc.get(key) is not None, key
-    assert doc["complete"] and len(doc["curve"]) == 50 and 0.5 < doc["final"]["test_acc"] <= 1.0
+    assert doc["complete"] and len(doc["curve"]) == 50
+    cmp = published.compare(doc["curve"], doc["final"], published.load("stocktwits"))
+    assert cmp.complete and cmp.passed, cmp.summary_lines()  # the same bands as the faithful run
 
 
 # --- IMDB (no published numbers; target test accuracy >= 0.85 for the tutorial's lstm) ----------------------
@@ -104,7 +106,22 @@ def test_imdb_every_preset_ran_fully_with_the_tutorials_quirks(preset):
         assert doc["final"]["best_epoch"] == best["epoch"] and doc["final"]["val_loss"] == best["val_loss"]
     else:
         assert len(epochs) == IMDB_PRESETS[preset]
-    assert 0.5 <= doc["final"]["test_acc"] <= 1.0
+
+
+# The tutorial sets no number for the other presets; a run that learned lands well above chance (0.5): the
+# committed ones reached 0.816-0.857. 0.80 separates a learning run from the post-padding stall (0.50-0.69).
+IMDB_LEARNED = 0.80
+IMDB_STACKED_STALL = pytest.mark.xfail(strict=True, reason="imdb stacked, seed 2017, post padding: stalled "
+                                       "flat at chance (test 0.500)")
+
+
+@pytest.mark.parametrize("preset, variant", [
+    ("bidirectional", "faithful"), ("attention", "faithful"), ("l2", "faithful"),
+    pytest.param("stacked", "faithful", marks=IMDB_STACKED_STALL),
+    ("lstm", "mask"), ("stacked", "pre"), ("stacked", "mask")])
+def test_imdb_run_learned(preset, variant):
+    doc = _imdb(preset, variant)
+    assert doc["final"]["test_acc"] >= IMDB_LEARNED, doc["final"]
 
 
 # A documented miss: with the tutorial's unmasked post padding, seed 2017's lstm reached 0.690 (the stall the

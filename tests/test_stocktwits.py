@@ -155,8 +155,19 @@ def test_carry_state_changes_what_the_next_batch_sees(trained, small_data):
             p_zero = sess.run(model.predictions, {model.inputs: x1, model.keep_prob: 1.0})
             p_carry = sess.run(model.predictions, {model.inputs: x1, model.keep_prob: 1.0,
                                                    **stocktwits._state_feed(model, state)})
+
+            def by_hand(carry):  # rounded predictions against the labels, batch by batch, numpy scoring
+                accs, state = [], None
+                for start in range(0, len(data.val.x) // 16 * 16, 16):
+                    feed = {model.inputs: data.val.x[start:start + 16], model.keep_prob: 1.0}
+                    if carry and state is not None:
+                        feed.update(stocktwits._state_feed(model, state))
+                    probs, state = sess.run([model.predictions, model.final_state], feed)
+                    accs.append(np.mean(np.round(probs[:, 0]) == data.val.y[start:start + 16]))
+                return float(np.mean(accs))
+            hand_carried, hand_reset = by_hand(True), by_hand(False)
     assert np.abs(p_zero - p_carry).max() > 1e-4
-    assert 0.0 <= carried <= 1.0 and 0.0 <= reset <= 1.0
+    assert carried == pytest.approx(hand_carried, abs=1e-6) and reset == pytest.approx(hand_reset, abs=1e-6)
 
 
 # --- run directory --------------------------------------------------------------------------------------
