@@ -149,13 +149,15 @@ with tf1.Session() as sess:
 
 def test_initial_values_are_graph_seeded():
     values = []
-    for _ in range(2):
+    for seed in (5, 5, 6):
         with tf.Graph().as_default():
-            tf1.set_random_seed(5)
+            tf1.set_random_seed(seed)
             cell = cells.make_cell("cudnn_compatible", 4)
             tf1.nn.dynamic_rnn(cell, tf.zeros([1, 2, 3]), dtype=tf.float32)
             with tf1.Session() as sess:
                 sess.run(tf1.global_variables_initializer())
                 values.append(sess.run(cell.weights))
-    np.testing.assert_array_equal(values[0][0], values[1][0])
+    np.testing.assert_array_equal(values[0][0], values[1][0])  # the same graph seed: the same kernel
+    assert np.abs(values[0][0]).min() > 0 and np.std(values[0][0]) > 0.1  # a random draw, not a constant
+    assert not np.array_equal(values[0][0], values[2][0])  # another seed: another kernel
     np.testing.assert_array_equal(values[0][1], 0)

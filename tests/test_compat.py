@@ -47,12 +47,14 @@ def test_fully_connected_has_contrib_names_defaults_and_is_seeded():
                              "fully_connected_1/weights", "fully_connected_1/biases"]
             with tf1.Session() as sess:
                 sess.run(tf1.global_variables_initializer())
-                w, b = sess.run(tf1.global_variables()[:2])
-                inp = np.array([[-1.0, 2, -3, 4, -5]], np.float32)
+                w, b, w2, b2 = sess.run(tf1.global_variables())
+                inp = np.array([[-1.0, 2, -3, 4, -5], [1.0, -2, 3, -4, 5]], np.float32)  # x and -x: both signs
                 out, lin = sess.run([y, second], {x: inp})
             values.append(w)
             np.testing.assert_array_equal(b, 0)
             np.testing.assert_allclose(out, np.maximum(inp @ w + b, 0), rtol=1e-6)  # relu by default
+            np.testing.assert_allclose(lin, inp @ w2 + b2, rtol=1e-6)  # activation_fn=None: linear
+            assert (inp @ w + b).min() < 0 and (inp @ w2 + b2).min() < 0  # relu and linear differ here
             limit = np.sqrt(6 / (5 + 2))  # Glorot uniform
             assert np.abs(w).max() <= limit
     np.testing.assert_array_equal(values[0], values[1])

@@ -152,7 +152,7 @@ def test_missing_with_download_disabled(tmp_path, cache_root):
     with pytest.raises(dl.DataNotFoundError) as info:
         dl.locate(_spec(url="https://example.invalid/payload.bin"), data_dir=data, download=False)
     _assert_missing_message(str(info.value), data)
-    assert "no download location is known" in str(info.value)
+    assert "it is not downloaded automatically here" in str(info.value)  # it has a URL; the caller said no
     # every place looked in is listed
     for place in (data / "somedata" / "payload.bin", data / "payload.bin",
                   cache_root / "somedata" / "payload.bin", cache_root / "payload.bin"):
@@ -230,19 +230,27 @@ def test_download_directly_mismatch(tmp_path):
 def test_stocktwits_entry():
     spec = dl.STOCKTWITS
     assert (spec.subdir, spec.name, spec.size) == ("stocktwits_spy", "StockTwits_SPY_Sentiment_2017.gz", 3558296)
-    assert len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0
+    assert len(spec.sha256) == 64 and set(spec.sha256) <= set("0123456789abcdef")
     assert spec.url.startswith("https://github.com/GarrettHoffman/lstm-oreilly/")
     assert spec.url.endswith("/data/StockTwits_SPY_Sentiment_2017.gz")
 
 
-def test_stocktwits_real_file_matches_entry():
+@pytest.mark.parametrize("name", ["STOCKTWITS", "FABLE", "PTB_TRAIN", "PTB_VALID", "PTB_TEST", "imdb.TAR",
+                                  "imdb.WORD_INDEX"])
+def test_real_file_matches_entry(name):
+    """Every registry entry's size and sha256 against the real file (locate verifies the sha256)."""
+    if name.startswith("imdb."):
+        from legacy_lstm import imdb
+        spec = getattr(imdb, name.split(".")[1])
+    else:
+        spec = getattr(dl, name)
     # the autouse fixture unset the env var: use the value read when this module was imported
     root = pathlib.Path(REAL_ENV) if REAL_ENV else pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-    path = root / dl.STOCKTWITS.subdir / dl.STOCKTWITS.name
+    path = root / spec.subdir / spec.name
     if not path.is_file():
         pytest.skip(f"real data not present: {path}")
-    assert path.stat().st_size == dl.STOCKTWITS.size
-    assert dl.locate(dl.STOCKTWITS, data_dir=root, download=False) == path
+    assert path.stat().st_size == spec.size
+    assert dl.locate(spec, data_dir=root, download=False) == path
 
 
 def test_module_does_not_import_tensorflow():

@@ -195,7 +195,8 @@ def test_train_file_parsing_and_encoding_by_hand(tmp_path):
     assert vectors.shape == (7, 5) and not vectors[6].any() and vectors[:6].all()
     x = ess_data.encode(texts, vocab, 4, 6)
     assert x.tolist() == [[0, 1, 6, 6], [2, 3, 3, 1]]
-    # with loaded vectors: only the rows the texts use, in the file's order; words without one -> the zero row
+    # with loaded vectors: the texts' words the file has, in the texts' order, each with its file row; words
+    # without one -> the zero row
     file_words = ["great", "zebra", "film", "dull"]
     file_vectors = np.arange(12, dtype=np.float64).reshape(4, 3) + 1
     vocab, vectors = ess_data.vocab_and_vectors(texts, 3, 0, file_words, file_vectors)

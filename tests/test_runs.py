@@ -2,6 +2,7 @@
 the seed of a resumed sitting."""
 
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -124,7 +125,11 @@ def test_git_state_of_this_checkout():
     state = runs.git_state()
     if state["commit"] is None:
         pytest.skip("the package is not in a git checkout (installed copy)")
-    assert len(state["commit"]) == 40 and isinstance(state["dirty"], bool)
+    here = pathlib.Path(runs.__file__).resolve().parent
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True).stdout.strip()
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                            capture_output=True, text=True).stdout
+    assert state == {"commit": head, "dirty": bool(status.strip())}
 
 
 def _damage(run_dir, epoch):

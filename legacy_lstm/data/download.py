@@ -119,7 +119,7 @@ def locate(spec, data_dir=None, download=True):
             if path.is_file():
                 return _verify(path, spec)
     target = cache_dir() / spec.subdir / spec.name
-    reason = "no download location is known"
+    reason = "no download location is known" if not spec.url else "it is not downloaded automatically here"
     if os.environ.get(OFFLINE_VAR, "") not in ("", "0"):
         download, reason = False, f"downloads are off (${OFFLINE_VAR} is set)"
     if download and spec.url:

@@ -139,8 +139,9 @@ def one_hot(label_ids, num_classes):
 def vocab_and_vectors(texts, dim, seed, words=None, vectors=None):
     """The vocabulary {word: row} and float64 word vectors for ``texts``.
 
-    With ``words``/``vectors`` (a loaded file): the rows of the words the texts use, in file order. Without:
-    the texts' words in order of first appearance, with random vectors as the book's (seeded). Either way a
+    The texts' words in order of first appearance; with ``words``/``vectors`` (a loaded file) only those the
+    file has, each with its row from the file; without, all of them, with random vectors as the book's
+    (seeded). Either way a
     last row ``<pad>`` of zeros pads short texts and stands for words the vectors do not have.
     """
     used = list(dict.fromkeys(t for tokens in texts for t in tokens))
