@@ -274,6 +274,8 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="b
         offset_seed = seed if seed is not None else cli.draw_seed("offset_seed", None, log)
     num_displays = config.num_displays if max_epochs is None else min(config.num_displays, max_epochs)
     manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words), cell, quirks)
+    if saved is not None and saved.get("quirks") == {} and quirks == FAITHFUL:
+        manifest["quirks"] = {}  # a run recorded before the quirk switches existed: it was the original's
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():
@@ -437,8 +439,11 @@ def test(data_path, run_dir, checkpoint=None, log=print):
     with Generator(run_dir, checkpoint) as generator:
         log(f"Restored {generator.checkpoint}")
         text_acc, n_windows = evaluate_text(generator, ids)
-        continuation = generator.continue_prompt(gen_ref["prompt"], gen_ref["num_words"])
-    matched = verbatim_words(words, gen_ref["prompt"], continuation)
+        try:
+            continuation = generator.continue_prompt(gen_ref["prompt"], gen_ref["num_words"])
+        except PromptError:  # another text (a user's own file) need not hold the published prompt's words
+            continuation = None
+    matched = None if continuation is None else verbatim_words(words, gen_ref["prompt"], continuation)
     report = {"app": APP, "preset": manifest["preset"], "run_dir": str(run_dir), "seed": manifest.get("seed"),
               "offset_seed": manifest.get("offset_seed"), "checkpoint": str(generator.checkpoint),
               "iterations_done": len(curve) * config.display_step, "iterations_total": config.training_iters,
@@ -452,12 +457,17 @@ def test(data_path, run_dir, checkpoint=None, log=print):
               "machine": f"{os.cpu_count()} CPU cores, no GPU",
               "train_wall_seconds": round(sum(r.get("seconds", 0) for r in curve), 1),
               "text_accuracy": text_acc, "text_windows": n_windows,
-              "generation": {"prompt": gen_ref["prompt"], "words": " ".join(continuation),
-                             "verbatim_words": matched, "verbatim": matched == gen_ref["num_words"]},
+              "generation": {"prompt": gen_ref["prompt"],
+                             "words": None if continuation is None else " ".join(continuation),
+                             "verbatim_words": matched,
+                             "verbatim": None if matched is None else matched == gen_ref["num_words"]},
               "curve": curve}
     log(f"Whole-text next-word accuracy ({n_windows} windows, teacher forced): {text_acc:.4f}")
-    log(f"{gen_ref['prompt']} -> {' '.join(continuation)}")
-    log(f"verbatim continuation of the fable: {matched}/{gen_ref['num_words']} words")
+    if continuation is None:
+        log(f"{gen_ref['prompt']!r} is not in this text's dictionary: no continuation check")
+    else:
+        log(f"{gen_ref['prompt']} -> {' '.join(continuation)}")
+        log(f"verbatim continuation of the fable: {matched}/{gen_ref['num_words']} words")
     if manifest["preset"] in doc["presets"] and curve:
         ref = doc["presets"][manifest["preset"]]
         final = {"average_accuracy": curve[-1]["average_accuracy"]} if report["complete"] else {}

@@ -34,7 +34,7 @@ DEFAULT_SEED = 2017
 
 # Named variants: quirk/cell changes beside the faithful run, each with its own run dir and results file.
 VARIANTS = {
-    "faithful": {"quirks": {}, "cell": "basic", "apps": ("stocktwits", "ptb", "imdb")},
+    "faithful": {"quirks": {}, "cell": "basic", "apps": ("stocktwits", "ptb", "imdb", "fables")},
     "fast": {"quirks": {"seq_len": "auto"}, "cell": "block", "apps": ("stocktwits",)},
     # imdb: the two documented fixes of the tutorial's unmasked post padding (see legacy_lstm/imdb.py)
     "pre": {"quirks": {"padding": "pre", "truncating": "pre"}, "cell": "basic", "apps": ("imdb",)},
@@ -141,6 +141,37 @@ def reproduce_ptb(args):
     return manifest, curve, final, test_seconds
 
 
+def reproduce_fables(args):
+    """Fables: train the preset (the run's own seed when resuming), then its test mode (whole-text accuracy and the
+    "had a general" continuation, written to the run dir's report.json). One curve row = one display of 1,000
+    iterations; the published number is the last display's Average Accuracy."""
+    from legacy_lstm import fables
+    if args.split_seed is not None:
+        sys.exit("fables has no --split_seed: the windows follow --seed (offset_seed)")
+    data_path = download.locate(download.FABLE, args.data_dir)
+    saved = runs.read_manifest(args.run_dir)
+    seed = saved.get("seed") if saved is not None else args.seed
+    manifest, curve = _sitting(args, lambda: fables.train(data_path, args.run_dir, args.preset, seed=seed,
+                                                          max_epochs=args.max_epochs,
+                                                          cell=VARIANTS[args.variant]["cell"]))
+    total = _epochs_total(manifest) if manifest else None
+    final = {"average_accuracy": None, "text_accuracy": None, "verbatim_words": None}
+    test_seconds = None
+    if curve and len(curve) == total:
+        t = time.time()
+        report = fables.test(data_path, args.run_dir)
+        test_seconds = time.time() - t
+        final = {"average_accuracy": curve[-1]["average_accuracy"], "text_accuracy": report["text_accuracy"],
+                 "verbatim_words": report["generation"]["verbatim_words"]}
+    return manifest, curve, final, test_seconds
+
+
+def _epochs_total(manifest):
+    """Curve rows of a complete run: epochs, or fables's displays (training_iters / display_step)."""
+    config = manifest["config"]
+    return config["epochs"] if "epochs" in config else config["training_iters"] // config["display_step"]
+
+
 # app -> (reproduce function, default preset, plotted curve columns as (column, title)).
 # Results are written to results/<app>[-<preset>][-<variant>].json (+ .png); the preset is left out for
 # the default preset of an app with a single published config (stocktwits).
@@ -155,6 +186,9 @@ APPS = {
     # thomas has no validation pass: its plot shows train perplexity only (absent columns are skipped)
     "ptb": (reproduce_ptb, "small", (("valid_perplexity", "validation perplexity"),
                                      ("train_perplexity", "train perplexity"))),
+    # one curve row per display of 1,000 iterations (epoch k = iteration k * 1,000)
+    "fables": (reproduce_fables, "blog", (("average_accuracy", "Average Accuracy (1,000 online steps)"),
+                                          ("average_loss", "Average Loss"))),
 }
 
 
@@ -215,9 +249,20 @@ checks that this file is what the JSON files say.
 """
 
 
+def reference(app, preset):
+    """The published document of ``app`` (its section for ``preset`` when it has one per preset: fables, ptb,
+    imdb); a preset with nothing published (e.g. fables' test) gets an empty one."""
+    ref = published.load(app)
+    if "presets" not in ref:
+        return ref
+    return ref["presets"].get(preset, {"curve": [], "final": {}, "bands": {"final": {}, "curve": {}}})
+
+
 def _num(x):
     if x is None:
         return "pending"
+    if isinstance(x, int):
+        return f"{x:,}"
     return f"{x:.2f}" if abs(x) >= 10 else f"{x:.3f}"
 
 
@@ -230,8 +275,7 @@ def _progress(doc):
 def summary_rows(name, doc):
     """Markdown rows (run, progress, metric, published, band, ours, verdict) of one results document."""
     cmp, rows = doc.get("comparison") or {}, []
-    ref = published.load(doc["app"])
-    ref = ref["presets"][doc["preset"]] if "presets" in ref else ref
+    ref = reference(doc["app"], doc["preset"])
     for col, within in (cmp.get("curve_within_bands") or {}).items():
         epoch, diff = cmp["max_deviation"][col]
         done = doc.get("epochs_done") == doc.get("epochs_total")
@@ -245,9 +289,10 @@ def summary_rows(name, doc):
         bound = " and ".join(f"{'≥' if k == 'min' else '≤'} {t[k]}" for k in ("min", "max") if t[k] is not None)
         verdict = "pending" if t["met"] is None else ("met" if t["met"] else "NOT met")
         rows.append((f"{metric} (target)", bound, "", _num(t["ours"]), verdict))
-    if not rows:  # nothing published to compare with: the test metrics as measured
-        rows = [(metric, "", "", _num(value), "") for metric, value in (doc.get("final") or {}).items()
-                if metric.startswith("test_")]
+    if not rows:  # nothing published to compare with: the test metrics as measured (else every final one)
+        finals = {m: v for m, v in (doc.get("final") or {}).items() if v is None or isinstance(v, (int, float))}
+        shown = {m: v for m, v in finals.items() if m.startswith("test_")} or finals
+        rows = [(metric, "", "", _num(value), "") for metric, value in shown.items()] or [("(none)", "", "", "", "")]
     return [f"| {name if i == 0 else ''} | {_progress(doc) if i == 0 else ''} | " + " | ".join(row) + " |"
             for i, row in enumerate(rows)]
 
@@ -325,9 +370,7 @@ def main():
     manifest, curve, final, test_seconds = reproduce(args)
     if not manifest:
         sys.exit(f"{args.run_dir} holds no run yet")
-    ref = published.load(args.app)
-    if "presets" in ref:  # one document per app, a section per published preset (fables, ptb, imdb)
-        ref = ref["presets"][manifest["preset"]]
+    ref = reference(args.app, manifest["preset"])
     cmp = published.compare(curve, final, ref)
     targets = check_targets(final, ref)
     results = pathlib.Path(args.results_dir)
@@ -354,7 +397,7 @@ def main():
         "git_commit": manifest.get("git_commit"), "sittings": runs.read_sittings(args.run_dir),
         "report_git": runs.git_state(),
         "machine": f"{os.cpu_count()} CPU cores, no GPU",
-        "epochs_done": len(curve), "epochs_total": manifest["config"]["epochs"],
+        "epochs_done": len(curve), "epochs_total": _epochs_total(manifest),
         # every final metric measured (stocktwits: val_acc and test_acc; ptb: also the test evaluation)
         "complete": all(v is not None for v in final.values()),
         "train_wall_seconds": round(train_seconds, 1),
@@ -368,13 +411,17 @@ def main():
         "targets": targets,
         "references": ref.get("references", []),
     }
+    if "display_step" in manifest["config"]:  # fables: the curve unit is a display; say it in iterations too
+        doc.update(iterations_done=len(curve) * manifest["config"]["display_step"],
+                   iterations_total=manifest["config"]["training_iters"], offset_seed=manifest.get("offset_seed"))
     name = args.app if args.app == "stocktwits" and args.preset == default_preset else f"{args.app}-{args.preset}"
     name = name if args.variant == "faithful" else f"{name}-{args.variant}"
     out = results / f"{name}.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")
     seeds = "".join(f", {k.replace('_', ' ')} {manifest[k]}" for k in ("seed", "split_seed")
                     if manifest.get(k) is not None)
-    title = (f"{name}: {len(curve)}/{manifest['config']['epochs']} epochs{seeds}, "
+    title = (f"{name}: {len(curve)}/{_epochs_total(manifest)} {'displays' if args.app == 'fables' else 'epochs'}"
+             f"{seeds}, "
              f"TF {doc['versions']['tensorflow']}")
     plot(results / f"{name}.png", curve, ref, title, columns)
     print("\n".join(cmp.summary_lines()))

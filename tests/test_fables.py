@@ -357,6 +357,14 @@ def test_bad_prompts_get_clear_messages(trained):
     assert out[-1] == ""  # end of input: a newline, then a clean return
 
 
+def test_test_mode_on_a_text_without_the_published_prompt(trained, text_path):
+    run_dir, _, _ = trained
+    lines = []
+    report = fables.test(text_path, run_dir, log=lines.append)
+    assert report["generation"]["words"] is None and report["generation"]["verbatim"] is None
+    assert "'had a general' is not in this text's dictionary: no continuation check" in lines
+
+
 def test_test_mode_reports_on_the_real_fable(fable_path, tmp_path):
     fables.train(fable_path, tmp_path, "test", seed=2, max_epochs=2, log=_quiet)
     lines = []
@@ -400,3 +408,28 @@ def test_cli_generate_and_interactive(trained):
     assert len(out) == 4 and out[0] == "" and out[-1] == "\n"
     assert out[1].startswith("the old mouse ") and len(out[1].split()) == 9
     assert out[2].startswith("expected 3 words, got 2")
+
+
+def test_reproduce_script_trains_resumes_tests_and_writes_results(tmp_path, monkeypatch, reproduce_script):
+    """scripts/reproduce.py fables: resumable training, then test mode; results with iterations, final numbers
+    and the run's own seed on resume."""
+    from legacy_lstm.data import download
+    text = tmp_path / "fable.txt"  # with the published prompt's words, so the continuation is checked too
+    text.write_text(TEXT + " the mice had a general council . \n", encoding="utf-8")
+    monkeypatch.setattr(download, "locate", lambda spec, data_dir=None: text)
+    run_dir, results = tmp_path / "run", tmp_path / "results"
+    argv = ["reproduce.py", "fables", "--preset=test", f"--run_dir={run_dir}", f"--results_dir={results}"]
+    monkeypatch.setattr(sys, "argv", argv + ["--seed=4", "--max_epochs=3"])
+    reproduce_script.main()
+    partial = json.loads((results / "fables-test.json").read_text())
+    assert partial["iterations_done"] == 600 and not partial["complete"] and partial["final"]["text_accuracy"] is None
+    monkeypatch.setattr(sys, "argv", argv + ["--seed=9"])  # resuming: the run's seed (4) is kept
+    reproduce_script.main()
+    doc = json.loads((results / "fables-test.json").read_text())
+    assert doc["seed"] == doc["offset_seed"] == 4 and doc["complete"] and doc["iterations_done"] == 2000
+    report = json.loads((run_dir / "report.json").read_text())  # written by the app's test mode
+    assert doc["final"] == {"average_accuracy": doc["curve"][-1]["average_accuracy"],
+                            "text_accuracy": report["text_accuracy"],
+                            "verbatim_words": report["generation"]["verbatim_words"]}
+    assert doc["curve"][:3] == partial["curve"] and [s["after_epoch"] for s in doc["sittings"]] == [0, 3]
+    assert "| fables-test | 2,000/2,000 iterations |" in (results / "README.md").read_text()
