@@ -206,7 +206,7 @@ def check_targets(final, ref):
     return checked
 
 
-def plot(path, curve, ref, title, columns):
+def plot(path, curve, ref, title, columns, xlabel="epoch"):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -230,7 +230,7 @@ def plot(path, curve, ref, title, columns):
             e = [r["epoch"] for r in published_rows]
             v = [r[col] for r in published_rows]
             ax.fill_between(e, [x - band for x in v], [x + band for x in v], color="0.85", label=f"band ±{band}")
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(xlabel)
         ax.set_title(label)
         ax.legend()
     fig.suptitle(title)
@@ -423,7 +423,8 @@ def main():
     title = (f"{name}: {len(curve)}/{_epochs_total(manifest)} {'displays' if args.app == 'fables' else 'epochs'}"
              f"{seeds}, "
              f"TF {doc['versions']['tensorflow']}")
-    plot(results / f"{name}.png", curve, ref, title, columns)
+    plot(results / f"{name}.png", curve, ref, title, columns,
+         "display (1,000 iterations)" if args.app == "fables" else "epoch")
     print("\n".join(cmp.summary_lines()))
     for name, t in targets.items():
         bound = " and ".join(f"{k} {t[k]}" for k in ("min", "max") if t[k] is not None)
