@@ -98,9 +98,11 @@ def _git_commit():
 
 
 def git_state():
-    """{"commit": HEAD or None, "dirty": tracked files changed since it (None if unknown)}."""
+    """{"commit": HEAD or None, "dirty": tracked files changed since it (None if unknown)}; the committed
+    results/ folder does not count (rewriting results while a run trains does not change the code)."""
     commit = _git_commit()
-    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    status = (_git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)results")
+              if commit else None)
     return {"commit": commit, "dirty": None if status is None else bool(status.strip())}
 
 
