@@ -5,6 +5,9 @@
     python scripts/reproduce.py stocktwits --variant=fast   # --seq_len=auto (39) and the block cell
     python scripts/reproduce.py imdb --variant=pre          # imdb with --padding=pre --truncating=pre (or =mask)
     python scripts/reproduce.py imdb --preset=lstm          # lstm | stacked | bidirectional | attention | l2
+    python scripts/reproduce.py ptb --preset=small          # small | medium | large | thomas
+    python scripts/reproduce.py fables --preset=blog        # blog | improved (50,000 iterations, then test mode)
+    python scripts/reproduce.py summary                     # only rewrite results/README.md
 
 Safe under ``nohup``: every epoch is checkpointed in the run directory (default
 ``~/.cache/legacy_lstm/runs/<app>-<preset>``, outside the work tree so a fresh checkout keeps it), and a rerun
