@@ -7,6 +7,7 @@
     python scripts/reproduce.py imdb --preset=lstm          # lstm | stacked | bidirectional | attention | l2
     python scripts/reproduce.py ptb --preset=small          # small | medium | large | thomas
     python scripts/reproduce.py fables --preset=blog        # blog | improved (50,000 iterations, then test mode)
+    python scripts/reproduce.py essentials                  # the book's graph, 1,000 iterations on the toy data
     python scripts/reproduce.py summary                     # only rewrite results/README.md
 
 Safe under ``nohup``: every epoch is checkpointed in the run directory (default
@@ -37,7 +38,7 @@ DEFAULT_SEED = 2017
 
 # Named variants: quirk/cell changes beside the faithful run, each with its own run dir and results file.
 VARIANTS = {
-    "faithful": {"quirks": {}, "cell": "basic", "apps": ("stocktwits", "ptb", "imdb", "fables")},
+    "faithful": {"quirks": {}, "cell": "basic", "apps": ("stocktwits", "ptb", "imdb", "fables", "essentials")},
     "fast": {"quirks": {"seq_len": "auto"}, "cell": "block", "apps": ("stocktwits",)},
     # imdb: the two documented fixes of the tutorial's unmasked post padding (see legacy_lstm/imdb.py)
     "pre": {"quirks": {"padding": "pre", "truncating": "pre"}, "cell": "basic", "apps": ("imdb",)},
@@ -169,10 +170,43 @@ def reproduce_fables(args):
     return manifest, curve, final, test_seconds
 
 
+def reproduce_essentials(args):
+    """Essentials: the 1,000 iterations the book's text declares on its four toy sequences (the run's own seed when
+    resuming), then the accuracy on them (the target: 1.0; there is no published number)."""
+    from legacy_lstm import essentials
+    if args.split_seed is not None:
+        sys.exit("essentials has no --split_seed: there is no split (four toy sequences)")
+    saved = runs.read_manifest(args.run_dir)
+    seed = saved.get("seed") if saved is not None else args.seed
+    manifest, curve = _sitting(args, lambda: essentials.train(args.run_dir, args.preset, seed=seed,
+                                                              max_epochs=args.max_epochs))
+    final, test_seconds = {"accuracy": None}, None
+    if curve and len(curve) == _epochs_total(manifest):
+        t = time.time()
+        final["accuracy"] = essentials.test(args.run_dir)
+        test_seconds = time.time() - t
+    return manifest, curve, final, test_seconds
+
+
+# config keys of the apps whose curve unit is a block of iterations: (iterations, iterations per curve row)
+ITERATION_KEYS = (("training_iters", "display_step"), ("num_iterations", "log_every"))
+
+
+def _iterations(config):
+    """(iterations in all, per curve row) for fables (displays) and essentials (log blocks), else None."""
+    return next(((config[a], config[b]) for a, b in ITERATION_KEYS if a in config and b in config), None)
+
+
 def _epochs_total(manifest):
-    """Curve rows of a complete run: epochs, or fables's displays (training_iters / display_step)."""
+    """Curve rows of a complete run: epochs, or blocks of iterations (fables' displays, essentials' log blocks;
+    essentials' --single_step is one row)."""
     config = manifest["config"]
-    return config["epochs"] if "epochs" in config else config["training_iters"] // config["display_step"]
+    if "epochs" in config:
+        return config["epochs"]
+    total, per_row = _iterations(config)
+    if (manifest.get("quirks") or {}).get("single_step"):
+        return 1
+    return total // per_row
 
 
 # app -> (reproduce function, default preset, plotted curve columns as (column, title)).
@@ -192,6 +226,9 @@ APPS = {
     # one curve row per display of 1,000 iterations (epoch k = iteration k * 1,000)
     "fables": (reproduce_fables, "blog", (("average_accuracy", "Average Accuracy (1,000 online steps)"),
                                           ("average_loss", "Average Loss"))),
+    # one curve row per 100 iterations
+    "essentials": (reproduce_essentials, "book", (("accuracy", "accuracy on the 4 toy sequences"),
+                                                  ("loss", "train loss (100-step mean)"))),
 }
 
 
@@ -336,7 +373,8 @@ def summary_text(results_dir):
         lines += summary_rows(name, doc)
     lines += ["", "## How each was made", "", f"Machine: {next(iter(docs.values()))['machine']}."
               if docs else "", "",
-              "| run | command | seeds | TF | train / test wall | git commit(s) |", "| --- | --- | --- | --- | --- | --- |"]
+              "| run | command | seeds | TF | train / test wall | git commit(s) |",
+              "| --- | --- | --- | --- | --- | --- |"]
     lines += [_provenance_row(name, doc) for name, doc in docs.items()]
     return "\n".join(lines) + "\n"
 
@@ -414,20 +452,24 @@ def main():
         "targets": targets,
         "references": ref.get("references", []),
     }
-    if "display_step" in manifest["config"]:  # fables: the curve unit is a display; say it in iterations too
-        doc.update(iterations_done=len(curve) * manifest["config"]["display_step"],
-                   iterations_total=manifest["config"]["training_iters"], offset_seed=manifest.get("offset_seed"))
+    iterations = _iterations(manifest["config"])
+    if iterations:  # fables, essentials: the curve unit is a block of iterations; say it in iterations too
+        single = (manifest.get("quirks") or {}).get("single_step")  # essentials as shipped: one step
+        doc.update(iterations_done=curve[-1]["iteration"] if curve else 0,
+                   iterations_total=1 if single else iterations[0])
+        if manifest.get("offset_seed") is not None:
+            doc["offset_seed"] = manifest["offset_seed"]
     name = args.app if args.app == "stocktwits" and args.preset == default_preset else f"{args.app}-{args.preset}"
     name = name if args.variant == "faithful" else f"{name}-{args.variant}"
     out = results / f"{name}.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")
     seeds = "".join(f", {k.replace('_', ' ')} {manifest[k]}" for k in ("seed", "split_seed")
                     if manifest.get(k) is not None)
-    title = (f"{name}: {len(curve)}/{_epochs_total(manifest)} {'displays' if args.app == 'fables' else 'epochs'}"
+    title = (f"{name}: {len(curve)}/{_epochs_total(manifest)} {'blocks' if iterations else 'epochs'}"
              f"{seeds}, "
              f"TF {doc['versions']['tensorflow']}")
     plot(results / f"{name}.png", curve, ref, title, columns,
-         "display (1,000 iterations)" if args.app == "fables" else "epoch")
+         f"blocks of {iterations[1]:,} iterations" if iterations else "epoch")
     print("\n".join(cmp.summary_lines()))
     for name, t in targets.items():
         bound = " and ".join(f"{k} {t[k]}" for k in ("min", "max") if t[k] is not None)

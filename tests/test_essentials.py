@@ -265,3 +265,19 @@ def test_cli_refuses_a_cell_without_float64(tmp_path):
                          timeout=300)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "error: --cell=block is not available here" in out.stderr and not (tmp_path / "run").exists()
+
+
+def test_reproduce_script_runs_the_declared_iterations_and_checks_the_target(tmp_path, monkeypatch,
+                                                                              reproduce_script):
+    run_dir, results = tmp_path / "run", tmp_path / "results"
+    argv = ["reproduce.py", "essentials", "--preset=test", f"--run_dir={run_dir}", f"--results_dir={results}"]
+    monkeypatch.setattr(sys, "argv", argv + ["--seed=3", "--max_epochs=2"])
+    reproduce_script.main()
+    partial = json.loads((results / "essentials-test.json").read_text())
+    assert partial["iterations_done"] == 100 and not partial["complete"] and partial["final"]["accuracy"] is None
+    monkeypatch.setattr(sys, "argv", argv)  # resumes with the run's seed
+    reproduce_script.main()
+    doc = json.loads((results / "essentials-test.json").read_text())
+    assert doc["seed"] == 3 and doc["complete"] and doc["iterations_done"] == doc["iterations_total"] == 200
+    assert doc["final"]["accuracy"] == essentials.test(run_dir, log=_quiet)
+    assert doc["curve"][:2] == partial["curve"] and [s["after_epoch"] for s in doc["sittings"]] == [0, 2]

@@ -166,9 +166,20 @@ def test_ptb_small_reproduction_within_published_bands():
     assert all(f["within"] for f in cmp.final.values()), cmp.summary_lines()
 
 
+def test_essentials_fits_the_toy_data_as_claimed():
+    """No published number: the claim is that the book's graph, trained for the 1,000 iterations its text
+    declares, fits the four toy sequences (published/essentials.json's target)."""
+    path = RESULTS / "essentials-book.json"
+    assert path.exists(), f"{path} is missing: run scripts/reproduce.py essentials and commit"
+    doc = json.loads(path.read_text())
+    assert doc["complete"] and doc["iterations_done"] == doc["iterations_total"] == 1000
+    assert doc["quirks"]["single_step"] is False and doc["versions"]["tensorflow"].startswith("2.21")
+    assert doc["final"]["accuracy"] == 1.0 and doc["targets"]["accuracy"]["met"] is True
+
+
 def test_results_table_is_what_the_results_files_say(reproduce_script):
     """results/README.md is generated (scripts/reproduce.py summary); a hand edit or a stale table fails here."""
     assert (RESULTS / "README.md").read_text() == reproduce_script.summary_text(RESULTS)
     table = (RESULTS / "README.md").read_text()
-    for name in ("stocktwits", "stocktwits-fast", "ptb-small", "fables-blog", "imdb-lstm-pre"):
+    for name in ("stocktwits", "stocktwits-fast", "ptb-small", "fables-blog", "essentials-book", "imdb-lstm-pre"):
         assert f"| {name} |" in table
