@@ -226,9 +226,9 @@ def convert_run_dir(src, dst, to_cell):
     from_cell = manifest.get("cell", "basic")
     config = dict(manifest.get("config") or {})
     if "rnn_mode" in config:  # the app builds its cell from the config (ptb): the two must stay in step
-        if config.get("tie_layers"):
-            raise ValueError(f"{src} is a Thomas-style run (one LSTMCell shared by both layers): its run "
-                             "directory cannot be converted; convert its checkpoint prefix with --from/--to.")
+        if config.get("style") == "thomas":
+            raise ValueError(f"{src} is a Thomas-style run (LSTMCell, named lstm_cell whatever its rnn_mode): its "
+                             "run directory cannot be converted; convert its checkpoint prefix with --from/--to.")
         if to_cell not in ("basic", "block"):
             raise ValueError(f"{src}: {manifest.get('app')} builds only basic or block cells (config.rnn_mode), "
                              f"so a {to_cell} run directory could not be tested; convert the checkpoint prefix "

@@ -500,6 +500,8 @@ def train(paths, run_dir, preset="lstm", quirks=FAITHFUL, seed=None, max_epochs=
         with tf1.Session(graph=graph) as sess:
             sess.run(tf1.global_variables_initializer())
             done = run.resume(sess)
+            if run.discarded and run.has_checkpoint(BEST_CHECKPOINT):
+                run.delete_checkpoint(BEST_CHECKPOINT)  # it may hold a discarded epoch's weights
             if done:
                 log(f"Resuming {run_dir} after epoch {done}.")
             else:
@@ -529,7 +531,7 @@ def train(paths, run_dir, preset="lstm", quirks=FAITHFUL, seed=None, max_epochs=
                 if finished and not run.has_checkpoint(FINAL_CHECKPOINT):
                     if config.patience is not None:
                         log(f"Restoring model weights from the end of the best epoch: {best_epoch}.")
-                        best_saver.restore(sess, best_path)
+                        best_saver.restore(sess, _best_weights(run, best_path, best_epoch))
                     run.save_final(sess)
             finally:
                 run.close()
@@ -540,6 +542,19 @@ def train(paths, run_dir, preset="lstm", quirks=FAITHFUL, seed=None, max_epochs=
     return {"curve": run.curve, "run_dir": str(run_dir), "seed": seed, "shuffle_seed": shuffle_seed,
             "finished": finished, "stopped_early": stopped, "best_epoch": best_epoch,
             "seconds": time.time() - start}
+
+
+def _best_weights(run, best_path, best_epoch):
+    """The checkpoint with the best epoch's weights: best.ckpt, or (when a resume past damaged checkpoints deleted
+    it) that epoch's own checkpoint if it is still kept; else a clear error (the weights are gone)."""
+    if tf1.train.checkpoint_exists(best_path):
+        return best_path
+    kept = run.epoch_checkpoints()
+    if best_epoch in kept:
+        return kept[best_epoch]
+    raise runs.CorruptCheckpointError(
+        f"The best epoch's weights (epoch {best_epoch}) were lost with damaged checkpoints in {run.dir}, and no "
+        "checkpoint of that epoch is kept: train again into another --run_dir.")
 
 
 def _setup_from_run_dir(run_dir):

@@ -598,11 +598,12 @@ def thomas_epoch(step, step_print, zero_state, epoch_size, epoch, config, log=pr
         if s % config.print_iter != 0:
             cost, _, current_state = step(current_state)
         else:
-            cost, _, current_state, acc = step_print(current_state)
+            # the original read the clock before this step's run: timedelta.seconds (whole seconds) since the
+            # last print / print_iter, 0 at step 0
             now = time.time()
-            # the original: timedelta.seconds (whole seconds) / print_iter, about 0 at step 0
             per_step = (now - t_print if exact_step_seconds else int(now - t_print)) / config.print_iter
             t_print = now
+            cost, _, current_state, acc = step_print(current_state)
             log("Epoch {}, Step {}, cost: {:.3f}, accuracy: {:.3f}, Seconds per step: {:.3f}".format(
                 epoch, s, cost, acc, per_step))
             accs.append(float(acc))

@@ -15,8 +15,11 @@
 Resume contract: an epoch's curve row is written (atomically) before its checkpoint, and the Saver updates its
 state file only after the checkpoint data is complete. So after any interruption -- even ``kill -9`` -- the
 curve holds at least the rows of every checkpointed epoch; ``Run.resume`` restores the newest
-``model.ckpt-<n>`` and keeps the first ``n`` rows (a row of an epoch whose checkpoint was not finished is
-dropped and that epoch is trained again).
+``model.ckpt-<n>`` that reads back and keeps the first ``n`` rows (a row of an epoch whose checkpoint was not
+finished is dropped and that epoch is trained again). A damaged newest checkpoint (a disk fault, a copy cut short)
+costs its epochs, not the run: resume falls back to the one before it, and the final checkpoint, which may hold
+a discarded epoch's weights, is deleted so that the end of training writes it again (``Run.discarded`` lists the
+discarded epochs, for apps with checkpoints of their own).
 
 One writer at a time: ``Run.resume`` (the start of every training) takes an exclusive lock on
 ``<run_dir>/.lock`` (``flock``; the kernel drops it when the process dies, even by ``kill -9``), and a second
@@ -87,7 +90,9 @@ def _git(*args):
     """stdout of ``git <args>`` run in the package's folder, or None (not a git checkout, e.g. an installed copy)."""
     here = pathlib.Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=5)
+        # --no-optional-locks: a status running beside a commit must not take (or trip over) .git/index.lock
+        out = subprocess.run(["git", "--no-optional-locks", *args], cwd=here, capture_output=True, text=True,
+                             timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout if out.returncode == 0 else None
@@ -144,6 +149,7 @@ class Run:
         self.saver = tf1.train.Saver(var_list=self.var_list, max_to_keep=max_to_keep, save_relative_paths=True)
         self._writers = {}
         self.curve = []
+        self.discarded = []  # epochs whose damaged checkpoints a resume fell back past
         self._lock_file = None
 
     # -- manifest ---------------------------------------------------------------------------------------
@@ -250,6 +256,9 @@ class Run:
         if failures:
             logging.warning("Resuming %s from epoch %d: %d newer checkpoint(s) could not be read", self.dir, last,
                             len(failures))
+            self.discarded = [e for e in sorted(epochs) if e > last]
+            if self.final_name and self.has_checkpoint(self.final_name):  # may hold a discarded epoch's weights
+                self.delete_checkpoint(self.final_name)
         self._record_sitting(last)
         # Let this process's Saver rotate (max_to_keep) the checkpoints of earlier sittings too (only the
         # readable ones: a damaged newer one is overwritten when its epoch is trained again).
@@ -275,10 +284,19 @@ class Run:
         record = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "after_epoch": after_epoch, "pid": os.getpid(),
                   "git_commit": state["commit"], "git_dirty": state["dirty"], "argv": list(sys.argv),
                   "versions": versions()}
-        with open(self.dir / SITTINGS, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, default=str) + "\n")
+        path = self.dir / SITTINGS
+        # a line cut short by a crash has no newline: end it, so this record starts a line of its own
+        cut = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(("\n" if cut else "") + json.dumps(record, default=str) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+    def delete_checkpoint(self, prefix):
+        """Remove the files of the checkpoint ``prefix`` in the run directory (its data shards and index)."""
+        for path in self.dir.glob(f"{prefix}.*"):
+            if path.name.startswith(f"{prefix}.data-") or path.name in (f"{prefix}.index", f"{prefix}.meta"):
+                path.unlink()
 
     def has_checkpoint(self, prefix):
         """Whether the checkpoint ``prefix`` (e.g. ``sentiment.ckpt``) exists in the run directory."""
@@ -298,6 +316,8 @@ class Run:
         if path is None:
             raise FileNotFoundError(f"No checkpoint in {self.dir}. Train first (--mode=train) with the same "
                                     "--run_dir, or pass --checkpoint.")
+        if not tf1.train.checkpoint_exists(path):
+            raise FileNotFoundError(f"No checkpoint {path} (no {path}.index): check the --checkpoint prefix.")
         try:
             self._restore_checked(sess, path)
         except CorruptCheckpointError as err:
@@ -357,7 +377,8 @@ def sitting_seed(seed, run_dir):
     Stateful random ops (the DropoutWrapper masks, the originals' dropout) restart their streams in every new
     graph; reseeding with the same seed would make each resumed sitting replay the first sitting's masks. A
     resumed seeded run is repeatable (the same interruption points give the same numbers) but not bit-identical
-    to an uninterrupted one. None stays None (unseeded, as the originals)."""
+    to an uninterrupted one. None stays None (unseeded, as the originals). The count is of the checkpoints the
+    state file lists, so a sitting that falls back past a damaged one is seeded as if that one had been read."""
     if seed is None:
         return None
     return seed + max(epoch_checkpoints(run_dir), default=0)

@@ -317,10 +317,13 @@ def summary_rows(name, doc):
     cmp, rows = doc.get("comparison") or {}, []
     ref = reference(doc["app"], doc["preset"])
     for col, within in (cmp.get("curve_within_bands") or {}).items():
+        band = f"± {ref['bands']['curve'][col]}"
+        if col not in (cmp.get("max_deviation") or {}):  # no epoch to compare yet
+            rows.append((f"{col}, every epoch", "(curve)", band, "pending", "pending"))
+            continue
         epoch, diff = cmp["max_deviation"][col]
         done = doc.get("epochs_done") == doc.get("epochs_total")
-        rows.append((f"{col}, every epoch", "(curve)", f"± {ref['bands']['curve'][col]}",
-                     f"largest deviation {diff:+.3f} (epoch {epoch})",
+        rows.append((f"{col}, every epoch", "(curve)", band, f"largest deviation {diff:+.3f} (epoch {epoch})",
                      ("within" if done else "within so far") if within else "OUTSIDE"))
     for metric, f in (cmp.get("final") or {}).items():
         verdict = "pending" if f["ours"] is None else ("within" if f["within"] else "OUTSIDE")
@@ -342,8 +345,10 @@ def _provenance_row(name, doc):
                       if doc.get(k) is not None)
     walls = " / ".join("–" if doc.get(k) is None else f"{doc[k]:,.0f} s"
                        for k in ("train_wall_seconds", "test_wall_seconds"))
-    commits = [doc.get("git_commit")] + [s.get("git_commit") for s in doc.get("sittings") or []]
-    commits = list(dict.fromkeys(c[:7] for c in commits if c))
+    # the commit the run started at, then each sitting's ("+dirty": tracked files differed from it)
+    commits = [(doc.get("git_commit"), doc.get("git_dirty"))] + [(s.get("git_commit"), s.get("git_dirty"))
+                                                                  for s in doc.get("sittings") or []]
+    commits = list(dict.fromkeys(c[:7] + ("+dirty" if dirty else "") for c, dirty in commits if c))
     return (f"| {name} | `{doc['command']}` | {seeds} | {doc['versions']['tensorflow']} | {walls} | "
             f"{', '.join(commits) or 'not recorded'} |")
 
@@ -423,11 +428,11 @@ def main():
     seed_flags = "".join(f" --{k}={manifest[k]}" for k in ("seed", "split_seed") if manifest.get(k) is not None)
     doc = {
         "app": args.app, "preset": manifest["preset"], "variant": args.variant,
-        "command": f"python scripts/reproduce.py {args.app} --preset={args.preset} --variant={args.variant}"
+        "command": f"python scripts/reproduce.py {args.app} --preset={manifest['preset']} --variant={args.variant}"
                    f"{seed_flags}",
         # The app's equivalent, except that the app's --seed also turns on deterministic mode
         # (parallel_iterations=1), which the reproduction does not use, and its run dir is checkpoints/.
-        "app_command": f"python -m legacy_lstm.{args.app} --preset={args.preset}{app_flags}{seed_flags}",
+        "app_command": f"python -m legacy_lstm.{args.app} --preset={manifest['preset']}{app_flags}{seed_flags}",
         "seed": manifest["seed"], "split_seed": manifest["split_seed"], "quirks": manifest["quirks"],
         "config": manifest["config"], "cell": manifest.get("cell"),
         "deterministic": manifest.get("deterministic", False),
@@ -435,7 +440,8 @@ def main():
         "versions": manifest.get("versions") or versions(), "report_versions": versions(),
         # the commit the run started at, each training sitting's commit (a run resumed across commits), and
         # the commit of this report
-        "git_commit": manifest.get("git_commit"), "sittings": runs.read_sittings(args.run_dir),
+        "git_commit": manifest.get("git_commit"), "git_dirty": manifest.get("git_dirty"),
+        "sittings": runs.read_sittings(args.run_dir),
         "report_git": runs.git_state(),
         "machine": f"{os.cpu_count()} CPU cores, no GPU",
         "epochs_done": len(curve), "epochs_total": _epochs_total(manifest),
@@ -459,7 +465,8 @@ def main():
                    iterations_total=1 if single else iterations[0])
         if manifest.get("offset_seed") is not None:
             doc["offset_seed"] = manifest["offset_seed"]
-    name = args.app if args.app == "stocktwits" and args.preset == default_preset else f"{args.app}-{args.preset}"
+    preset = manifest["preset"]  # the run's own (a --report_only of another run dir must not take this name)
+    name = args.app if args.app == "stocktwits" and preset == default_preset else f"{args.app}-{preset}"
     name = name if args.variant == "faithful" else f"{name}-{args.variant}"
     out = results / f"{name}.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")

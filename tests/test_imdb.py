@@ -512,3 +512,22 @@ def test_published_imdb_target_is_one_sided_and_checked(reproduce_script):
     assert reproduce.check_targets({"test_acc": 0.5}, ref)["test_acc"]["met"] is False
     assert reproduce.check_targets({"test_acc": None}, ref)["test_acc"]["met"] is None
     assert set(published.load("imdb")["presets"]) == set(imdb.PRESETS)
+
+
+def test_best_weights_after_a_resume_deleted_best_ckpt(tmp_path):
+    """Early stopping's best weights: best.ckpt, else the best epoch's own checkpoint, else a clear error."""
+    with tf.Graph().as_default():
+        tf1.get_variable("w", shape=[2], initializer=tf1.zeros_initializer())
+        run = runs.Run(tmp_path, {"app": "imdb", "preset": "l2"})
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            for epoch in (1, 2, 3):
+                run.save_epoch(sess, epoch)
+            best = str(tmp_path / imdb.BEST_CHECKPOINT)
+            assert imdb._best_weights(run, best, 2) == str(tmp_path / "model.ckpt-2")
+            run.saver.save(sess, best, write_meta_graph=False, write_state=False)
+            assert imdb._best_weights(run, best, 2) == best
+            run.delete_checkpoint(imdb.BEST_CHECKPOINT)
+            assert not run.has_checkpoint(imdb.BEST_CHECKPOINT)
+            with pytest.raises(runs.CorruptCheckpointError, match="epoch 7"):
+                imdb._best_weights(run, best, 7)

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import threading
@@ -287,6 +288,13 @@ def test_official_run_dir_converts_block_to_basic_with_its_forget_bias_of_zero(c
     assert after == pytest.approx(before, rel=1e-5)
     with pytest.raises(ValueError, match="builds only basic or block cells"):
         convert.convert_run_dir(tmp_path / "block", tmp_path / "cudnn", "cudnn_compatible")
+    thomas = tmp_path / "thomas"  # Thomas's LSTMCell is lstm_cell whatever its rnn_mode: refused by style
+    shutil.copytree(tmp_path / "block", thomas)
+    manifest = runs.read_manifest(thomas)
+    manifest["config"].update(style="thomas", tie_layers=False)
+    (thomas / runs.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="Thomas-style run"):
+        convert.convert_run_dir(thomas, tmp_path / "thomas-basic", "basic")
 
 
 # --- training ----------------------------------------------------------------------------------------------

@@ -183,3 +183,13 @@ def test_results_table_is_what_the_results_files_say(reproduce_script):
     table = (RESULTS / "README.md").read_text()
     for name in ("stocktwits", "stocktwits-fast", "ptb-small", "fables-blog", "essentials-book", "imdb-lstm-pre"):
         assert f"| {name} |" in table
+
+
+def test_results_table_of_a_run_with_no_epoch_yet(reproduce_script):
+    """A report written before the first epoch ends (no curve) is listed as pending, not a KeyError."""
+    doc = {"app": "stocktwits", "preset": "hoffman", "epochs_done": 0, "epochs_total": 50, "final": {},
+           "comparison": {"curve_within_bands": {"val_acc": True}, "max_deviation": {}, "final": {
+               "test_acc": {"ours": None, "published": 0.717, "band": 0.015, "within": False}}}}
+    assert reproduce_script.summary_rows("stocktwits", doc) == [
+        "| stocktwits | 0/50 epochs | val_acc, every epoch | (curve) | ± 0.03 | pending | pending |",
+        "|  |  | test_acc | 0.717 | ± 0.015 | pending | pending |"]

@@ -112,10 +112,13 @@ def test_every_sitting_is_recorded_with_its_commit(tmp_path, monkeypatch):
     assert again.resume(sess2) == 1
     again.close()
     with open(tmp_path / runs.SITTINGS, "a") as f:
-        f.write('{"started": "2026-')  # a line cut short by a crash is skipped, not an error
+        f.write('{"started": "2026-')  # a line cut short by a crash is skipped, not an error ...
+    third, sess3 = _run(tmp_path)
+    assert third.resume(sess3) == 1  # ... and does not swallow the next sitting's record
+    third.close()
     sittings = runs.read_sittings(tmp_path)
     assert [(s["after_epoch"], s["git_commit"], s["git_dirty"]) for s in sittings] == [
-        (0, "a" * 40, False), (1, "b" * 40, True)]
+        (0, "a" * 40, False), (1, "b" * 40, True), (1, "b" * 40, True)]
     assert sittings[0]["pid"] == os.getpid() and sittings[0]["argv"] == sys.argv
     assert sittings[0]["versions"]["tensorflow"] == tf.__version__
     assert runs.read_sittings(tmp_path / "none") == []
@@ -146,14 +149,20 @@ def test_resume_falls_back_past_a_damaged_newest_checkpoint(tmp_path):
     for epoch in (1, 2):
         var.load([float(epoch)] * 2, sess)
         run.finish_epoch(sess, {"epoch": epoch, "loss": 1.0 / epoch})
+    run.final_name = "final.ckpt"
+    run.save_final(sess)  # a final checkpoint with epoch 2's weights
     run.close()
     _damage(tmp_path, 2)
     again, sess2 = _run(tmp_path)
+    again.final_name = "final.ckpt"
     assert again.resume(sess2) == 1  # epoch 2 is trained again, nothing else is lost
+    assert again.discarded == [2] and not again.has_checkpoint("final.ckpt")  # it held the discarded epoch
     assert sess2.run(again.var_list[0]).tolist() == [1.0, 1.0]
     assert [row["epoch"] for row in again.curve] == [1]
     with pytest.raises(runs.CorruptCheckpointError, match=r"model\.ckpt-2 cannot be read.*--checkpoint"):
         again.restore(sess2, str(tmp_path / f"{runs.EPOCH_PREFIX}-2"))
+    with pytest.raises(FileNotFoundError, match=r"No checkpoint .*model\.ckpt-7 .*check the --checkpoint prefix"):
+        again.restore(sess2, str(tmp_path / f"{runs.EPOCH_PREFIX}-7"))  # a typo is not "damaged"
     again.close()
     _damage(tmp_path, 1)
     for _ in range(2):  # the failed resume frees the lock: the second attempt fails the same way, not "busy"

@@ -465,6 +465,11 @@ def test_reproduce_script_resumes_with_the_runs_seed_and_names_other_presets(sma
     assert not (results / "stocktwits.json").exists()
     partial = json.loads((results / "stocktwits-test.json").read_text())
     assert partial["epochs_done"] == 1 and not partial["complete"] and partial["final"]["test_acc"] is None
+    # a report of that run dir without --preset is still named by the run's own preset
+    monkeypatch.setattr(sys, "argv", ["reproduce.py", "stocktwits", "--report_only", f"--run_dir={run_dir}",
+                                      f"--results_dir={results}"])
+    reproduce_script.main()
+    assert not (results / "stocktwits.json").exists()
     monkeypatch.setattr(sys, "argv", argv + ["--seed=9"])  # the run dir's seed (5) wins when resuming
     reproduce_script.main()
     doc = json.loads((results / "stocktwits-test.json").read_text())
