@@ -21,6 +21,11 @@ costs its epochs, not the run: resume falls back to the one before it, and the f
 a discarded epoch's weights, is deleted so that the end of training writes it again (``Run.discarded`` lists the
 discarded epochs, for apps with checkpoints of their own).
 
+Carrying a run to another machine: ``pack_run`` copies a run directory's newest epoch checkpoint and its small
+files into a folder (big files split into parts, every file's sha256 listed in ``carried.json``), which can be
+committed or copied; ``unpack_run`` checks and reassembles it into a new run directory that resumes where the
+packed one stopped (``scripts/carry_run.py`` is the command line).
+
 One writer at a time: ``Run.resume`` (the start of every training) takes an exclusive lock on
 ``<run_dir>/.lock`` (``flock``; the kernel drops it when the process dies, even by ``kill -9``), and a second
 training into the same folder stops at once with ``RunDirBusyError`` instead of interleaving checkpoints.
@@ -34,6 +39,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -54,6 +60,8 @@ CURVE_CSV = "curve.csv"
 EPOCH_PREFIX = "model.ckpt"
 LOCK = ".lock"
 SITTINGS = "sittings.jsonl"
+CARRIED = "carried.json"
+PART_BYTES = 40 * 2**20  # under the 50 MB above which git hosts warn about a file
 
 # Manifest fields that must match for a checkpoint to be restored into a graph (everything else, such as
 # versions or the git commit, only gets a warning when it differs).
@@ -464,3 +472,84 @@ def check_checkpoint_shapes(path, var_list):
         raise ManifestMismatchError(f"Checkpoint {path} does not fit this graph (another config or cell?):\n  "
                                     + "\n  ".join(problems[:10]) +
                                     (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""))
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pack_run(run_dir, out_dir, part_bytes=PART_BYTES):
+    """Copy what ``run_dir`` needs to resume -- its newest epoch checkpoint, the final checkpoint if written, and
+    every other file but older checkpoints and the lock -- into the new folder ``out_dir``; files over
+    ``part_bytes`` are split into ``<name>.partNNN``. ``carried.json`` lists each file's size, sha256 and parts.
+    Returns the packed epoch."""
+    run_dir, out_dir = pathlib.Path(run_dir).resolve(), pathlib.Path(out_dir)
+    epochs = epoch_checkpoints(run_dir)
+    if not epochs:
+        raise FileNotFoundError(f"{run_dir} holds no epoch checkpoint to pack.")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} is not empty; pack into a new folder.")
+    last = max(epochs)
+    keep = pathlib.Path(epochs[last]).name
+    files = {}
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(run_dir).as_posix()
+        if rel in (LOCK, "checkpoint", CARRIED) or (rel.startswith(f"{EPOCH_PREFIX}-") and
+                                                    not rel.startswith(f"{keep}.")):
+            continue
+        target = out_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data_size, parts = path.stat().st_size, []
+        with open(path, "rb") as src:
+            if data_size <= part_bytes:
+                target.write_bytes(src.read())
+            else:
+                for index, block in enumerate(iter(lambda: src.read(part_bytes), b"")):
+                    part = target.with_name(f"{target.name}.part{index:03d}")
+                    part.write_bytes(block)
+                    parts.append(part.name)
+        files[rel] = {"size": data_size, "sha256": _sha256(path), "parts": parts}
+    record = {"source": str(run_dir), "packed": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "epoch": last,
+              "checkpoint": keep, "files": files}
+    atomic_write_text(out_dir / CARRIED, json.dumps(record, indent=1, sort_keys=True))
+    return last
+
+
+def unpack_run(packed_dir, run_dir):
+    """Rebuild a run directory from a folder written by ``pack_run``, checking every file's size and sha256;
+    ``run_dir`` must not exist yet (nothing is overwritten) and is only created once everything checked out.
+    Returns the epoch the run resumes after."""
+    packed_dir, run_dir = pathlib.Path(packed_dir), pathlib.Path(run_dir)
+    record = read_json(packed_dir, CARRIED)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise FileExistsError(f"{run_dir} already holds a run; refusing to overwrite it. Move it away or unpack "
+                              "into another folder.")
+    staging = run_dir.with_name(f".{run_dir.name}.unpacking-{os.getpid()}")
+    try:
+        for rel, entry in sorted(record["files"].items()):
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            sources = [packed_dir / pathlib.PurePosixPath(rel).with_name(part) for part in entry["parts"]]
+            with open(target, "wb") as out:
+                for source in sources or [packed_dir / rel]:
+                    try:
+                        out.write(source.read_bytes())
+                    except FileNotFoundError as err:
+                        raise FileNotFoundError(f"{source} is missing: the packed run is incomplete.") from err
+            if target.stat().st_size != entry["size"] or _sha256(target) != entry["sha256"]:
+                raise CorruptCheckpointError(f"{packed_dir / rel} does not match its size and sha256 in "
+                                             f"{packed_dir / CARRIED}: the packed run is damaged.")
+        state = f'"{record["checkpoint"]}"'
+        (staging / "checkpoint").write_text(f"model_checkpoint_path: {state}\nall_model_checkpoint_paths: {state}\n")
+        if run_dir.exists():
+            run_dir.rmdir()  # empty (checked above)
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(run_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return record["epoch"]

@@ -16,7 +16,9 @@ of the same command resumes from the last finished epoch with the same split see
 ``results/<name>.json`` (curve, final metrics, comparison, command, seeds, versions, training sittings, wall
 seconds) and ``results/<name>.png`` (our curve over the published one; needs matplotlib), where ``<name>`` is
 ``<app>-<preset>[-<variant>]`` (``stocktwits[-<variant>]`` for StockTwits' published preset), and rewrites the
-table of every committed run, ``results/README.md`` (``python scripts/reproduce.py summary`` does only that).
+table of every committed run, ``results/README.md``, and the StockTwits table of the project README
+(``python scripts/reproduce.py summary`` does only that). A run that must continue on another machine is carried
+with ``scripts/carry_run.py`` (pack its run dir into ``checkpoints/carried/<name>``, commit; unpack there).
 """
 
 import argparse
@@ -354,10 +356,57 @@ def _provenance_row(name, doc):
 
 
 def write_summary(results_dir):
-    """Rewrite ``results_dir/README.md`` from the results documents there."""
+    """Rewrite ``results_dir/README.md`` from the results documents there; when that is the project's
+    ``results/``, also the project README's generated StockTwits block (from ``results/stocktwits.json``)."""
+    results_dir = pathlib.Path(results_dir)
     text = summary_text(results_dir)
-    (pathlib.Path(results_dir) / SUMMARY).write_text(text)
+    (results_dir / SUMMARY).write_text(text)
+    faithful, readme = results_dir / "stocktwits.json", REPO / "README.md"
+    if results_dir.resolve() == (REPO / "results").resolve() and faithful.exists():
+        readme.write_text(with_stocktwits_block(readme.read_text(), json.loads(faithful.read_text())))
     return text
+
+
+README_BLOCK = ("<!-- stocktwits-faithful:start (generated from results/stocktwits.json) -->",
+                "<!-- stocktwits-faithful:end -->")
+README_EPOCHS = (1, 10, 20, 30, 40, 50)
+
+
+def stocktwits_block(doc):
+    """The README's table of the faithful StockTwits run (``results/stocktwits.json``) against the published."""
+    ref, cmp = reference("stocktwits", doc["preset"]), doc["comparison"]
+    ours = {row["epoch"]: row["val_acc"] for row in doc["curve"]}
+    published_val = {row["epoch"]: row["val_acc"] for row in ref["curve"]}
+    done, total = doc["epochs_done"], doc["epochs_total"]
+    so_far = "" if done == total else f"; {done} of {total} epochs so far"
+    within = sum(abs(r["val_acc_diff"]) <= ref["bands"]["curve"]["val_acc"] for r in cmp["per_epoch"])
+    epoch, diff = cmp["max_deviation"].get("val_acc", (None, None))
+    largest = "" if epoch is None else f" (largest deviation {diff:+.3f}, epoch {epoch})"
+    sittings = len(doc.get("sittings") or [])
+    rows = [
+        f"| metric | published | band | ours (seed {doc['seed']}, split seed {doc['split_seed']}{so_far}) |",
+        "| --- | --- | --- | --- |",
+        f"| val accuracy, epoch {' / '.join(map(str, README_EPOCHS))} | "
+        f"{' / '.join(_num(published_val.get(e)) for e in README_EPOCHS)} | ± {ref['bands']['curve']['val_acc']} | "
+        f"{' / '.join(_num(ours.get(e)) for e in README_EPOCHS)} |",
+        f"| every epoch's val accuracy | (curve) | ± {ref['bands']['curve']['val_acc']} | "
+        f"{within} of {cmp['epochs_compared']} within{largest} |",
+    ]
+    for metric, label in (("val_acc", f"val accuracy, epoch {total}"), ("test_acc", "test accuracy")):
+        final = cmp["final"][metric]
+        verdict = "" if final["ours"] is None else (" (within)" if final["within"] else " (OUTSIDE)")
+        rows.append(f"| {label} | {_num(final['published'])} | ± {final['band']} | {_num(final['ours'])}{verdict} |")
+    recorded = f" ({sittings} sitting{'' if sittings == 1 else 's'} recorded)" if sittings else ""
+    rows.append(f"| training wall time | | | {doc['train_wall_seconds']:,.0f} s over {done} epochs{recorded} |")
+    return "\n".join([README_BLOCK[0]] + rows + [README_BLOCK[1]])
+
+
+def with_stocktwits_block(text, doc):
+    """``text`` (the README) with its generated StockTwits block replaced by ``stocktwits_block(doc)``."""
+    start, end = text.find(README_BLOCK[0]), text.find(README_BLOCK[1])
+    if start < 0 or end < start:
+        raise ValueError(f"README has no generated StockTwits block ({README_BLOCK[0]} ... {README_BLOCK[1]})")
+    return text[:start] + stocktwits_block(doc) + text[end + len(README_BLOCK[1]):]
 
 
 def summary_text(results_dir):

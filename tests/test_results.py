@@ -185,6 +185,19 @@ def test_results_table_is_what_the_results_files_say(reproduce_script):
         assert f"| {name} |" in table
 
 
+def test_readme_stocktwits_table_is_what_the_results_file_says(reproduce_script):
+    """The README's faithful StockTwits table is generated from results/stocktwits.json (``summary``)."""
+    readme = (RESULTS.parent / "README.md").read_text()
+    doc = json.loads((RESULTS / "stocktwits.json").read_text())
+    assert readme == reproduce_script.with_stocktwits_block(readme, doc)
+    block = reproduce_script.stocktwits_block(doc)
+    assert f"split seed {doc['split_seed']}" in block and f"{doc['train_wall_seconds']:,.0f} s" in block
+    val = next(row["val_acc"] for row in doc["curve"] if row["epoch"] == 10)
+    assert "0.659 / " in block and f" / {val:.3f} / " in block  # published and ours at epoch 10
+    with pytest.raises(ValueError, match="no generated StockTwits block"):
+        reproduce_script.with_stocktwits_block("# a README without the markers\n", doc)
+
+
 def test_results_table_of_a_run_with_no_epoch_yet(reproduce_script):
     """A report written before the first epoch ends (no curve) is listed as pending, not a KeyError."""
     doc = {"app": "stocktwits", "preset": "hoffman", "epochs_done": 0, "epochs_total": 50, "final": {},

@@ -169,3 +169,73 @@ def test_resume_falls_back_past_a_damaged_newest_checkpoint(tmp_path):
         last, sess3 = _run(tmp_path)
         with pytest.raises(runs.CorruptCheckpointError, match=r"No checkpoint in .* can be read:\n.*-2.*\n.*-1"):
             last.resume(sess3)
+
+
+def _trained_run(run_dir, epochs=3):
+    run, sess = _run(run_dir)
+    run.resume(sess)
+    run.write_manifest()
+    for epoch in range(1, epochs + 1):
+        run.var_list[0].load([float(epoch), -float(epoch)], sess)
+        run.finish_epoch(sess, {"epoch": epoch, "loss": 1.0 / epoch}, summaries={"train": {"loss": 1.0 / epoch}})
+    run.close()
+    return run
+
+
+def test_a_packed_run_unpacks_elsewhere_and_resumes_after_its_newest_epoch(tmp_path):
+    _trained_run(tmp_path / "run")
+    packed = tmp_path / "packed"
+    assert runs.pack_run(tmp_path / "run", packed, part_bytes=4) == 3
+    names = {p.relative_to(packed).as_posix() for p in packed.rglob("*") if p.is_file()}
+    assert not any(n.startswith(("model.ckpt-1", "model.ckpt-2")) for n in names)  # older epochs stay behind
+    assert runs.LOCK not in names and "checkpoint" not in names
+    assert any(n.startswith("model.ckpt-3.data-00000-of-00001.part") for n in names)  # split into parts
+    assert any(n.startswith("train/events.out.tfevents") for n in names)
+
+    assert runs.unpack_run(packed, tmp_path / "moved") == 3
+    for name in ("manifest.json", "curve.json", "curve.csv", "sittings.jsonl", "model.ckpt-3.index",
+                 "model.ckpt-3.data-00000-of-00001"):
+        assert (tmp_path / "moved" / name).read_bytes() == (tmp_path / "run" / name).read_bytes()
+    again, sess = _run(tmp_path / "moved")
+    assert again.resume(sess) == 3
+    assert sess.run(again.var_list[0]).tolist() == [3.0, -3.0]
+    assert [row["epoch"] for row in again.curve] == [1, 2, 3]
+    again.close()
+    assert len(runs.read_sittings(tmp_path / "moved")) == 2  # the packed run's sitting and this one
+
+
+def test_unpack_refuses_a_damaged_pack_and_an_occupied_run_dir(tmp_path):
+    _trained_run(tmp_path / "run", epochs=1)
+    packed = tmp_path / "packed"
+    runs.pack_run(tmp_path / "run", packed, part_bytes=4)
+    with pytest.raises(FileExistsError, match="not empty"):
+        runs.pack_run(tmp_path / "run", packed)
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "manifest.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        runs.unpack_run(packed, occupied)
+    assert [p.name for p in occupied.iterdir()] == ["manifest.json"]
+
+    part = sorted(packed.glob("model.ckpt-1.data-*.part*"))[-1]
+    part.write_bytes(part.read_bytes()[:-1] + bytes([part.read_bytes()[-1] ^ 1]))  # one flipped bit
+    with pytest.raises(runs.CorruptCheckpointError, match=r"model\.ckpt-1\.data-00000-of-00001 does not match"):
+        runs.unpack_run(packed, tmp_path / "moved")
+    part.unlink()
+    with pytest.raises(FileNotFoundError, match=r"\.part\d+ is missing: the packed run is incomplete"):
+        runs.unpack_run(packed, tmp_path / "moved")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["occupied", "packed", "run"]  # nothing left behind
+
+
+def test_carry_run_script_packs_and_unpacks(tmp_path, capsys):
+    import importlib.util
+    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "carry_run.py"
+    spec = importlib.util.spec_from_file_location("carry_run", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    _trained_run(tmp_path / "run", epochs=2)
+    script.main(["pack", str(tmp_path / "run"), str(tmp_path / "packed")])
+    script.main(["unpack", str(tmp_path / "packed"), str(tmp_path / "moved")])
+    out = capsys.readouterr().out
+    assert "at epoch 2" in out and "resumes after epoch 2" in out
+    assert runs.epoch_checkpoints(tmp_path / "moved").keys() == {2}

@@ -1,0 +1,43 @@
+"""Carry a run directory to another machine, e.g. a long reproduction that spans several machines' sittings.
+
+    python scripts/carry_run.py pack ~/.cache/legacy_lstm/runs/stocktwits-hoffman checkpoints/carried/stocktwits-hoffman
+    python scripts/carry_run.py unpack checkpoints/carried/stocktwits-hoffman ~/.cache/legacy_lstm/runs/stocktwits-hoffman
+
+``pack`` copies the newest epoch checkpoint and every small file of the run (manifest, vocab, curve, sittings,
+TensorBoard events; not older checkpoints or the lock) into a new folder, splitting files over ``--part_mb``
+into parts and listing every file's size and sha256 in ``carried.json``. ``unpack`` checks them, reassembles the
+run directory (which must not exist yet) and writes its checkpoint state file; then the usual command (e.g.
+``scripts/reproduce.py stocktwits``) resumes the run after the packed epoch.
+"""
+
+import argparse
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from legacy_lstm import runs  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    pack = sub.add_parser("pack", help="run dir -> new folder of parts")
+    pack.add_argument("run_dir")
+    pack.add_argument("out_dir")
+    pack.add_argument("--part_mb", type=float, default=runs.PART_BYTES / 2**20)
+    unpack = sub.add_parser("unpack", help="folder of parts -> new run dir")
+    unpack.add_argument("packed_dir")
+    unpack.add_argument("run_dir")
+    args = parser.parse_args(argv)
+    run_dir = pathlib.Path(args.run_dir).expanduser()
+    if args.command == "pack":
+        epoch = runs.pack_run(run_dir, args.out_dir, part_bytes=int(args.part_mb * 2**20))
+        print(f"packed {run_dir} at epoch {epoch} into {args.out_dir}")
+    else:
+        epoch = runs.unpack_run(args.packed_dir, run_dir)
+        print(f"unpacked {args.packed_dir} into {run_dir}; training resumes after epoch {epoch}")
+
+
+if __name__ == "__main__":
+    main()
