@@ -18,7 +18,8 @@ seconds) and ``results/<name>.png`` (our curve over the published one; needs mat
 ``<app>-<preset>[-<variant>]`` (``stocktwits[-<variant>]`` for StockTwits' published preset), and rewrites the
 table of every committed run, ``results/README.md``, and the StockTwits table of the project README
 (``python scripts/reproduce.py summary`` does only that). A run that must continue on another machine is carried
-with ``scripts/carry_run.py`` (pack its run dir into ``checkpoints/carried/<name>``, commit; unpack there).
+with ``scripts/carry_run.py`` (pack its run dir into ``checkpoints/carried/<run dir name>`` and commit): on the
+next machine the same command finds it there, unpacks it into the (absent) run dir and resumes.
 """
 
 import argparse
@@ -36,6 +37,8 @@ from legacy_lstm.compat import versions  # noqa: E402
 from legacy_lstm.data import download  # noqa: E402
 
 DEFAULT_SEED = 2017
+# runs carried from another machine, one folder per run dir name (scripts/carry_run.py pack)
+CARRIED_DIR = REPO / "checkpoints" / "carried"
 
 
 # Named variants: quirk/cell changes beside the faithful run, each with its own run dir and results file.
@@ -462,6 +465,11 @@ def main():
         parser.error(f"--variant={args.variant} is not one of {args.app}'s: "
                      f"{', '.join(v for v in VARIANTS if args.app in VARIANTS[v]['apps'])}")
     args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset, args.variant)
+    carried = CARRIED_DIR / pathlib.Path(args.run_dir).name
+    if runs.read_manifest(args.run_dir) is None and (carried / runs.CARRIED).exists():
+        # this run was carried here from another machine (scripts/carry_run.py): continue it, not start anew
+        epoch = runs.unpack_run(carried, args.run_dir)
+        print(f"unpacked the carried run {carried} into {args.run_dir} (resumes after epoch {epoch})", flush=True)
     manifest, curve, final, test_seconds = reproduce(args)
     if not manifest:
         sys.exit(f"{args.run_dir} holds no run yet")

@@ -452,10 +452,10 @@ def test_rerun_of_a_finished_run_writes_a_missing_final_checkpoint(small_data, t
 
 
 def test_reproduce_script_resumes_with_the_runs_seed_and_names_other_presets(small_data, tmp_path, monkeypatch,
-                                                                             reproduce_script):
+                                                                             reproduce_script, capsys):
     """scripts/reproduce.py stocktwits --preset=test: results named stocktwits-test (never over the committed
-    stocktwits.json), a resumed sitting keeps the run's seed, every sitting is recorded, the test runs at the
-    end."""
+    stocktwits.json), a resumed sitting keeps the run's seed (also on another machine, the run carried there),
+    every sitting is recorded, the test runs at the end."""
     from legacy_lstm.data import download
     monkeypatch.setattr(download, "locate", lambda spec, data_dir=None: small_data)
     run_dir, results = tmp_path / "run", tmp_path / "results"
@@ -470,11 +470,19 @@ def test_reproduce_script_resumes_with_the_runs_seed_and_names_other_presets(sma
                                       f"--results_dir={results}"])
     reproduce_script.main()
     assert not (results / "stocktwits.json").exists()
-    monkeypatch.setattr(sys, "argv", argv + ["--seed=9"])  # the run dir's seed (5) wins when resuming
+    # the second sitting is on "another machine": the run was carried there (packed into the carried folder,
+    # which the same command unpacks into its absent run dir); the run dir's seed (5) wins when resuming
+    monkeypatch.setattr(reproduce_script, "CARRIED_DIR", tmp_path / "carried")
+    runs.pack_run(run_dir, tmp_path / "carried" / "run")
+    moved = tmp_path / "elsewhere" / "run"
+    monkeypatch.setattr(sys, "argv", [a.replace(str(run_dir), str(moved)) for a in argv] + ["--seed=9"])
+    capsys.readouterr()
     reproduce_script.main()
+    assert f"unpacked the carried run {tmp_path / 'carried' / 'run'} into {moved} (resumes after epoch 1)" \
+        in capsys.readouterr().out
     doc = json.loads((results / "stocktwits-test.json").read_text())
     assert doc["seed"] == 5 and doc["split_seed"] == 3 and doc["complete"] and doc["epochs_done"] == 2
     assert 0.0 <= doc["final"]["test_acc"] <= 1.0 and doc["test_wall_seconds"] is not None
-    assert doc["final"]["test_acc"] == pytest.approx(stocktwits.test(small_data, run_dir, log=_quiet))
+    assert doc["final"]["test_acc"] == pytest.approx(stocktwits.test(small_data, moved, log=_quiet))
     assert [s["after_epoch"] for s in doc["sittings"]] == [0, 1]
     assert "| stocktwits-test | 2/2 epochs |" in (results / "README.md").read_text()
