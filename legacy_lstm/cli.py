@@ -100,6 +100,24 @@ def draw_seed(name, given, log=None):
     return seed
 
 
+def read_messages(argv, stdin=None):
+    """The texts of a predict mode: the positional arguments, else one per line of standard input.
+
+    Bytes that are not UTF-8 (in a line of input or an argument) become U+FFFD, so one bad line neither stops
+    the others nor fails when printed back; no message at all is a ValueError (reported as one line)."""
+    if len(argv) > 1:
+        return [arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for arg in argv[1:]]
+    stdin = sys.stdin if stdin is None else stdin
+    if stdin.isatty():
+        print("Reading messages from standard input, one per line (end with Ctrl-D).", file=sys.stderr)
+    raw = getattr(stdin, "buffer", None)
+    text = raw.read().decode("utf-8", "replace") if raw is not None else stdin.read()
+    lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+    if not text:
+        raise ValueError("No messages: pass them as arguments or one per line on standard input.")
+    return lines
+
+
 def run(main):
     """``app.run(main)``, with the package's expected errors reported as one clear line instead of a traceback."""
     from legacy_lstm.runs import ManifestMismatchError, NonFiniteLossError, RunDirBusyError

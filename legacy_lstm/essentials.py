@@ -396,7 +396,7 @@ def main(argv):
         elif mode == "test":
             test(run_dir, cli.CHECKPOINT.value, TRAIN_FILE.value)
         else:
-            texts = argv[1:] or [line.rstrip("\n") for line in sys.stdin]
+            texts = cli.read_messages(argv)
             for (label, prob, known), text in zip(predict(run_dir, texts, cli.CHECKPOINT.value), texts):
                 note = "" if known else " (no known words)"
                 print(f"{prob:.4f}\t{label}{note}\t{text}")

@@ -106,7 +106,6 @@ import dataclasses
 import math
 import pathlib
 import secrets
-import sys
 import time
 
 import numpy as np
@@ -740,7 +739,7 @@ def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "lstm", ("train", "test", "predict"), argv,
                                                ("predict",), "reviews are only taken with --mode=predict")
     if mode == "predict":
-        texts = argv[1:] or [line.rstrip("\n") for line in sys.stdin]
+        texts = cli.read_messages(argv)
         for r in predict(run_dir, texts, cli.CHECKPOINT.value):
             note = " (no known words)" if r["known"] == 0 else (" (truncated)" if r["truncated"] else "")
             print(f"{r['probability']:.4f}\t{r['label']}{note}\t{r['text']}")

@@ -79,7 +79,6 @@ A message that starts with ``-`` (``-5% today``) would be read as a flag: put ``
 
 import collections
 import dataclasses
-import sys
 import time
 
 import numpy as np
@@ -421,7 +420,7 @@ def predict(run_dir, texts, checkpoint=None):
                 batch[:len(chunk)] = x[chunk]
                 probs = sess.run(model.predictions, {model.inputs: batch, model.keep_prob: 1.0})[:len(chunk), 0]
                 for i, p in zip(chunk, probs):
-                    results[i].update(probability=float(p), label="bullish" if p >= 0.5 else "bearish")
+                    results[i].update(probability=float(p), label="bullish" if p > 0.5 else "bearish")  # as tf.round: 0.5 is 0
     return results
 
 
@@ -445,7 +444,7 @@ def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "hoffman", ("train", "test", "predict"), argv,
                                                ("predict",), "messages are only taken with --mode=predict")
     if mode == "predict":
-        texts = argv[1:] or [line.rstrip("\n") for line in sys.stdin]
+        texts = cli.read_messages(argv)
         for r in predict(run_dir, texts, cli.CHECKPOINT.value):
             prob = "   n/a" if r["probability"] is None else f"{r['probability']:.4f}"
             note = " (no known words)" if r["probability"] is None else \

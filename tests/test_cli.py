@@ -1,6 +1,7 @@
 """Plain-argument helpers of the CLI contract."""
 
 import dataclasses
+import io
 import os
 
 import pytest
@@ -51,3 +52,26 @@ def test_cli_usage_errors(parsed_flags):
     parsed_flags.preset = "nope"
     with pytest.raises(app.UsageError, match="--preset='nope' is not one of hoffman, test"):
         cli.resolve_common("stocktwits", stocktwits.PRESETS, "hoffman", ("train",), ["prog"])
+
+
+class _Stdin:
+    def __init__(self, data, tty=False):
+        self.buffer, self._tty = io.BytesIO(data), tty
+
+    def isatty(self):
+        return self._tty
+
+
+def test_read_messages_takes_arguments_else_lines_of_stdin(capsys):
+    assert cli.read_messages(["prog", "SPY up", ""]) == ["SPY up", ""]
+    bad_arg = b"caf\xe9".decode("utf-8", "surrogateescape")  # how Python passes a Latin-1 argument
+    assert cli.read_messages(["prog", bad_arg]) == ["caf\ufffd"]
+    assert cli.read_messages(["prog"], _Stdin(b"a\n\nb \xff\nlast without newline")) == \
+        ["a", "", "b \ufffd", "last without newline"]
+    assert cli.read_messages(["prog"], _Stdin("one\u2028two\n".encode())) == ["one\u2028two"]  # only \n splits
+    assert cli.read_messages(["prog"], _Stdin(b"\n")) == [""]  # one empty message: answered, not an error
+    with pytest.raises(ValueError, match="No messages"):
+        cli.read_messages(["prog"], _Stdin(b""))
+    assert capsys.readouterr().err == ""
+    cli.read_messages(["prog"], _Stdin(b"x\n", tty=True))
+    assert "one per line" in capsys.readouterr().err  # a terminal gets told what is expected

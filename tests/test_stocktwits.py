@@ -332,15 +332,21 @@ def test_predict_odd_inputs_get_defined_answers(trained):
 
 
 def test_predict_cli_reads_stdin(trained):
+    """One message per line, an empty line included; a line that is not UTF-8 (Latin-1 here) is answered too."""
     run_dir, _ = trained
-    out = subprocess.run([sys.executable, "-m", "legacy_lstm.stocktwits", "--mode=predict", f"--run_dir={run_dir}"],
-                         input="moon calls buy\n\nputs crash\n", capture_output=True, text=True, cwd=REPO,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.strip("\n").split("\n")
-    assert len(lines) == 3
+    command = [sys.executable, "-m", "legacy_lstm.stocktwits", "--mode=predict", f"--run_dir={run_dir}"]
+    out = subprocess.run(command, input="moon calls buy\n\nputs crash\ncaf\xe9 moon\n".encode("latin-1"),
+                         capture_output=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr.decode()
+    lines = out.stdout.decode("utf-8").strip("\n").split("\n")
+    assert len(lines) == 4
     assert lines[0].split("\t")[1] == "bullish" and "no known words" in lines[1]
     assert lines[2].split("\t")[1] == "bearish"
+    assert lines[3].split("\t")[2] == "caf\ufffd moon" and lines[3].split("\t")[1] == "bullish"
+    empty = subprocess.run(command, input=b"", capture_output=True, cwd=REPO, timeout=300)
+    assert empty.returncode == 1 and empty.stdout == b""
+    assert empty.stderr.decode().strip().splitlines()[-1] == \
+        "error: No messages: pass them as arguments or one per line on standard input."
 
 
 def test_predict_cli_messages_after_double_dash_may_start_with_a_dash(trained):
