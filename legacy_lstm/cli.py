@@ -25,9 +25,9 @@ RUN_DIR = flags.DEFINE_string("run_dir", None, "Run directory: checkpoints, mani
                               "events (default: checkpoints/<app>/<preset>).")
 SEED = flags.DEFINE_integer("seed", None, "Seed for Python, NumPy and the TF graph; also makes the RNN loop "
                             "deterministic (parallel_iterations=1). Default: unseeded, as the originals.")
-MAX_EPOCHS = flags.DEFINE_integer("max_epochs", None, "Stop training after this many epochs in total "
-                                  "(overrides the preset; a later run with a larger value resumes).",
-                                  lower_bound=1)
+MAX_EPOCHS = flags.DEFINE_integer("max_epochs", None, "Stop training after this many epochs in total, at most "
+                                  "the preset's (a later run with a larger value resumes; fables and essentials "
+                                  "count their logged blocks of iterations).", lower_bound=1)
 CELL = flags.DEFINE_enum("cell", "basic", ["basic", "block", "cudnn_compatible"],
                          "LSTM cell: basic (BasicLSTMCell, the originals'), block (the raw LSTMBlockCell op, faster "
                          "on CPU) or cudnn_compatible (LSTMBlockCell with forget_bias 0, TF1's "
@@ -98,6 +98,28 @@ def draw_seed(name, given, log=None):
     else:
         log(message)
     return seed
+
+
+def epochs_to_run(total, max_epochs, unit="epochs"):
+    """How many of the preset's ``total`` epochs (or blocks) to train: all, or ``max_epochs`` of them. More than
+    the preset has is a ValueError (the count is part of the config a run is checked against)."""
+    if max_epochs is None:
+        return total
+    if max_epochs > total:
+        raise ValueError(f"--max_epochs={max_epochs} is more than the preset's {total} {unit}; it can only stop "
+                         "training earlier.")
+    return max_epochs
+
+
+def check_given_flags(run_dir, expected):
+    """Test/predict modes take config and quirks from the run's manifest; a flag given explicitly with another
+    value than the run's (``expected``: {flag name: the run's value}) is a ManifestMismatchError naming each."""
+    from legacy_lstm.runs import ManifestMismatchError
+    problems = [f"--{name}={flags.FLAGS[name].value} (the run's: {value})" for name, value in expected.items()
+                if not flags.FLAGS[name].using_default_value and flags.FLAGS[name].value != value]
+    if problems:
+        raise ManifestMismatchError(f"{run_dir} was trained with other settings than given: {'; '.join(problems)}. "
+                                    "Its own are used when the flags are left out.")
 
 
 def read_messages(argv, stdin=None):

@@ -253,9 +253,7 @@ def train(run_dir, preset="book", quirks=Quirks(), seed=None, train_file=None, w
     manifest = make_manifest(preset_name, config, quirks, data, seed)
     _check_word_vectors(saved, manifest)
     steps, block = num_steps(config, quirks), block_size(config, quirks)
-    num_blocks = steps // block
-    if max_epochs is not None:
-        num_blocks = min(num_blocks, max_epochs)
+    num_blocks = cli.epochs_to_run(steps // block, max_epochs, f"blocks of {block:,} iterations")
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():

@@ -272,7 +272,8 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="b
         seed = saved.get("seed") if seed is None else seed
     else:
         offset_seed = seed if seed is not None else cli.draw_seed("offset_seed", None, log)
-    num_displays = config.num_displays if max_epochs is None else min(config.num_displays, max_epochs)
+    num_displays = cli.epochs_to_run(config.num_displays, max_epochs,
+                                     f"displays of {config.display_step:,} iterations")
     manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words), cell, quirks)
     if saved is not None and saved.get("quirks") == {} and quirks == FAITHFUL:
         manifest["quirks"] = {}  # a run recorded before the quirk switches existed: it was the original's

@@ -486,7 +486,7 @@ def train(paths, run_dir, preset="lstm", quirks=FAITHFUL, seed=None, max_epochs=
             log(f"No --seed: initial weights unseeded (as the tutorial); batch order and dropout masks from the "
                 f"drawn shuffle seed {shuffle_seed}, stored in the manifest for resuming.")
     data = load_data(paths, config, quirks, cache_dir)
-    num_epochs = config.epochs if max_epochs is None else min(config.epochs, max_epochs)
+    num_epochs = cli.epochs_to_run(config.epochs, max_epochs)
     manifest = make_manifest(preset_name, config, quirks, data, seed, shuffle_seed, cell)
     start = time.time()
     graph = tf.Graph()

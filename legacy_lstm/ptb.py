@@ -491,7 +491,7 @@ def train(paths, run_dir, preset="small", seed=None, max_epochs=None, rnn_mode=N
     if seed is None and saved is not None:
         seed = saved.get("seed")
     manifest = make_manifest(preset_name, config, word_to_id, seed, len(train_data))
-    num_epochs = config.epochs if max_epochs is None else min(config.epochs, max_epochs)
+    num_epochs = cli.epochs_to_run(config.epochs, max_epochs)
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():

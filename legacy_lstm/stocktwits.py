@@ -291,20 +291,22 @@ def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None
     Returns {"curve": [...], "run_dir", "split_seed", "seed", "finished": bool, "seconds"}.
     """
     preset_name, config = cli.preset_config(PRESETS, preset)
+    num_epochs = cli.epochs_to_run(config.epochs, max_epochs)
     saved = runs.read_manifest(run_dir)
-    if split_seed is None and saved is not None:
-        split_seed = saved.get("split_seed")  # resuming an unseeded run: reuse the seed it drew
+    if saved is not None:  # resuming: what was not given is the run's own (an unseeded run's drawn split seed)
+        split_seed = saved.get("split_seed") if split_seed is None else split_seed
         seed = saved.get("seed") if seed is None else seed
+        deterministic = saved.get("deterministic") if deterministic is None else deterministic
     split_seed = cli.draw_seed("split_seed", split_seed, log)
+    if deterministic is None:
+        deterministic = seed is not None
     data = load_data(data_path, config, quirks, split_seed)
-    num_epochs = config.epochs if max_epochs is None else min(config.epochs, max_epochs)
     manifest = make_manifest(preset_name, config, quirks, data, split_seed, seed, cell)
+    manifest["deterministic"] = deterministic  # recorded, not checked: a resume may change it (numbers differ)
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():
         seed_everything(runs.sitting_seed(seed, run_dir))  # seed + finished epochs when resuming
-        if deterministic is None:
-            deterministic = seed is not None
         model = build_graph(len(data.vocab) + 1, config, parallel_iterations=1 if deterministic else None,
                             cell=cell)
         run = runs.Run(run_dir, manifest, final_name=FINAL_CHECKPOINT)
@@ -420,7 +422,8 @@ def predict(run_dir, texts, checkpoint=None):
                 batch[:len(chunk)] = x[chunk]
                 probs = sess.run(model.predictions, {model.inputs: batch, model.keep_prob: 1.0})[:len(chunk), 0]
                 for i, p in zip(chunk, probs):
-                    results[i].update(probability=float(p), label="bullish" if p > 0.5 else "bearish")  # as tf.round: 0.5 is 0
+                    # p = 0.5 is bearish, as the graph's tf.round counts it
+                    results[i].update(probability=float(p), label="bullish" if p > 0.5 else "bearish")
     return results
 
 
@@ -451,6 +454,14 @@ def main(argv):
                 (" (truncated)" if r["truncated"] else "")
             print(f"{prob}\t{r['label']}{note}\t{r['text']}")
         return 0
+    saved = runs.read_manifest(run_dir) if mode == "test" else None
+    if saved is not None:  # the run's own settings are used: a flag given with another value is an error
+        expected = {"preset": saved["preset"], "split_seed": saved["split_seed"], "cell": saved.get("cell", "basic"),
+                    "seq_len": str(saved["quirks"]["seq_len"]),
+                    **{k: saved["quirks"][k] for k in ("carry_state", "vocab_from", "eval_off_by_one")}}
+        if SEQ_LEN.value == "auto":  # resolved to a length only with the data: not compared
+            del expected["seq_len"]
+        cli.check_given_flags(run_dir, expected)
     data_path = download.locate(download.STOCKTWITS, cli.resolve_data_dir())
     quirks = Quirks(seq_len=SEQ_LEN.value if SEQ_LEN.value == "auto" else int(SEQ_LEN.value),
                     carry_state=CARRY_STATE.value, vocab_from=VOCAB_FROM.value,

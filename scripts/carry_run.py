@@ -1,7 +1,9 @@
 """Carry a run directory to another machine, e.g. a long reproduction that spans several machines' sittings.
 
-    python scripts/carry_run.py pack ~/.cache/legacy_lstm/runs/stocktwits-hoffman checkpoints/carried/stocktwits-hoffman
-    python scripts/carry_run.py unpack checkpoints/carried/stocktwits-hoffman ~/.cache/legacy_lstm/runs/stocktwits-hoffman
+    python scripts/carry_run.py pack ~/.cache/legacy_lstm/runs/stocktwits-hoffman \
+        checkpoints/carried/stocktwits-hoffman      # on the old machine; then commit the folder
+    python scripts/reproduce.py stocktwits          # on the new one: unpacks it into the absent run dir, resumes
+    python scripts/carry_run.py unpack checkpoints/carried/stocktwits-hoffman <run dir>   # or by hand
 
 ``pack`` copies the newest epoch checkpoint and every small file of the run (manifest, vocab, curve, sittings,
 TensorBoard events; not older checkpoints or the lock) into a new folder, splitting files over ``--part_mb``

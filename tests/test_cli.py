@@ -75,3 +75,16 @@ def test_read_messages_takes_arguments_else_lines_of_stdin(capsys):
     assert capsys.readouterr().err == ""
     cli.read_messages(["prog"], _Stdin(b"x\n", tty=True))
     assert "one per line" in capsys.readouterr().err  # a terminal gets told what is expected
+
+
+def test_max_epochs_can_only_stop_training_earlier():
+    assert cli.epochs_to_run(50, None) == 50 and cli.epochs_to_run(50, 7) == 7 and cli.epochs_to_run(50, 50) == 50
+    with pytest.raises(ValueError, match=r"--max_epochs=51 is more than the preset's 50 epochs"):
+        cli.epochs_to_run(50, 51)
+
+
+def test_an_app_refuses_more_epochs_than_its_preset(tmp_path):
+    """Before any data is read or anything is written (a longer run would not match its config)."""
+    with pytest.raises(ValueError, match=r"--max_epochs=3 is more than the preset's 2 epochs"):
+        stocktwits.train(tmp_path / "no-data.csv.gz", tmp_path / "run", "test", max_epochs=3)
+    assert not (tmp_path / "run").exists()

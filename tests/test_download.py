@@ -223,6 +223,19 @@ def test_download_directly_mismatch(tmp_path):
     assert os.listdir(target.parent) == []
 
 
+def test_download_removes_the_part_file_of_a_killed_download_only(tmp_path, cache_root):
+    """A download killed with kill -9 leaves its .part file: the next download removes it, but not a recent
+    one, which may be another process's download in progress."""
+    target = cache_root / "somedata" / "payload.bin"
+    killed = _write(target.parent / ".payload.bin.abc123.part")
+    _write(target.parent / ".payload.bin.x.part")  # recent: a download running elsewhere
+    old = killed.stat().st_mtime - dl.STALE_PART_SECONDS - 60
+    os.utime(killed, (old, old))
+    source = _write(tmp_path / "src" / "remote.bin")
+    assert dl.locate(_spec(url=source.as_uri()), data_dir=tmp_path / "data", download=True) == target
+    assert _files_under(cache_root) == ["somedata/.payload.bin.x.part", "somedata/payload.bin"]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the real registry entry
 # ---------------------------------------------------------------------------------------------------------

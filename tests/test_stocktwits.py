@@ -230,6 +230,18 @@ def test_resume_continues_from_last_finished_epoch(small_data, tmp_path, trained
     assert (tmp_path / "sentiment.ckpt.index").exists()
 
 
+def test_resume_keeps_the_runs_seed_and_mode_when_only_the_split_seed_is_given(small_data, tmp_path):
+    stocktwits.train(small_data, tmp_path, SMALL, QUICK, split_seed=3, seed=7, max_epochs=1, log=_quiet)
+    assert runs.read_manifest(tmp_path)["deterministic"] is True  # seeded: parallel_iterations=1
+    lines = []
+    second = stocktwits.train(small_data, tmp_path, SMALL, QUICK, split_seed=3, max_epochs=2, log=lines.append)
+    assert second["seed"] == 7 and "after epoch 1" in lines[0]  # not an unseeded second sitting
+    assert [s["after_epoch"] for s in runs.read_sittings(tmp_path)] == [0, 1]
+    fresh = stocktwits.train(small_data, tmp_path / "fast", SMALL, QUICK, split_seed=3, seed=7, max_epochs=1,
+                             deterministic=False, log=_quiet)
+    assert fresh["seed"] == 7 and runs.read_manifest(tmp_path / "fast")["deterministic"] is False
+
+
 def test_resume_after_kill_9(small_data, tmp_path):
     """A training killed with SIGKILL resumes from its last checkpointed epoch, not from scratch. The child kills
     itself in the worst place: epoch 3's curve row is written, its checkpoint is not."""
@@ -329,6 +341,23 @@ def test_predict_odd_inputs_get_defined_answers(trained):
     # "$SPY" becomes <TICKER>, a known word; the emoji and the yen sign are dropped
     assert non_ascii["known"] == 1 and non_ascii["probability"] is not None
     assert long["truncated"] and long["tokens"] == 10000 and long["label"] == "bullish"
+
+
+def test_test_mode_refuses_flags_that_contradict_the_run(trained, parsed_flags):
+    """Test mode evaluates with the run's own config and quirks; a flag given with another value is an error
+    naming it (not silently ignored), a flag given with the run's own value is fine."""
+    run_dir, _ = trained
+    saved = runs.read_manifest(run_dir)
+    parsed_flags.mode, parsed_flags.run_dir = "test", str(run_dir)
+    parsed_flags.split_seed, parsed_flags.carry_state = saved["split_seed"] + 1, False
+    parsed_flags.data_dir = str(run_dir / "no-data-here")  # the error comes before any data is looked for
+    with pytest.raises(runs.ManifestMismatchError) as err:
+        stocktwits.main(["prog"])
+    assert f"--split_seed={saved['split_seed'] + 1} (the run's: {saved['split_seed']})" in str(err.value)
+    assert "--carry_state=False (the run's: True)" in str(err.value) and "--cell" not in str(err.value)
+    parsed_flags.split_seed, parsed_flags.carry_state, parsed_flags.cell = saved["split_seed"], True, "basic"
+    stocktwits.cli.check_given_flags(run_dir, {"split_seed": saved["split_seed"], "carry_state": True,
+                                               "cell": saved.get("cell", "basic")})
 
 
 def test_predict_cli_reads_stdin(trained):

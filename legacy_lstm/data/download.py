@@ -12,6 +12,7 @@ import hashlib
 import os
 import pathlib
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
@@ -88,8 +89,16 @@ def _verify(path, spec):
     return path
 
 
+STALE_PART_SECONDS = 600  # a download in progress writes its .part file continuously
+
+
 def _download(spec, target):
     target.parent.mkdir(parents=True, exist_ok=True)
+    # the .part file of a download killed outright (kill -9, power loss: no ``finally`` ran); a recent one may
+    # belong to a download still running in another process and is left alone
+    for stale in target.parent.glob(f".{spec.name}.*.part"):
+        if time.time() - stale.stat().st_mtime > STALE_PART_SECONDS:
+            stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{spec.name}.", suffix=".part", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=60) as response:
