@@ -111,12 +111,26 @@ def epochs_to_run(total, max_epochs, unit="epochs"):
     return max_epochs
 
 
-def check_given_flags(run_dir, expected):
-    """Test/predict modes take config and quirks from the run's manifest; a flag given explicitly with another
-    value than the run's (``expected``: {flag name: the run's value}) is a ManifestMismatchError naming each."""
-    from legacy_lstm.runs import ManifestMismatchError
-    problems = [f"--{name}={flags.FLAGS[name].value} (the run's: {value})" for name, value in expected.items()
-                if not flags.FLAGS[name].using_default_value and flags.FLAGS[name].value != value]
+def check_given_flags(run_dir, skip=(), aliases=None):
+    """Modes other than train take the config and quirks from the run's manifest. A flag given explicitly with
+    another value than the run's -- ``--preset``, ``--cell``, ``--split_seed``, each quirk flag (named as the
+    manifest's quirks), and each of ``aliases`` ({flag: manifest field it sets}) -- is a ManifestMismatchError
+    naming each, instead of being silently ignored. Nothing to check without a manifest (e.g. an original TF 1.x
+    checkpoint); ``skip``: flags not to compare."""
+    from legacy_lstm.runs import ManifestMismatchError, read_manifest
+    saved = read_manifest(run_dir)
+    if saved is None:
+        return
+    expected = {"preset": saved.get("preset"), "cell": saved.get("cell"), "split_seed": saved.get("split_seed"),
+                **(saved.get("quirks") or {})}
+    expected.update({flag: saved.get(field) for flag, field in (aliases or {}).items()})
+    problems = []
+    for name, value in expected.items():
+        if name in skip or name not in flags.FLAGS or value is None:
+            continue
+        flag = flags.FLAGS[name]
+        if not flag.using_default_value and str(flag.value) != str(value):
+            problems.append(f"--{name}={flag.value} (the run's: {value})")
     if problems:
         raise ManifestMismatchError(f"{run_dir} was trained with other settings than given: {'; '.join(problems)}. "
                                     "Its own are used when the flags are left out.")

@@ -387,6 +387,8 @@ def main(argv):
         print(f"error: --cell={cli.CELL.value} is not available here: the book's LSTM runs in float64, which only "
               "--cell=basic (BasicLSTMCell) supports", file=sys.stderr)
         return 1
+    if mode != "train":  # the run's own settings are used: a flag given with another value is an error
+        cli.check_given_flags(run_dir)
     try:
         if mode == "train":
             train(run_dir, preset, Quirks(single_step=SINGLE_STEP.value), cli.SEED.value, TRAIN_FILE.value,

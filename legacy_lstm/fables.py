@@ -511,6 +511,7 @@ def main(argv):
         if result["curve"]:
             print(f"final train average_accuracy: {result['curve'][-1]['average_accuracy']:.4f}")
         return 0
+    cli.check_given_flags(run_dir)  # the run's own settings are used: a flag given with another value is an error
     if mode == "test":
         test(download.locate(download.FABLE, cli.resolve_data_dir()), run_dir, cli.CHECKPOINT.value)
         return 0

@@ -738,6 +738,8 @@ flags.adopt_module_key_flags(cli)
 def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "lstm", ("train", "test", "predict"), argv,
                                                ("predict",), "reviews are only taken with --mode=predict")
+    if mode != "train":  # the run's own settings are used: a flag given with another value is an error
+        cli.check_given_flags(run_dir)
     if mode == "predict":
         texts = cli.read_messages(argv)
         for r in predict(run_dir, texts, cli.CHECKPOINT.value):

@@ -894,6 +894,8 @@ def main(argv):
         if result["finished"]:
             test(paths, run_dir, fast=FAST_TEST.value, thomas_test=THOMAS_TEST.value)
         return 0
+    # the run's own settings are used: a flag given with another value is an error
+    cli.check_given_flags(run_dir, aliases={"rnn_mode": "cell"})
     if mode == "test":
         test(ptb_data.locate(cli.resolve_data_dir()), run_dir, cli.CHECKPOINT.value, FAST_TEST.value,
              THOMAS_TEST.value)

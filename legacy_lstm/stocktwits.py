@@ -446,6 +446,8 @@ flags.adopt_module_key_flags(cli)
 def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "hoffman", ("train", "test", "predict"), argv,
                                                ("predict",), "messages are only taken with --mode=predict")
+    if mode != "train":  # the run's own settings are used: a flag given with another value is an error
+        cli.check_given_flags(run_dir, skip=("seq_len",) if SEQ_LEN.value == "auto" else ())  # auto: resolved
     if mode == "predict":
         texts = cli.read_messages(argv)
         for r in predict(run_dir, texts, cli.CHECKPOINT.value):
@@ -454,14 +456,6 @@ def main(argv):
                 (" (truncated)" if r["truncated"] else "")
             print(f"{prob}\t{r['label']}{note}\t{r['text']}")
         return 0
-    saved = runs.read_manifest(run_dir) if mode == "test" else None
-    if saved is not None:  # the run's own settings are used: a flag given with another value is an error
-        expected = {"preset": saved["preset"], "split_seed": saved["split_seed"], "cell": saved.get("cell", "basic"),
-                    "seq_len": str(saved["quirks"]["seq_len"]),
-                    **{k: saved["quirks"][k] for k in ("carry_state", "vocab_from", "eval_off_by_one")}}
-        if SEQ_LEN.value == "auto":  # resolved to a length only with the data: not compared
-            del expected["seq_len"]
-        cli.check_given_flags(run_dir, expected)
     data_path = download.locate(download.STOCKTWITS, cli.resolve_data_dir())
     quirks = Quirks(seq_len=SEQ_LEN.value if SEQ_LEN.value == "auto" else int(SEQ_LEN.value),
                     carry_state=CARRY_STATE.value, vocab_from=VOCAB_FROM.value,

@@ -2,6 +2,7 @@
 
 import dataclasses
 import io
+import json
 import os
 
 import pytest
@@ -88,3 +89,29 @@ def test_an_app_refuses_more_epochs_than_its_preset(tmp_path):
     with pytest.raises(ValueError, match=r"--max_epochs=3 is more than the preset's 2 epochs"):
         stocktwits.train(tmp_path / "no-data.csv.gz", tmp_path / "run", "test", max_epochs=3)
     assert not (tmp_path / "run").exists()
+
+
+def test_flags_that_contradict_the_run_are_named(parsed_flags, tmp_path):
+    """The check every app's test/predict/generate modes make against the run's manifest."""
+    from legacy_lstm import ptb, runs
+    cli.check_given_flags(tmp_path)  # no manifest (an original checkpoint): nothing to compare
+    (tmp_path / runs.MANIFEST).write_text(json.dumps({
+        "preset": "hoffman", "cell": "block", "split_seed": 4, "quirks": {"carry_state": True, "seq_len": 39}}))
+    cli.check_given_flags(tmp_path)  # nothing given
+    parsed_flags.preset, parsed_flags.cell, parsed_flags.carry_state = "hoffman", "block", True
+    cli.check_given_flags(tmp_path)  # given, with the run's own values
+    parsed_flags.cell, parsed_flags.split_seed, parsed_flags.carry_state = "basic", 5, False
+    parsed_flags.seq_len = "auto"
+    with pytest.raises(runs.ManifestMismatchError) as err:
+        cli.check_given_flags(tmp_path, skip=("seq_len",))
+    assert str(err.value).startswith(f"{tmp_path} was trained with other settings than given: --cell=basic (the "
+                                     "run's: block); --split_seed=5 (the run's: 4); --carry_state=False (the "
+                                     "run's: True).")
+    parsed_flags.cell, parsed_flags.split_seed, parsed_flags.carry_state = "block", 4, True
+    with pytest.raises(runs.ManifestMismatchError, match=r"--seq_len=auto \(the run's: 39\)"):
+        cli.check_given_flags(tmp_path)
+    parsed_flags.seq_len = "39"
+    cli.check_given_flags(tmp_path)  # compared as text: the flag's "39" is the manifest's 39
+    setattr(parsed_flags, ptb.RNN_MODE.name, "basic")  # PTB's flag for the manifest's cell
+    with pytest.raises(runs.ManifestMismatchError, match=r"--rnn_mode=basic \(the run's: block\)"):
+        cli.check_given_flags(tmp_path, aliases={"rnn_mode": "cell"})

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -447,15 +448,32 @@ def test_cli_predict_answers_every_text_and_errors_are_one_line(trained, tmp_pat
     assert missing.stderr.strip().splitlines()[-1].startswith("error: Data file imdb/imdb_word_index.json not found")
 
 
-def test_test_mode_uses_the_data_source_the_run_was_trained_with(trained, tiny, monkeypatch, capsys, parsed_flags):
-    """--mode=test --source=npz on a run trained from the raw tar locates the tar (the run's own source), instead
-    of evaluating with paths that lack it; load_data itself refuses paths without its source's file."""
+def test_test_mode_uses_the_data_source_the_run_was_trained_with(trained, tiny, tmp_path, monkeypatch,
+                                                                  parsed_flags):
+    """Test mode evaluates with the run's own quirks: without --source it locates the files of the run's own
+    source, and a --source that contradicts the run is an error naming it (nothing is located); load_data itself
+    refuses paths without its source's file."""
     run_dir, _ = trained
     located = []
-    monkeypatch.setattr(imdb, "locate_data", lambda data_dir, source="raw": located.append(source) or tiny)
+
+    def locate(data_dir, source="raw"):
+        located.append(source)
+        raise FileNotFoundError("located")
+    monkeypatch.setattr(imdb, "locate_data", locate)
     parsed_flags.mode, parsed_flags.run_dir, parsed_flags.source = "test", str(run_dir), "npz"
-    assert imdb.main(["imdb"]) == 0
-    assert located == ["raw"] and "final test accuracy" in capsys.readouterr().out
+    with pytest.raises(runs.ManifestMismatchError, match=r"--source=npz \(the run's: raw\)"):
+        imdb.main(["imdb"])
+    assert located == []
+    npz_run = tmp_path / "npz-run"  # a run recorded as trained from the npz files; no --source given
+    shutil.copytree(run_dir, npz_run)
+    manifest = json.loads((npz_run / runs.MANIFEST).read_text())
+    manifest["quirks"]["source"] = "npz"
+    (npz_run / runs.MANIFEST).write_text(json.dumps(manifest))
+    parsed_flags.run_dir = str(npz_run)
+    parsed_flags["source"].unparse()
+    with pytest.raises(FileNotFoundError, match="located"):
+        imdb.main(["imdb"])
+    assert located == ["npz"]
     config, quirks, _ = imdb._setup_from_run_dir(run_dir)
     with pytest.raises(ValueError, match="--source=raw .* the raw tar file was not located"):
         imdb.load_data(imdb.Paths(word_index=tiny.word_index), config, quirks)
