@@ -503,16 +503,17 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES):
             continue
         target = out_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        data_size, parts = path.stat().st_size, []
+        # hashed as copied: a file the training rewrites meanwhile (curve, events) is recorded as it was read
+        blocks, digest, size = [], hashlib.sha256(), 0
         with open(path, "rb") as src:
-            if data_size <= part_bytes:
-                target.write_bytes(src.read())
-            else:
-                for index, block in enumerate(iter(lambda: src.read(part_bytes), b"")):
-                    part = target.with_name(f"{target.name}.part{index:03d}")
-                    part.write_bytes(block)
-                    parts.append(part.name)
-        files[rel] = {"size": data_size, "sha256": _sha256(path), "parts": parts}
+            for block in iter(lambda: src.read(part_bytes), b""):
+                digest.update(block)
+                size += len(block)
+                blocks.append(block)
+        parts = [f"{target.name}.part{index:03d}" for index in range(len(blocks))] if len(blocks) > 1 else []
+        for name, block in zip(parts or [target.name], blocks or [b""]):
+            target.with_name(name).write_bytes(block)
+        files[rel] = {"size": size, "sha256": digest.hexdigest(), "parts": parts}
     record = {"source": str(run_dir), "packed": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "epoch": last,
               "checkpoint": keep, "files": files}
     atomic_write_text(out_dir / CARRIED, json.dumps(record, indent=1, sort_keys=True))
