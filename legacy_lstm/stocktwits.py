@@ -74,7 +74,10 @@ per line on stdin) prints the probability of bullish and the label per message, 
 in the run directory. Words outside the vocabulary are dropped; a message with no known word gets
 "unknown"; messages longer than seq_len keep their first seq_len tokens (as the original's padding does).
 A message that starts with ``-`` (``-5% today``) would be read as a flag: put ``--`` before the messages
-(``--mode=predict -- "-5% today"``) or give them on stdin.
+(``--mode=predict -- "-5% today"``) or give them on stdin. Bytes that are not UTF-8 become U+FFFD (the message is
+still answered); no message at all is an error. Test and predict modes use the run's own config, quirks, split
+seed and cell from its manifest; a flag given with another value (``--mode=test --nocarry_state`` on a
+faithful run) is refused, naming it.
 """
 
 import collections
