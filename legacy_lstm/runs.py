@@ -482,41 +482,57 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def pack_run(run_dir, out_dir, part_bytes=PART_BYTES):
+def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
     """Copy what ``run_dir`` needs to resume -- its newest epoch checkpoint, the final checkpoint if written, and
     every other file but older checkpoints and the lock -- into the new folder ``out_dir``; files over
     ``part_bytes`` are split into ``<name>.partNNN``. ``carried.json`` lists each file's size, sha256 and parts.
-    Returns the packed epoch."""
+    ``replace``: ``out_dir`` may hold an earlier pack (of an older epoch), which the new one replaces once it is
+    complete. Returns the packed epoch."""
     run_dir, out_dir = pathlib.Path(run_dir).resolve(), pathlib.Path(out_dir)
     epochs = epoch_checkpoints(run_dir)
     if not epochs:
         raise FileNotFoundError(f"{run_dir} holds no epoch checkpoint to pack.")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"{out_dir} is not empty; pack into a new folder.")
     last = max(epochs)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not replace:
+            raise FileExistsError(f"{out_dir} is not empty; pack into a new folder (or replace an earlier pack).")
+        if not (out_dir / CARRIED).exists():
+            raise FileExistsError(f"{out_dir} is not a packed run ({CARRIED} is missing); refusing to replace it.")
+        earlier = read_json(out_dir, CARRIED)["epoch"]
+        if earlier > last:
+            raise ValueError(f"{out_dir} holds epoch {earlier}, newer than {run_dir}'s epoch {last}; not replaced.")
     keep = pathlib.Path(epochs[last]).name
+    staging = out_dir.with_name(f".{out_dir.name}.packing-{os.getpid()}")
     files = {}
-    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
-        rel = path.relative_to(run_dir).as_posix()
-        if rel in (LOCK, "checkpoint", CARRIED) or (rel.startswith(f"{EPOCH_PREFIX}-") and
-                                                    not rel.startswith(f"{keep}.")):
-            continue
-        target = out_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # hashed as copied: a file the training rewrites meanwhile (curve, events) is recorded as it was read
-        blocks, digest, size = [], hashlib.sha256(), 0
-        with open(path, "rb") as src:
-            for block in iter(lambda: src.read(part_bytes), b""):
-                digest.update(block)
-                size += len(block)
-                blocks.append(block)
-        parts = [f"{target.name}.part{index:03d}" for index in range(len(blocks))] if len(blocks) > 1 else []
-        for name, block in zip(parts or [target.name], blocks or [b""]):
-            target.with_name(name).write_bytes(block)
-        files[rel] = {"size": size, "sha256": digest.hexdigest(), "parts": parts}
-    record = {"source": str(run_dir), "packed": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "epoch": last,
-              "checkpoint": keep, "files": files}
-    atomic_write_text(out_dir / CARRIED, json.dumps(record, indent=1, sort_keys=True))
+    try:
+        for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+            rel = path.relative_to(run_dir).as_posix()
+            if rel in (LOCK, "checkpoint", CARRIED) or (rel.startswith(f"{EPOCH_PREFIX}-") and
+                                                        not rel.startswith(f"{keep}.")):
+                continue
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # hashed as copied: a file the training rewrites meanwhile (curve, events) is recorded as it was read
+            blocks, digest, size = [], hashlib.sha256(), 0
+            with open(path, "rb") as src:
+                for block in iter(lambda: src.read(part_bytes), b""):
+                    digest.update(block)
+                    size += len(block)
+                    blocks.append(block)
+            parts = [f"{target.name}.part{index:03d}" for index in range(len(blocks))] if len(blocks) > 1 else []
+            for name, block in zip(parts or [target.name], blocks or [b""]):
+                target.with_name(name).write_bytes(block)
+            files[rel] = {"size": size, "sha256": digest.hexdigest(), "parts": parts}
+        record = {"source": str(run_dir), "packed": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "epoch": last,
+                  "checkpoint": keep, "files": files}
+        atomic_write_text(staging / CARRIED, json.dumps(record, indent=1, sort_keys=True))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
     return last
 
 

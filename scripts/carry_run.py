@@ -1,7 +1,7 @@
 """Carry a run directory to another machine, e.g. a long reproduction that spans several machines' sittings.
 
     python scripts/carry_run.py pack ~/.cache/legacy_lstm/runs/stocktwits-hoffman \
-        checkpoints/carried/stocktwits-hoffman      # on the old machine; then commit the folder
+        checkpoints/carried/stocktwits-hoffman      # on the old machine (--replace: over an earlier pack); commit
     python scripts/reproduce.py stocktwits          # on the new one: unpacks it into the absent run dir, resumes
     python scripts/carry_run.py unpack checkpoints/carried/stocktwits-hoffman <run dir>   # or by hand
 
@@ -28,13 +28,14 @@ def main(argv=None):
     pack.add_argument("run_dir")
     pack.add_argument("out_dir")
     pack.add_argument("--part_mb", type=float, default=runs.PART_BYTES / 2**20)
+    pack.add_argument("--replace", action="store_true", help="out_dir holds an earlier pack of this run: replace it")
     unpack = sub.add_parser("unpack", help="folder of parts -> new run dir")
     unpack.add_argument("packed_dir")
     unpack.add_argument("run_dir")
     args = parser.parse_args(argv)
     run_dir = pathlib.Path(args.run_dir).expanduser()
     if args.command == "pack":
-        epoch = runs.pack_run(run_dir, args.out_dir, part_bytes=int(args.part_mb * 2**20))
+        epoch = runs.pack_run(run_dir, args.out_dir, part_bytes=int(args.part_mb * 2**20), replace=args.replace)
         print(f"packed {run_dir} at epoch {epoch} into {args.out_dir}")
     else:
         epoch = runs.unpack_run(args.packed_dir, run_dir)

@@ -3,6 +3,7 @@ the seed of a resumed sitting."""
 
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -210,6 +211,8 @@ def test_unpack_refuses_a_damaged_pack_and_an_occupied_run_dir(tmp_path):
     runs.pack_run(tmp_path / "run", packed, part_bytes=4)
     with pytest.raises(FileExistsError, match="not empty"):
         runs.pack_run(tmp_path / "run", packed)
+    with pytest.raises(FileExistsError, match="is not a packed run"):
+        runs.pack_run(tmp_path / "run", tmp_path, replace=True)  # a folder that is no pack is never replaced
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "manifest.json").write_text("{}")
@@ -239,3 +242,24 @@ def test_carry_run_script_packs_and_unpacks(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "at epoch 2" in out and "resumes after epoch 2" in out
     assert runs.epoch_checkpoints(tmp_path / "moved").keys() == {2}
+
+
+def test_a_newer_pack_replaces_an_earlier_one_and_never_the_reverse(tmp_path):
+    run, sess = _run(tmp_path / "run")
+    run.resume(sess)
+    run.write_manifest()
+    run.finish_epoch(sess, {"epoch": 1})
+    runs.pack_run(tmp_path / "run", tmp_path / "packed")
+    run.finish_epoch(sess, {"epoch": 2})
+    run.close()
+    assert runs.pack_run(tmp_path / "run", tmp_path / "packed", replace=True) == 2
+    names = {p.name for p in (tmp_path / "packed").iterdir()}
+    assert "model.ckpt-2.index" in names and "model.ckpt-1.index" not in names  # the old pack is gone
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+    older = tmp_path / "older"
+    shutil.copytree(tmp_path / "run", older)
+    (older / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-1"\n'
+                                      'all_model_checkpoint_paths: "model.ckpt-1"\n')
+    with pytest.raises(ValueError, match="holds epoch 2, newer than .*epoch 1; not replaced"):
+        runs.pack_run(older, tmp_path / "packed", replace=True)
+    assert runs.unpack_run(tmp_path / "packed", tmp_path / "moved") == 2
