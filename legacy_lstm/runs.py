@@ -536,6 +536,27 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
     return last
 
 
+def packed_files(packed_dir):
+    """Yield (relative path, bytes) of each file of a pack written by ``pack_run``, parts joined, after checking
+    its size and sha256 against ``carried.json``: a missing part is FileNotFoundError, a damaged file
+    CorruptCheckpointError, each naming the file."""
+    packed_dir = pathlib.Path(packed_dir)
+    record = read_json(packed_dir, CARRIED)
+    for rel, entry in sorted(record["files"].items()):
+        sources = [packed_dir / pathlib.PurePosixPath(rel).with_name(part) for part in entry["parts"]]
+        chunks = []
+        for source in sources or [packed_dir / rel]:
+            try:
+                chunks.append(source.read_bytes())
+            except FileNotFoundError as err:
+                raise FileNotFoundError(f"{source} is missing: the packed run is incomplete.") from err
+        data = b"".join(chunks)
+        if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise CorruptCheckpointError(f"{packed_dir / rel} does not match its size and sha256 in "
+                                         f"{packed_dir / CARRIED}: the packed run is damaged.")
+        yield rel, data
+
+
 def unpack_run(packed_dir, run_dir):
     """Rebuild a run directory from a folder written by ``pack_run``, checking every file's size and sha256;
     ``run_dir`` must not exist yet (nothing is overwritten) and is only created once everything checked out.
@@ -547,19 +568,10 @@ def unpack_run(packed_dir, run_dir):
                               "into another folder.")
     staging = run_dir.with_name(f".{run_dir.name}.unpacking-{os.getpid()}")
     try:
-        for rel, entry in sorted(record["files"].items()):
+        for rel, data in packed_files(packed_dir):
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            sources = [packed_dir / pathlib.PurePosixPath(rel).with_name(part) for part in entry["parts"]]
-            with open(target, "wb") as out:
-                for source in sources or [packed_dir / rel]:
-                    try:
-                        out.write(source.read_bytes())
-                    except FileNotFoundError as err:
-                        raise FileNotFoundError(f"{source} is missing: the packed run is incomplete.") from err
-            if target.stat().st_size != entry["size"] or _sha256(target) != entry["sha256"]:
-                raise CorruptCheckpointError(f"{packed_dir / rel} does not match its size and sha256 in "
-                                             f"{packed_dir / CARRIED}: the packed run is damaged.")
+            target.write_bytes(data)
         state = f'"{record["checkpoint"]}"'
         (staging / "checkpoint").write_text(f"model_checkpoint_path: {state}\nall_model_checkpoint_paths: {state}\n")
         if run_dir.exists():

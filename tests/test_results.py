@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from legacy_lstm import published
+from legacy_lstm import published, runs
 
 RESULTS = pathlib.Path(__file__).resolve().parents[1] / "results"
 FAITHFUL = {"seq_len": 244, "carry_state": True, "vocab_from": "all", "eval_off_by_one": True}
@@ -196,6 +196,21 @@ def test_readme_stocktwits_table_is_what_the_results_file_says(reproduce_script)
     assert "0.659 / " in block and f" / {val:.3f} / " in block  # published and ours at epoch 10
     with pytest.raises(ValueError, match="no generated StockTwits block"):
         reproduce_script.with_stocktwits_block("# a README without the markers\n", doc)
+
+
+@pytest.mark.parametrize("packed", sorted(p.parent for p in (RESULTS.parent / "checkpoints" / "carried").glob(
+    f"*/{runs.CARRIED}")) or [None])
+def test_a_carried_run_in_the_repo_is_complete(packed):
+    """A run carried to the next machine in git (checkpoints/carried/<run dir name>) unpacks there: every file
+    and part was committed (none fell to .gitignore) and matches its sha256; it is a run of a published config."""
+    if packed is None:
+        pytest.skip("no run is being carried")
+    files = dict(runs.packed_files(packed))
+    record = json.loads((packed / runs.CARRIED).read_text())
+    assert f"{record['checkpoint']}.index" in files and runs.MANIFEST in files and runs.CURVE_JSON in files
+    manifest = json.loads(files[runs.MANIFEST])
+    assert packed.name.startswith(f"{manifest['app']}-{manifest['preset']}")  # reproduce.py's run dir name
+    assert len(json.loads(files[runs.CURVE_JSON])) >= record["epoch"]
 
 
 def test_results_table_of_a_run_with_no_epoch_yet(reproduce_script):
