@@ -883,7 +883,7 @@ flags.adopt_module_key_flags(cli)
 
 def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "small", ("train", "test", "generate"), argv)
-    rnn_mode = RNN_MODE.value or (cli.CELL.value if flags.FLAGS["cell"].present else None)
+    rnn_mode = RNN_MODE.value or (None if flags.FLAGS["cell"].using_default_value else cli.CELL.value)
     if rnn_mode not in (None, "basic", "block"):
         raise ValueError(f"--cell={rnn_mode}: the PTB app supports basic and block (--rnn_mode)")
     if mode == "train":

@@ -474,14 +474,6 @@ def check_checkpoint_shapes(path, var_list):
                                     (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""))
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
     """Copy what ``run_dir`` needs to resume -- its newest epoch checkpoint, the final checkpoint if written, and
     every other file but older checkpoints and the lock -- into the new folder ``out_dir``; files over
@@ -489,6 +481,8 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
     ``replace``: ``out_dir`` may hold an earlier pack (of an older epoch), which the new one replaces once it is
     complete. Returns the packed epoch."""
     run_dir, out_dir = pathlib.Path(run_dir).resolve(), pathlib.Path(out_dir)
+    if part_bytes < 1:
+        raise ValueError(f"part size {part_bytes} bytes: it must be at least 1")
     epochs = epoch_checkpoints(run_dir)
     if not epochs:
         raise FileNotFoundError(f"{run_dir} holds no epoch checkpoint to pack.")
@@ -498,6 +492,11 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
             raise FileExistsError(f"{out_dir} is not empty; pack into a new folder (or replace an earlier pack).")
         if not (out_dir / CARRIED).exists():
             raise FileExistsError(f"{out_dir} is not a packed run ({CARRIED} is missing); refusing to replace it.")
+        problems = diff_manifests(read_json(out_dir, MANIFEST), read_json(run_dir, MANIFEST),
+                                  CHECKED_FIELDS + ("seed",))
+        if problems:
+            raise ManifestMismatchError(f"{out_dir} holds another run than {run_dir}; not replaced:\n  " +
+                                        "\n  ".join(problems))
         earlier = read_json(out_dir, CARRIED)["epoch"]
         if earlier > last:
             raise ValueError(f"{out_dir} holds epoch {earlier}, newer than {run_dir}'s epoch {last}; not replaced.")
@@ -507,18 +506,23 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
     try:
         for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(run_dir).as_posix()
-            if rel in (LOCK, "checkpoint", CARRIED) or (rel.startswith(f"{EPOCH_PREFIX}-") and
-                                                        not rel.startswith(f"{keep}.")):
-                continue
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if rel in (LOCK, "checkpoint", CARRIED) or ".tmp" in path.name or (
+                    rel.startswith(f"{EPOCH_PREFIX}-") and not rel.startswith(f"{keep}.")):
+                continue  # older checkpoints; the atomic writers' and TF's temporary files
             # hashed as copied: a file the training rewrites meanwhile (curve, events) is recorded as it was read
             blocks, digest, size = [], hashlib.sha256(), 0
-            with open(path, "rb") as src:
-                for block in iter(lambda: src.read(part_bytes), b""):
-                    digest.update(block)
-                    size += len(block)
-                    blocks.append(block)
+            try:
+                with open(path, "rb") as src:
+                    for block in iter(lambda: src.read(part_bytes), b""):
+                        digest.update(block)
+                        size += len(block)
+                        blocks.append(block)
+            except FileNotFoundError:
+                if rel.startswith(f"{keep}."):
+                    raise
+                continue  # gone since it was listed (e.g. a temporary file of the training)
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
             parts = [f"{target.name}.part{index:03d}" for index in range(len(blocks))] if len(blocks) > 1 else []
             for name, block in zip(parts or [target.name], blocks or [b""]):
                 target.with_name(name).write_bytes(block)
@@ -526,14 +530,23 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
         record = {"source": str(run_dir), "packed": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "epoch": last,
                   "checkpoint": keep, "files": files}
         atomic_write_text(staging / CARRIED, json.dumps(record, indent=1, sort_keys=True))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
+        old = out_dir.with_name(f".{out_dir.name}.replaced-{os.getpid()}")
+        if out_dir.exists():
+            out_dir.rename(old)  # the earlier pack stays whole until the new one is in place
         staging.rename(out_dir)
+        if old.exists():
+            shutil.rmtree(old)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return last
+
+
+def _read_pack_record(packed_dir):
+    if not (packed_dir / CARRIED).exists():
+        raise FileNotFoundError(f"{packed_dir} is not a packed run: it has no {CARRIED} (see scripts/carry_run.py).")
+    return read_json(packed_dir, CARRIED)
 
 
 def packed_files(packed_dir):
@@ -541,7 +554,7 @@ def packed_files(packed_dir):
     its size and sha256 against ``carried.json``: a missing part is FileNotFoundError, a damaged file
     CorruptCheckpointError, each naming the file."""
     packed_dir = pathlib.Path(packed_dir)
-    record = read_json(packed_dir, CARRIED)
+    record = _read_pack_record(packed_dir)
     for rel, entry in sorted(record["files"].items()):
         sources = [packed_dir / pathlib.PurePosixPath(rel).with_name(part) for part in entry["parts"]]
         chunks = []
@@ -562,7 +575,7 @@ def unpack_run(packed_dir, run_dir):
     ``run_dir`` must not exist yet (nothing is overwritten) and is only created once everything checked out.
     Returns the epoch the run resumes after."""
     packed_dir, run_dir = pathlib.Path(packed_dir), pathlib.Path(run_dir)
-    record = read_json(packed_dir, CARRIED)
+    record = _read_pack_record(packed_dir)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise FileExistsError(f"{run_dir} already holds a run; refusing to overwrite it. Move it away or unpack "
                               "into another folder.")

@@ -27,7 +27,7 @@ def main(argv=None):
     pack = sub.add_parser("pack", help="run dir -> new folder of parts")
     pack.add_argument("run_dir")
     pack.add_argument("out_dir")
-    pack.add_argument("--part_mb", type=float, default=runs.PART_BYTES / 2**20)
+    pack.add_argument("--part_mb", type=float, default=runs.PART_BYTES / 2**20, help="largest part, MiB")
     pack.add_argument("--replace", action="store_true", help="out_dir holds an earlier pack of this run: replace it")
     unpack = sub.add_parser("unpack", help="folder of parts -> new run dir")
     unpack.add_argument("packed_dir")

@@ -382,7 +382,7 @@ def stocktwits_block(doc):
     published_val = {row["epoch"]: row["val_acc"] for row in ref["curve"]}
     done, total = doc["epochs_done"], doc["epochs_total"]
     so_far = "" if done == total else f"; {done} of {total} epochs so far"
-    within = sum(abs(r["val_acc_diff"]) <= ref["bands"]["curve"]["val_acc"] for r in cmp["per_epoch"])
+    within = sum(published.within_band(r["val_acc_diff"], ref["bands"]["curve"]["val_acc"]) for r in cmp["per_epoch"])
     epoch, diff = cmp["max_deviation"].get("val_acc", (None, None))
     largest = "" if epoch is None else f" (largest deviation {diff:+.3f}, epoch {epoch})"
     sittings = len(doc.get("sittings") or [])
@@ -436,6 +436,29 @@ def summary_text(results_dir):
     return "\n".join(lines) + "\n"
 
 
+def _take_carried_run(args):
+    """A run carried here from another machine (scripts/carry_run.py pack into checkpoints/carried/<run dir
+    name>) is unpacked into the run dir when that has no run yet, so it continues instead of starting anew; a
+    pack of another app/preset is refused, and a local run behind the pack is reported, not replaced."""
+    carried = CARRIED_DIR / pathlib.Path(args.run_dir).name
+    if not (carried / runs.CARRIED).exists():
+        return
+    packed = runs.read_json(carried, runs.MANIFEST)
+    if (packed["app"], packed["preset"]) != (args.app, args.preset):
+        sys.exit(f"{carried} holds a {packed['app']} --preset={packed['preset']} run, not {args.app} "
+                 f"--preset={args.preset}: use another --run_dir, or move the pack away")
+    epoch = runs.read_json(carried, runs.CARRIED)["epoch"]
+    local = runs.read_manifest(args.run_dir)
+    if local is None:
+        runs.unpack_run(carried, args.run_dir)
+        print(f"unpacked the carried run {carried} into {args.run_dir} (resumes after epoch {epoch})", flush=True)
+        return
+    done = max(runs.epoch_checkpoints(args.run_dir), default=0)
+    if done < epoch:
+        print(f"warning: {carried} holds this run at epoch {epoch}, {args.run_dir} only at epoch {done}; to "
+              f"continue the carried one, move {args.run_dir} away and rerun", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("app", choices=sorted(APPS) + ["summary"],
@@ -465,11 +488,7 @@ def main():
         parser.error(f"--variant={args.variant} is not one of {args.app}'s: "
                      f"{', '.join(v for v in VARIANTS if args.app in VARIANTS[v]['apps'])}")
     args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset, args.variant)
-    carried = CARRIED_DIR / pathlib.Path(args.run_dir).name
-    if runs.read_manifest(args.run_dir) is None and (carried / runs.CARRIED).exists():
-        # this run was carried here from another machine (scripts/carry_run.py): continue it, not start anew
-        epoch = runs.unpack_run(carried, args.run_dir)
-        print(f"unpacked the carried run {carried} into {args.run_dir} (resumes after epoch {epoch})", flush=True)
+    _take_carried_run(args)
     manifest, curve, final, test_seconds = reproduce(args)
     if not manifest:
         sys.exit(f"{args.run_dir} holds no run yet")
@@ -541,6 +560,9 @@ def main():
         print(f"target {name} ({bound}): ours {t['ours']}: {verdict}")
     write_summary(results)
     print(f"wrote {out} and {results / SUMMARY}")
+    carried = CARRIED_DIR / pathlib.Path(args.run_dir).name
+    if doc["complete"] and (carried / runs.CARRIED).exists():
+        print(f"the run is complete: remove its carried state from the repository (git rm -r {carried})")
 
 
 if __name__ == "__main__":

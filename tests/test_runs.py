@@ -1,6 +1,7 @@
 """The run directory: the writer lock (one training per folder, released on close, on error and on kill -9) and
 the seed of a resumed sitting."""
 
+import json
 import os
 import pathlib
 import shutil
@@ -263,3 +264,48 @@ def test_a_newer_pack_replaces_an_earlier_one_and_never_the_reverse(tmp_path):
     with pytest.raises(ValueError, match="holds epoch 2, newer than .*epoch 1; not replaced"):
         runs.pack_run(older, tmp_path / "packed", replace=True)
     assert runs.unpack_run(tmp_path / "packed", tmp_path / "moved") == 2
+
+
+def test_pack_refuses_a_zero_part_size_another_run_and_skips_temporary_files(tmp_path):
+    _trained_run(tmp_path / "run", epochs=1)
+    (tmp_path / "run" / ".curve.json.tmp").write_text("being written")
+    with pytest.raises(ValueError, match="at least 1"):
+        runs.pack_run(tmp_path / "run", tmp_path / "packed", part_bytes=0)
+    runs.pack_run(tmp_path / "run", tmp_path / "packed")
+    assert ".curve.json.tmp" not in json.loads((tmp_path / "packed" / runs.CARRIED).read_text())["files"]
+    other, sess = _run(tmp_path / "other", preset="b")
+    other.resume(sess)
+    other.write_manifest()
+    other.finish_epoch(sess, {"epoch": 1})
+    other.finish_epoch(sess, {"epoch": 2})
+    other.close()
+    with pytest.raises(runs.ManifestMismatchError, match=r"holds another run .*\n  preset"):
+        runs.pack_run(tmp_path / "other", tmp_path / "packed", replace=True)
+    assert json.loads((tmp_path / "packed" / runs.MANIFEST).read_text())["preset"] == "a"  # kept
+    with pytest.raises(FileNotFoundError, match="is not a packed run: it has no carried.json"):
+        runs.unpack_run(tmp_path / "run", tmp_path / "moved")
+
+
+def test_reproduce_takes_a_carried_run_only_for_its_own_app_and_preset(tmp_path, monkeypatch, capsys,
+                                                                       reproduce_script):
+    import types
+    _trained_run(tmp_path / "run", epochs=2)
+    monkeypatch.setattr(reproduce_script, "CARRIED_DIR", tmp_path / "carried")
+    runs.pack_run(tmp_path / "run", tmp_path / "carried" / "here")
+    wrong = types.SimpleNamespace(run_dir=str(tmp_path / "here"), app="locktest", preset="b")
+    with pytest.raises(SystemExit, match="holds a locktest --preset=a run, not locktest --preset=b"):
+        reproduce_script._take_carried_run(wrong)
+    assert not (tmp_path / "here").exists()
+    behind = tmp_path / "behind" / "here"  # a run dir of the same run, started anew before the pack came
+    run, sess = _run(behind)
+    run.resume(sess)
+    run.write_manifest()
+    run.finish_epoch(sess, {"epoch": 1})
+    run.close()
+    args = types.SimpleNamespace(run_dir=str(behind), app="locktest", preset="a")
+    reproduce_script._take_carried_run(args)
+    assert "holds this run at epoch 2" in capsys.readouterr().out and runs.epoch_checkpoints(behind).keys() == {1}
+    args.run_dir = str(tmp_path / "here")
+    reproduce_script._take_carried_run(args)
+    assert "resumes after epoch 2" in capsys.readouterr().out
+    assert runs.epoch_checkpoints(tmp_path / "here").keys() == {2}

@@ -97,8 +97,11 @@ def _download(spec, target):
     # the .part file of a download killed outright (kill -9, power loss: no ``finally`` ran); a recent one may
     # belong to a download still running in another process and is left alone
     for stale in target.parent.glob(f".{spec.name}.*.part"):
-        if time.time() - stale.stat().st_mtime > STALE_PART_SECONDS:
-            stale.unlink(missing_ok=True)
+        try:
+            if time.time() - stale.stat().st_mtime > STALE_PART_SECONDS:
+                stale.unlink()
+        except FileNotFoundError:  # removed meanwhile by another process
+            pass
     fd, tmp = tempfile.mkstemp(prefix=f".{spec.name}.", suffix=".part", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=60) as response:

@@ -54,6 +54,11 @@ class Comparison:
         return lines
 
 
+def within_band(diff, band):
+    """Whether a difference from the published value is inside ``band`` (inclusive, up to rounding)."""
+    return abs(diff) <= band + 1e-12
+
+
 def compare(curve, final, published):
     """Compare a run's per-epoch ``curve`` (list of dicts with ``epoch``) and ``final`` metrics (dict) with a
     published document (see ``load``). Epochs the run has not reached are not compared; final metrics the
@@ -75,7 +80,7 @@ def compare(curve, final, published):
             if column not in max_dev or abs(diff) > abs(max_dev[column][1]):
                 max_dev[column] = (ref["epoch"], diff)
             band = published["bands"].get("curve", {}).get(column)
-            if band is not None and abs(diff) > band + 1e-12:
+            if band is not None and not within_band(diff, band):
                 within[column] = False
         per_epoch.append(entry)
     finals = {}
@@ -86,5 +91,5 @@ def compare(curve, final, published):
         ours = final.get(name) if final else None
         diff = None if ours is None else float(ours) - float(value)
         finals[name] = {"ours": ours, "published": value, "diff": diff, "band": band,
-                        "within": diff is not None and abs(diff) <= band + 1e-12}
+                        "within": diff is not None and within_band(diff, band)}
     return Comparison(per_epoch, max_dev, within, finals, len(per_epoch), len(published["curve"]))
