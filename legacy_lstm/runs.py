@@ -576,6 +576,8 @@ def unpack_run(packed_dir, run_dir):
     Returns the epoch the run resumes after."""
     packed_dir, run_dir = pathlib.Path(packed_dir), pathlib.Path(run_dir)
     record = _read_pack_record(packed_dir)
+    if run_dir.is_symlink():  # e.g. ~/.cache/.../runs/<name> -> a bigger disk: fill the folder it points to
+        run_dir = run_dir.resolve()
     if run_dir.exists() and any(run_dir.iterdir()):
         raise FileExistsError(f"{run_dir} already holds a run; refusing to overwrite it. Move it away or unpack "
                               "into another folder.")

@@ -231,6 +231,20 @@ def test_unpack_refuses_a_damaged_pack_and_an_occupied_run_dir(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["occupied", "packed", "run"]  # nothing left behind
 
 
+def test_unpack_into_a_symlinked_run_dir_fills_the_folder_it_points_to(tmp_path):
+    _trained_run(tmp_path / "run", epochs=1)
+    runs.pack_run(tmp_path / "run", tmp_path / "packed")
+    (tmp_path / "disk" / "empty").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "disk" / "empty")  # an empty run dir on another disk
+    (tmp_path / "dangling").symlink_to(tmp_path / "disk" / "not-yet")  # one whose folder is not made yet
+    for name, target in (("link", "empty"), ("dangling", "not-yet")):
+        assert runs.unpack_run(tmp_path / "packed", tmp_path / name) == 1
+        assert (tmp_path / name).is_symlink()
+        assert (tmp_path / "disk" / target / "manifest.json").read_bytes() == (
+            tmp_path / "run" / "manifest.json").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == ["empty", "not-yet"]  # no staging left
+
+
 def test_carry_run_script_packs_and_unpacks(tmp_path, capsys):
     import importlib.util
     path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "carry_run.py"
