@@ -129,3 +129,15 @@ def versions():
         tf_keras_version = None
     return {"python": platform.python_version(), "tensorflow": tf.__version__,
             "tf_keras": tf_keras_version, "numpy": np.__version__}
+
+
+def machine():
+    """The machine a sitting or benchmark ran on: epoch and step times are only comparable on the same one."""
+    import platform
+    model = platform.processor() or None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform()}

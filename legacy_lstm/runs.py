@@ -8,7 +8,7 @@
       <final name>.ckpt.*        the original's final checkpoint name (e.g. sentiment.ckpt)
       curve.csv, curve.json      the per-epoch curve, rewritten atomically after each epoch
       sittings.jsonl             one line per training sitting: start time, epoch resumed after, git commit
-                                 (+ uncommitted changes?), command line, versions -- a run resumed across
+                                 (+ uncommitted changes?), command line, versions, machine -- a run resumed across
                                  commits says which code trained which epochs
       train/, validation/        TensorBoard event files
 
@@ -52,7 +52,7 @@ except ImportError:  # not POSIX: no run-dir lock
 from absl import logging
 
 from legacy_lstm import __version__
-from legacy_lstm.compat import tf, tf1, versions
+from legacy_lstm.compat import machine, tf, tf1, versions
 
 MANIFEST = "manifest.json"
 CURVE_JSON = "curve.json"
@@ -291,7 +291,7 @@ class Run:
         state = git_state()
         record = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "after_epoch": after_epoch, "pid": os.getpid(),
                   "git_commit": state["commit"], "git_dirty": state["dirty"], "argv": list(sys.argv),
-                  "versions": versions()}
+                  "versions": versions(), "machine": machine()}
         path = self.dir / SITTINGS
         # a line cut short by a crash has no newline: end it, so this record starts a line of its own
         cut = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")

@@ -20,7 +20,6 @@ import dataclasses
 import json
 import os
 import pathlib
-import platform
 import resource
 import statistics
 import subprocess
@@ -372,9 +371,8 @@ def main():
             print(f"{shape_name:16s} {impl:17s} {step_ms:9.1f} ms  {results[shape_name]['impls'][impl]}", flush=True)
     profiles = [_spawn(["--profile", impl, "--profile_steps", str(args.profile_steps)])
                 for impl in ("basic", "block") if impl in impls] if "stocktwits" in args.shapes.split(",") else []
-    from legacy_lstm.compat import versions
-    doc = {"command": "python scripts/benchmark.py " + " ".join(sys.argv[1:]),
-           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
+    from legacy_lstm.compat import machine, versions
+    doc = {"command": "python scripts/benchmark.py " + " ".join(sys.argv[1:]), "machine": machine(),
            "versions": dict(versions(), torch=torch_version), "processes": args.processes, "steps": args.steps,
            "warmup": args.warmup, "wall_seconds": round(time.time() - started, 1), "results": results,
            "profiles": profiles}
@@ -387,7 +385,8 @@ def main():
 
 def markdown(doc):
     lines = ["# Benchmark: one training step (forward + backward + update)", "",
-             f"Command: `{doc['command']}`  ", f"Machine: {doc['machine']['cpus']} CPUs, {doc['machine']['platform']}  ",
+             f"Command: `{doc['command']}`  ", f"Machine: {doc['machine']['cpus']} CPUs ({doc['machine'].get('cpu_model') or 'model not recorded'}), "
+             f"{doc['machine']['platform']}  ",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in doc["versions"].items()) + "  ",
              f"Median over {doc['processes']} fresh processes of each process's median of {doc['steps']} steps "
              f"(after {doc['warmup']} warm-up steps). Wall time of the benchmark: {doc['wall_seconds']} s.", ""]

@@ -98,3 +98,19 @@ def test_seed_none_is_a_no_op(seed):
     state = np.random.get_state()[1].copy()
     seed_everything(seed)
     np.testing.assert_array_equal(np.random.get_state()[1], state)
+
+
+def test_machine_names_the_cpu_model(tmp_path, monkeypatch):
+    import builtins
+
+    from legacy_lstm import compat
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n\nprocessor\t: 1\n"
+                       "model name\t: AMD EPYC 9B14\n")
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: real_open(
+        cpuinfo if str(path) == "/proc/cpuinfo" else path, *a, **k))
+    assert compat.machine()["cpu_model"] == "AMD EPYC 9B14"
+    assert compat.machine()["cpus"] == os.cpu_count()
+    cpuinfo.unlink()  # no /proc (not Linux): whatever platform knows, never an error
+    assert set(compat.machine()) == {"cpus", "cpu_model", "platform"}
