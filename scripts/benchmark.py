@@ -385,7 +385,8 @@ def main():
 
 def markdown(doc):
     lines = ["# Benchmark: one training step (forward + backward + update)", "",
-             f"Command: `{doc['command']}`  ", f"Machine: {doc['machine']['cpus']} CPUs ({doc['machine'].get('cpu_model') or 'model not recorded'}), "
+             f"Command: `{doc['command']}`  ",
+             f"Machine: {doc['machine']['cpus']} CPUs ({doc['machine'].get('cpu_model') or 'model not recorded'}), "
              f"{doc['machine']['platform']}  ",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in doc["versions"].items()) + "  ",
              f"Median over {doc['processes']} fresh processes of each process's median of {doc['steps']} steps "
