@@ -37,6 +37,9 @@ PROMPT = flags.DEFINE_string("prompt", None, "--mode=generate (language-model ap
                              "e.g. \"had a general\" (fables: exactly its 3 input words).")
 NUM_WORDS = flags.DEFINE_integer("num_words", 32, "generate/interactive: how many words to generate after the "
                                  "prompt (fables' original: 32).", lower_bound=1)
+PROGRESS = flags.DEFINE_boolean("progress", True, "Training: show the progress of each epoch on stderr (batch i/N, "
+                                "batches/s, ETA of the epoch and of the run); the original's log lines stay on "
+                                "stdout. --noprogress turns it off.")
 CHECKPOINT = flags.DEFINE_string("checkpoint", None, "test/predict: checkpoint prefix to restore (default: the "
                                  "newest in --run_dir). May be a checkpoint written by the original TF 1.x code.")
 
@@ -156,18 +159,42 @@ def read_messages(argv, stdin=None):
 
 def run(main):
     """``app.run(main)``, with the package's expected errors reported as one clear line instead of a traceback."""
+    app.run(guard(main))
+
+
+def guard(main):
+    """``main`` with the package's expected errors -- and any OSError (a file or folder that cannot be read or
+    written, named in its message) or TensorFlow file error -- printed as one ``error:`` line, returning 1."""
     from legacy_lstm.runs import ManifestMismatchError, NonFiniteLossError, RunDirBusyError
 
     @functools.wraps(main)
     def guarded(argv):
         try:
             return main(argv)
-        except (DataNotFoundError, ManifestMismatchError, NonFiniteLossError, RunDirBusyError, FileNotFoundError,
+        except (DataNotFoundError, ManifestMismatchError, NonFiniteLossError, RunDirBusyError, OSError,
                 ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {_one_line(err)}", file=sys.stderr)
+            return 1
+        except Exception as err:  # TensorFlow's file errors (tf.errors.OpError) name the file in their first line
+            if not _is_tf_error(err):
+                raise
+            print(f"error: {_one_line(err)}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             print("interrupted: rerun the same command to resume from the last finished epoch", file=sys.stderr)
             return 130
 
-    app.run(guarded)
+    return guarded
+
+
+def _is_tf_error(err):
+    from legacy_lstm.compat import tf
+    return isinstance(err, tf.errors.OpError)
+
+
+def _one_line(err):
+    """The error's message; an OSError's with its file name (``[Errno 20] Not a directory: 'x'``); a TensorFlow
+    error's first line only (its message goes on with the op's traceback)."""
+    message = getattr(err, "message", None) if _is_tf_error(err) else None
+    text = str(message if message is not None else err).strip()
+    return (text.splitlines()[0] if _is_tf_error(err) and text else text) or type(err).__name__

@@ -3,21 +3,68 @@
 It routes the legacy Keras namespaces to tf_keras (``TF_USE_LEGACY_KERAS=1`` must be set before the
 first ``import tensorflow``: each lazy Keras loader reads it once), switches to graph mode with
 ``disable_eager_execution`` (not ``disable_v2_behavior``, which would turn off resource variables and with
-them deterministic scatters), quiets the known log spam, and provides the two pieces of ``tf.contrib`` the
+them deterministic scatters), quiets the known log spam (TensorFlow's native start-up lines are filtered out unless
+``LEGACY_LSTM_TF_LOGS=1``; any other line they print is shown), and provides the two pieces of ``tf.contrib`` the
 tutorials need: ``fully_connected`` and ``sequence_loss``.
 
 Everything else in the package does ``from legacy_lstm.compat import tf, tf1``.
 """
 
+import contextlib
 import os
 import random
+import re
+import sys
+import tempfile
 import warnings
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+SHOW_TF_LOGS_VAR = "LEGACY_LSTM_TF_LOGS"  # set to 1: show TensorFlow's native start-up lines as they come
+# What TensorFlow's native code prints at start-up on every CPU machine, before its logging is set up (so
+# TF_CPP_MIN_LOG_LEVEL cannot silence it), once per shared library that loads: no news for a user.
+_KNOWN_START_UP_LINES = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|\S+ \S+ +\d+ (cudart_stub|cuda_executor|cuda_diagnostics|cpu_feature_guard|port)\.cc:\d+\] .*"
+    r"|To enable the following instructions: .*, in other operations, rebuild TensorFlow .*")
+
+
+@contextlib.contextmanager
+def _native_start_up_filtered():
+    """Capture what native code writes to file descriptor 2 inside the block; afterwards write back every line
+    that is not one of TensorFlow's known start-up lines (all of it if the block raised). With
+    ``LEGACY_LSTM_TF_LOGS=1`` nothing is captured."""
+    if os.environ.get(SHOW_TF_LOGS_VAR) == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (an embedded interpreter): leave it alone
+        yield
+        return
+    failed = True
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+            failed = False
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode("utf-8", "replace").splitlines()
+            shown = [line for line in lines if failed or not _KNOWN_START_UP_LINES.fullmatch(line.strip())]
+            if shown:
+                sys.stderr.write("\n".join(shown) + "\n")
+                sys.stderr.flush()
+
+
+with _native_start_up_filtered():
+    import tensorflow as tf  # noqa: E402
 
 tf1 = tf.compat.v1
 
@@ -42,7 +89,8 @@ def _check_legacy_cells():
             "TF_USE_LEGACY_KERAS=1 in the environment.")
 
 
-_check_legacy_cells()
+with _native_start_up_filtered():  # the legacy cells load tf_keras, whose native libraries print the same again
+    _check_legacy_cells()
 tf1.disable_eager_execution()
 
 # The base class of the tf_keras legacy cells that build their variables in ``build`` (BasicLSTMCell's parent);

@@ -1,8 +1,8 @@
 r"""The LSTM sentiment excerpt of *Deep Learning Essentials* (Packt; Wei Di, Anurag Bhardwaj, Jianing Wei).
 
 Source: PacktPublishing/Deep-Learning-Essentials@06881b3 ``Chapter06/chapter-6/codeblock/cb-lstm.py`` (the
-book's text prints the same function with the casts misplaced and float32 labels, which would not run);
-spec: ../shared/spec/originals.md §5. Its structure is that of Adit Deshpande's O'Reilly sentiment LSTM,
+book's text prints the same function with the casts misplaced and float32 labels, which would not run).
+Its structure is that of Adit Deshpande's O'Reilly sentiment LSTM,
 shrunk to a toy.
 
 Reproduction contract
@@ -78,7 +78,8 @@ from absl import flags
 
 from legacy_lstm import cli
 from legacy_lstm import runs
-from legacy_lstm.compat import seed_everything, tf, tf1
+from legacy_lstm import training
+from legacy_lstm.compat import tf, tf1
 from legacy_lstm.data import essentials as ess_data
 
 APP = "essentials"
@@ -240,76 +241,76 @@ def _check_word_vectors(saved, manifest):
             "--word_vectors and --seed, or another --run_dir")
 
 
+class _Loop(training.Loop):
+    unit = "block"
+
+    def __init__(self, config, data, steps, block):
+        self.config, self.data, self.steps, self.block = config, data, steps, block
+
+    def build(self):
+        # parallel_iterations=1: the dropout in the 4-step loop draws in a fixed order, so a seeded run repeats.
+        return build_graph(self.data.word_vectors, self.config, parallel_iterations=1)
+
+    def resumed(self, sitting):
+        return f"Resuming {sitting.run_dir} after iteration {sitting.done * self.block}."
+
+    def fresh(self, sitting):
+        np.save(pathlib.Path(sitting.run_dir) / WORD_VECTORS_FILE, self.data.word_vectors)
+
+    def epoch(self, sitting, index):
+        model, data, block = sitting.model, self.data, self.block
+        t0 = time.time()
+        losses, accs = [], []
+        with sitting.batches(block):
+            for step in range((index - 1) * block, index * block):
+                rows = ess_data.batch_indices(step, len(data.x), self.config.batch_size)
+                _, loss, acc = sitting.sess.run([model.optimizer, model.loss, model.accuracy],
+                                                {model.raw_data: data.x[rows], model.labels: data.y[rows]})
+                training.check_finite(loss, f"iteration {step + 1}")
+                sitting.tick()
+                losses.append(loss)
+                accs.append(acc)
+        accuracy = evaluate(sitting.sess, model, data, self.config.batch_size)
+        row = {"epoch": index, "iteration": index * block, "loss": float(np.mean(losses)),
+               "train_accuracy": float(np.mean(accs)), "accuracy": accuracy, "seconds": round(time.time() - t0, 3)}
+        sitting.log(f"Iteration {row['iteration']}/{self.steps}... Loss: {row['loss']:.4f}... "
+                    f"Train Accuracy: {row['train_accuracy']:.3f}... Accuracy: {accuracy:.3f}")
+        return row
+
+    def summaries(self, row):
+        return {"train": {"loss": row["loss"], "accuracy": row["train_accuracy"]},
+                "validation": {"accuracy": row["accuracy"]}}
+
+
 def train(run_dir, preset="book", quirks=Quirks(), seed=None, train_file=None, word_vectors=None,
-          max_epochs=None, log=print):
-    """Train (resuming an unfinished run in ``run_dir``). Returns {"curve", "run_dir", "seed", "finished",
-    "accuracy", "seconds"}; ``max_epochs`` counts blocks of ``log_every`` iterations."""
+          max_epochs=None, log=print, progress=False):
+    """Train (resuming an unfinished run in ``run_dir``, with the run's own seed). Returns {"curve", "run_dir",
+    "seed", "finished", "accuracy", "seconds"}; ``max_epochs`` counts blocks of ``log_every`` iterations."""
     preset_name, config = cli.preset_config(PRESETS, preset)
+    steps, block = num_steps(config, quirks), block_size(config, quirks)
+    cli.epochs_to_run(steps // block, max_epochs, f"blocks of {block:,} iterations")  # before any data is read
     saved = runs.read_manifest(run_dir)
-    if seed is None:
-        seed = saved.get("seed") if saved is not None else None
+    seed = training.resolve_seed(saved, seed)
     seed = cli.draw_seed("seed", seed, log)  # the word vectors need one; the original's were unseeded
     data = load_data(config, seed, train_file, word_vectors)
     manifest = make_manifest(preset_name, config, quirks, data, seed)
     _check_word_vectors(saved, manifest)
-    steps, block = num_steps(config, quirks), block_size(config, quirks)
-    num_blocks = cli.epochs_to_run(steps // block, max_epochs, f"blocks of {block:,} iterations")
-    start = time.time()
-    graph = tf.Graph()
-    with graph.as_default():
-        seed_everything(runs.sitting_seed(seed, run_dir))  # seed + finished epochs when resuming
-        # parallel_iterations=1: the dropout in the 4-step loop draws in a fixed order, so a seeded run repeats.
-        model = build_graph(data.word_vectors, config, parallel_iterations=1)
-        run = runs.Run(run_dir, manifest)
-        with tf1.Session(graph=graph) as sess:
-            sess.run(tf1.global_variables_initializer())
-            done = run.resume(sess)
-            if done:
-                log(f"Resuming {run_dir} after iteration {done * block}.")
-            else:
-                run.write_manifest(vocab=data.vocab)
-                np.save(pathlib.Path(run_dir) / WORD_VECTORS_FILE, data.word_vectors)
-            graph.finalize()
-            try:
-                for index in range(done + 1, num_blocks + 1):
-                    t0 = time.time()
-                    losses, accs = [], []
-                    for step in range((index - 1) * block, index * block):
-                        rows = ess_data.batch_indices(step, len(data.x), config.batch_size)
-                        _, loss, acc = sess.run([model.optimizer, model.loss, model.accuracy],
-                                                {model.raw_data: data.x[rows], model.labels: data.y[rows]})
-                        if not np.isfinite(loss):
-                            raise runs.NonFiniteLossError(f"loss is {loss} at iteration {step + 1}")
-                        losses.append(loss)
-                        accs.append(acc)
-                    accuracy = evaluate(sess, model, data, config.batch_size)
-                    row = {"epoch": index, "iteration": index * block, "loss": float(np.mean(losses)),
-                           "train_accuracy": float(np.mean(accs)), "accuracy": accuracy,
-                           "seconds": round(time.time() - t0, 3)}
-                    log(f"Iteration {row['iteration']}/{steps}... Loss: {row['loss']:.4f}... "
-                        f"Train Accuracy: {row['train_accuracy']:.3f}... Accuracy: {accuracy:.3f}")
-                    run.finish_epoch(sess, row, {"train": {"loss": row["loss"], "accuracy": row["train_accuracy"]},
-                                           "validation": {"accuracy": accuracy}})
-            finally:
-                run.close()
-    finished = len(run.curve) == steps // block
-    if run.curve:
-        log(f"final train accuracy: {run.curve[-1]['accuracy']:.4f}")
-    return {"curve": run.curve, "run_dir": str(run_dir), "seed": seed, "finished": finished,
-            "accuracy": run.curve[-1]["accuracy"] if run.curve else None, "seconds": time.time() - start}
+    result = training.train(_Loop(config, data, steps, block), run_dir, manifest, steps // block, max_epochs, seed,
+                            vocab=data.vocab, log=log, progress=progress,
+                            unit_label=f"blocks of {block:,} iterations")
+    if result["curve"]:
+        log(f"final train accuracy: {result['curve'][-1]['accuracy']:.4f}")
+    result["accuracy"] = result["curve"][-1]["accuracy"] if result["curve"] else None
+    return result
 
 
 class Trained(runs.HoldsSession):
     """A run restored from its directory (config, vocabulary, saved word vectors). Context manager."""
 
     def __init__(self, run_dir, checkpoint=None):
-        self.manifest = runs.read_manifest(run_dir)
-        if self.manifest is None:
-            raise FileNotFoundError(f"{run_dir} has no {runs.MANIFEST}: train a model there first "
-                                    f"(python -m legacy_lstm.{APP}).")
+        opened = training.open_run(run_dir, APP)
+        self.manifest, self.vocab = opened.manifest, opened.vocab
         self.config = Config(**self.manifest["config"])
-        vocab_file = self.manifest.get("vocab_file")
-        self.vocab = runs.read_json(run_dir, vocab_file) if vocab_file else None
         path = pathlib.Path(run_dir) / WORD_VECTORS_FILE
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: the run directory is incomplete. Train again into it.")
@@ -392,7 +393,7 @@ def main(argv):
     try:
         if mode == "train":
             train(run_dir, preset, Quirks(single_step=SINGLE_STEP.value), cli.SEED.value, TRAIN_FILE.value,
-                  WORD_VECTORS.value, cli.MAX_EPOCHS.value)
+                  WORD_VECTORS.value, cli.MAX_EPOCHS.value, progress=cli.PROGRESS.value)
         elif mode == "test":
             test(run_dir, cli.CHECKPOINT.value, TRAIN_FILE.value)
         else:

@@ -1,8 +1,7 @@
 r"""Next-word LSTM on Aesop's "Belling the cat": Rowel Atienza, "LSTM by Example using Tensorflow" (2017).
 
 Source: the article (Towards Data Science, March 2017) and roatienza/Deep-Learning-Experiments
-``Experiments/Tensorflow/RNN/rnn_words.py`` (2e6d822 is the blog-era code) with ``belling_the_cat.txt``;
-spec: ../shared/spec/originals.md §4.
+``Experiments/Tensorflow/RNN/rnn_words.py`` (2e6d822 is the blog-era code) with ``belling_the_cat.txt``.
 
 Reproduction contract
 ---------------------
@@ -94,6 +93,7 @@ Generation::
 """
 
 import collections
+import contextlib
 import dataclasses
 import json
 import os
@@ -108,7 +108,8 @@ from legacy_lstm import cells
 from legacy_lstm import cli
 from legacy_lstm import published
 from legacy_lstm import runs
-from legacy_lstm.compat import seed_everything, tf, tf1
+from legacy_lstm import training
+from legacy_lstm.compat import tf, tf1
 from legacy_lstm.data import download
 from legacy_lstm.data import fables as fable_data
 
@@ -211,25 +212,26 @@ def display_lines(iteration, loss_total, acc_total, display_step, window_words, 
     return head, sample
 
 
-def train_display(step_fn, ids, reverse, offsets, config, display, log=print):
+def train_display(step_fn, ids, reverse, offsets, config, display, log=print, sitting=None):
     """Run the ``display_step`` training steps of display number ``display`` (1-based); return its curve row.
 
     ``step_fn(x, y)`` runs one step and returns (accuracy, loss, logits), the original's
-    ``session.run([optimizer, accuracy, cost, pred])`` without the optimizer's None.
+    ``session.run([optimizer, accuracy, cost, pred])`` without the optimizer's None. ``sitting`` (the
+    driver's, optional) shows the progress of the iterations.
     """
     start = time.time()
     vocab_size = len(reverse)
     loss_total = acc_total = 0.0
-    for _ in range(config.display_step):
-        offset = next(offsets)
-        x, label = fable_data.window(ids, offset, config.n_input)
-        acc, loss, logits = step_fn(x, fable_data.one_hot(label, vocab_size))
-        if not np.isfinite(loss):
-            raise runs.NonFiniteLossError(
-                f"loss is {loss} at iteration {offsets.steps}; stopped without saving this display. The last "
-                "checkpoint is intact: rerun the same command to resume from it.")
-        loss_total += float(loss)
-        acc_total += float(acc)
+    with sitting.batches(config.display_step) if sitting else contextlib.nullcontext():
+        for _ in range(config.display_step):
+            offset = next(offsets)
+            x, label = fable_data.window(ids, offset, config.n_input)
+            acc, loss, logits = step_fn(x, fable_data.one_hot(label, vocab_size))
+            training.check_finite(loss, f"iteration {offsets.steps}")
+            if sitting:
+                sitting.tick()
+            loss_total += float(loss)
+            acc_total += float(acc)
     iteration = display * config.display_step
     window_words = [reverse[int(i)] for i in ids[offset:offset + config.n_input]]
     head, sample = display_lines(iteration, loss_total, acc_total, config.display_step, window_words,
@@ -257,59 +259,64 @@ def elapsed(seconds):
     return f"{seconds / 3600:.2f} hr"
 
 
-def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="basic", quirks=FAITHFUL, log=print):
+class _Loop(training.Loop):
+    unit = "display"
+
+    def __init__(self, config, cell, quirks, ids, dictionary, reverse, offset_seed):
+        self.config, self.cell, self.quirks = config, cell, quirks
+        self.ids, self.dictionary, self.reverse, self.offset_seed = ids, dictionary, reverse, offset_seed
+
+    def build(self):
+        return build_graph(len(self.dictionary), self.config, self.cell, self.quirks)
+
+    def resumed(self, sitting):
+        return (f"Resuming {sitting.run_dir} after iteration {sitting.done * self.config.display_step} "
+                f"(offset_seed={self.offset_seed}).")
+
+    def start(self, sitting):
+        model = sitting.model
+        self.step = sitting.sess.make_callable([model.train_op, model.accuracy, model.cost, model.pred],
+                                               feed_list=[model.x, model.y])
+        self.offsets = fable_data.make_offsets(len(self.ids), self.config.n_input, self.offset_seed,
+                                               self.quirks.window_stride).skip(sitting.done * self.config.display_step)
+
+    def epoch(self, sitting, display):
+        return train_display(lambda x, y: self.step(x, y)[1:], self.ids, self.reverse, self.offsets, self.config,
+                             display, sitting.log, sitting)
+
+    def summaries(self, row):
+        return {"train": {"average_loss": row["average_loss"], "average_accuracy": row["average_accuracy"]}}
+
+
+def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="basic", quirks=FAITHFUL, log=print,
+          progress=False):
     """Train (resuming from ``run_dir`` when it holds an unfinished run of the same config).
 
-    ``max_epochs`` counts displays (checkpoints) in total, not iterations. Returns {"curve", "run_dir", "seed",
-    "offset_seed", "finished", "seconds"}.
+    ``max_epochs`` counts displays (checkpoints) in total, not iterations. A resume keeps the run's seed and
+    offset seed. Returns {"curve", "run_dir", "seed", "offset_seed", "finished", "seconds"}.
     """
     preset_name, config = cli.preset_config(PRESETS, preset)
+    unit = f"displays of {config.display_step:,} iterations"
+    cli.epochs_to_run(config.num_displays, max_epochs, unit)  # a usage error before any data is read
     words, ids, dictionary, reverse = fable_data.load_raw(data_path)
     saved = runs.read_manifest(run_dir)
+    seed = training.resolve_seed(saved, seed)
     if saved is not None and saved.get("offset_seed") is not None:
-        # Resuming: the windows must continue the saved run's sequence, whatever --seed says now.
-        offset_seed = saved["offset_seed"]
-        seed = saved.get("seed") if seed is None else seed
+        offset_seed = saved["offset_seed"]  # the windows continue the saved run's sequence
     else:
         offset_seed = seed if seed is not None else cli.draw_seed("offset_seed", None, log)
-    num_displays = cli.epochs_to_run(config.num_displays, max_epochs,
-                                     f"displays of {config.display_step:,} iterations")
     manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words), cell, quirks)
     if saved is not None and saved.get("quirks") == {} and quirks == FAITHFUL:
         manifest["quirks"] = {}  # a run recorded before the quirk switches existed: it was the original's
-    start = time.time()
-    graph = tf.Graph()
-    with graph.as_default():
-        seed_everything(runs.sitting_seed(seed, run_dir))  # seed + finished epochs when resuming
-        model = build_graph(len(dictionary), config, cell, quirks)
-        run = runs.Run(run_dir, manifest)
-        with tf1.Session(graph=graph) as sess:
-            sess.run(tf1.global_variables_initializer())
-            done = run.resume(sess)
-            if done:
-                log(f"Resuming {run_dir} after iteration {done * config.display_step} (offset_seed={offset_seed}).")
-            else:
-                run.write_manifest(vocab=dictionary)
-            step = sess.make_callable([model.train_op, model.accuracy, model.cost, model.pred],
-                                      feed_list=[model.x, model.y])
-            graph.finalize()  # nothing below may add ops: the graph does not grow during training
-            offsets = fable_data.make_offsets(len(ids), config.n_input, offset_seed,
-                                              quirks.window_stride).skip(done * config.display_step)
-            try:
-                for display in range(done + 1, num_displays + 1):
-                    row = train_display(lambda x, y: step(x, y)[1:], ids, reverse, offsets, config, display, log)
-                    run.finish_epoch(sess, row, {"train": {"average_loss": row["average_loss"],
-                                                     "average_accuracy": row["average_accuracy"]}})
-            finally:
-                run.close()
-    finished = len(run.curve) == config.num_displays
-    seconds = time.time() - start
-    if done < num_displays:
-        if finished:
+    result = training.train(_Loop(config, cell, quirks, ids, dictionary, reverse, offset_seed), run_dir, manifest,
+                            config.num_displays, max_epochs, seed, vocab=dictionary, log=log, progress=progress,
+                            unit_label=unit)
+    if result["done_before"] < len(result["curve"]):
+        if result["finished"]:
             log("Optimization Finished!")
-        log(f"Elapsed time: {elapsed(seconds)}")
-    return {"curve": run.curve, "run_dir": str(run_dir), "seed": seed, "offset_seed": offset_seed,
-            "finished": finished, "seconds": seconds}
+        log(f"Elapsed time: {elapsed(result['seconds'])}")
+    result["offset_seed"] = offset_seed
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -346,12 +353,8 @@ def generate_ids(predict_fn, ids, num_words, n_input):
 
 def load_vocab(run_dir):
     """(dictionary, reverse_dictionary, manifest) saved with the run in ``run_dir``."""
-    manifest = runs.read_manifest(run_dir)
-    if manifest is None:
-        raise FileNotFoundError(f"{run_dir} has no {runs.MANIFEST}: train a model there first "
-                                f"(python -m legacy_lstm.{APP} --mode=train).")
-    dictionary = runs.read_json(run_dir, manifest.get("vocab_file", "vocab.json"))
-    return dictionary, {int(i): w for w, i in dictionary.items()}, manifest
+    opened = training.open_run(run_dir, APP)
+    return opened.vocab, {int(i): w for w, i in opened.vocab.items()}, opened.manifest
 
 
 class Generator(runs.HoldsSession):
@@ -428,14 +431,14 @@ def evaluate_text(generator, ids):
 def test(data_path, run_dir, checkpoint=None, log=print):
     """Report on a trained run: the last display against the published band, whole-text accuracy, and the
     "had a general" continuation. Writes ``run_dir/report.json`` and returns the report."""
+    saved_dictionary, _, manifest = load_vocab(run_dir)  # first: a run dir of another app is named as such
     words, ids, dictionary, _ = fable_data.load_raw(data_path)
-    saved_dictionary, _, manifest = load_vocab(run_dir)
     if saved_dictionary != dictionary:
         raise runs.ManifestMismatchError(f"{data_path} gives another dictionary than the one {run_dir} was "
                                          "trained with; use the data file of that run.")
     doc = published.load(APP)
     gen_ref = doc["generation"]
-    curve = runs.read_json(run_dir, runs.CURVE_JSON)
+    curve = runs.read_curve(run_dir)  # curve.json, else (deleted or damaged) curve.csv
     config = Config(**manifest["config"])
     with Generator(run_dir, checkpoint) as generator:
         log(f"Restored {generator.checkpoint}")
@@ -505,7 +508,7 @@ def main(argv):
     if mode == "train":
         data_path = download.locate(download.FABLE, cli.resolve_data_dir())
         result = train(data_path, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value,
-                       Quirks(inputs=INPUTS.value, window_stride=WINDOW_STRIDE.value))
+                       Quirks(inputs=INPUTS.value, window_stride=WINDOW_STRIDE.value), progress=cli.PROGRESS.value)
         print(f"Run directory: {run_dir} ({len(result['curve']) * PRESETS[preset].display_step} iterations done, "
               f"offset_seed={result['offset_seed']})")
         if result["curve"]:

@@ -3,7 +3,7 @@ r"""IMDB sentiment with an LSTM: the Keras tutorial (seed 004) ported to TF1 gra
 Source: the seed blog's Keras code (``imdb.load_data(num_words=10000)``, ``pad_sequences(maxlen=200,
 padding='post', truncating='post')``, Embedding 128 -> LSTM 64 -> Dropout 0.5 -> Dense 32 relu -> Dropout 0.5
 -> Dense 1 sigmoid, Adam 1e-3, binary cross-entropy, ``fit(epochs=5, batch_size=64, validation_split=0.2)``,
-``evaluate``, ``save('imdb_lstm.h5')``) and its variants; spec: ../shared/spec/originals.md §6.
+``evaluate``, ``save('imdb_lstm.h5')``) and its variants (stacked, bidirectional, attention, L2, clipnorm).
 
 Reproduction contract
 ---------------------
@@ -86,11 +86,12 @@ test run in batches of 500 (the mean over examples does not depend on it). The p
 ``np.random.RandomState([shuffle_seed, epoch])`` and the dropout masks from stateless ops seeded with
 (shuffle_seed, epoch, step), the shuffle seed stored in the manifest, so a resumed run sees the batches and
 masks an uninterrupted one would (and repeats it to float rounding). Beyond the tutorial: a checkpoint every
-epoch, automatic resume, a manifest checked on restore, curve.csv/json, TensorBoard events, ``curves.png`` (accuracy and loss; needs
-matplotlib), a stop with a clear error on a NaN loss; the final weights as the checkpoint ``imdb_lstm.ckpt``
-(the tutorial's ``imdb_lstm.h5``) and a SavedModel in ``<run_dir>/saved_model`` whose ``serving_default``
-signature takes raw review text (``text``: string [N]) and returns ``probability`` [N] and the ``ids`` [N, 200]
-it fed the model: the tokeniser runs in the graph and gives the same ids as the Python encoder.
+epoch, automatic resume, a manifest checked on restore, curve.csv/json, TensorBoard events, ``curves.png``
+(accuracy and loss; needs matplotlib), a stop with a clear error on a NaN loss; the final weights as the
+checkpoint ``imdb_lstm.ckpt`` (the tutorial's ``imdb_lstm.h5``) and a SavedModel in ``<run_dir>/saved_model``
+whose ``serving_default`` signature takes raw review text (``text``: string [N]) and returns ``probability`` [N]
+and the ``ids`` [N, 200] it fed the model: the tokeniser runs in the graph and gives the same ids as the Python
+encoder.
 
 Log line (Keras's columns; loss and accuracy are the means over the epoch's batches, as Keras prints them)::
 
@@ -102,6 +103,7 @@ is the start token alone, unknown words are OOV ids, longer texts are truncated 
 """
 
 import collections
+import contextlib
 import dataclasses
 import math
 import pathlib
@@ -114,7 +116,8 @@ from absl import flags
 from legacy_lstm import cells
 from legacy_lstm import cli
 from legacy_lstm import runs
-from legacy_lstm.compat import fully_connected, seed_everything, tf, tf1
+from legacy_lstm import training
+from legacy_lstm.compat import fully_connected, tf, tf1
 from legacy_lstm.data import download
 from legacy_lstm.data import imdb as imdb_data
 
@@ -124,7 +127,7 @@ BEST_CHECKPOINT = "best.ckpt"
 SAVED_MODEL = "saved_model"
 EVAL_BATCH = 500
 
-# Data files. The tar is the project's deterministic repack (shared/data/SOURCES.md §3; no download location);
+# Data files. The tar is a deterministic repack of the labelled aclImdb reviews (no download location);
 # the word index is byte-identical to Keras's download.
 TAR = download.RemoteFile("imdb", "aclImdb_labeled.tar.gz",
                           "e99e682e7d4ccb878a6b8de079da76db795d9d9a637542b36c8a82d47e343fca", None, 28631031)
@@ -396,8 +399,9 @@ def evaluate(sess, model, split, batch_size=EVAL_BATCH):
     return total_loss / len(split.x) + float(penalty), total_correct / len(split.x)
 
 
-def run_epoch(sess, model, data, config, epoch, shuffle_seed, log=print):
-    """One epoch of fit(): shuffled batches (the last one partial); returns the curve row."""
+def run_epoch(sess, model, data, config, epoch, shuffle_seed, log=print, sitting=None):
+    """One epoch of fit(): shuffled batches (the last one partial); returns the curve row. ``sitting`` (the
+    driver's, optional) shows the progress of the batches."""
     start = time.time()
     x, y = data.train
     order = np.random.RandomState([shuffle_seed, epoch]).permutation(len(x))
@@ -406,21 +410,21 @@ def run_epoch(sess, model, data, config, epoch, shuffle_seed, log=print):
     total_loss, total_correct, seen = 0.0, 0.0, 0
     fetches = [model.train_op, model.loss, model.correct]
     keep_prob = 1.0 - config.dropout
-    for step in range(1, steps + 1):
-        idx = order[(step - 1) * config.batch_size:step * config.batch_size]
-        feed = {model.inputs: x[idx], model.labels: y[idx], model.keep_prob: keep_prob,
-                model.dropout_seed: [shuffle_seed, 2 * (epoch * 1_000_000 + step)]}
-        _, loss, correct = sess.run(fetches, feed)
-        if not np.isfinite(loss):
-            raise runs.NonFiniteLossError(
-                f"loss is {loss} at epoch {epoch}, step {step}; stopped without saving this epoch. The last "
-                "finished epoch's checkpoint is intact: lower the learning rate or use --clipnorm, then rerun.")
-        total_loss += float(loss) * len(idx)
-        total_correct += float(correct)
-        seen += len(idx)
-        if step % every == 0 and step < steps:
-            log(f"Epoch {epoch}/{config.epochs} - {step}/{steps} - loss: {total_loss / seen:.4f} - accuracy: "
-                f"{total_correct / seen:.4f} - {seen / (time.time() - start):.0f} examples/s")
+    with sitting.batches(steps) if sitting else contextlib.nullcontext():
+        for step in range(1, steps + 1):
+            idx = order[(step - 1) * config.batch_size:step * config.batch_size]
+            feed = {model.inputs: x[idx], model.labels: y[idx], model.keep_prob: keep_prob,
+                    model.dropout_seed: [shuffle_seed, 2 * (epoch * 1_000_000 + step)]}
+            _, loss, correct = sess.run(fetches, feed)
+            training.check_finite(loss, f"epoch {epoch}, step {step} (--clipnorm may help)")
+            if sitting:
+                sitting.tick()
+            total_loss += float(loss) * len(idx)
+            total_correct += float(correct)
+            seen += len(idx)
+            if step % every == 0 and step < steps:
+                log(f"Epoch {epoch}/{config.epochs} - {step}/{steps} - loss: {total_loss / seen:.4f} - accuracy: "
+                    f"{total_correct / seen:.4f} - {seen / (time.time() - start):.0f} examples/s")
     train_seconds = time.time() - start
     val_loss, val_acc = evaluate(sess, model, data.val)
     row = {"epoch": epoch, "loss": total_loss / seen, "accuracy": total_correct / seen, "val_loss": val_loss,
@@ -468,79 +472,94 @@ def resolve_config(preset, clipnorm=None):
     return name, config
 
 
+class _Loop(training.Loop):
+    final_name = FINAL_CHECKPOINT
+
+    def __init__(self, config, quirks, cell, data, shuffle_seed):
+        self.config, self.quirks, self.cell, self.data, self.shuffle_seed = config, quirks, cell, data, shuffle_seed
+        self.stopped = self.best_epoch = None
+
+    def build(self):
+        return build_graph(self.config, self.quirks, self.cell)
+
+    def fresh(self, sitting):
+        sitting.sess.run(sitting.model.keras_init)
+
+    def start(self, sitting):
+        run = sitting.run
+        self.best_saver = tf1.train.Saver(tf1.trainable_variables(), max_to_keep=1, save_relative_paths=True)
+        self.best_path = str(run.dir / BEST_CHECKPOINT)
+        if run.discarded and run.has_checkpoint(BEST_CHECKPOINT):
+            run.delete_checkpoint(BEST_CHECKPOINT)  # it may hold a discarded epoch's weights
+        if self.config.patience is not None and run.curve:
+            self.best_epoch, self.stopped = early_stopping(run.curve, self.config.patience)
+            if self.best_epoch == sitting.done:  # its best.ckpt may predate an interruption: the restored state is it
+                self._save_best(sitting)
+
+    def _save_best(self, sitting):
+        self.best_saver.save(sitting.sess, self.best_path, write_meta_graph=False, write_state=False)
+
+    def should_stop(self, sitting):
+        return self.stopped is not None
+
+    def epoch(self, sitting, epoch):
+        return run_epoch(sitting.sess, sitting.model, self.data, self.config, epoch, self.shuffle_seed,
+                         log=sitting.log, sitting=sitting)
+
+    def summaries(self, row):
+        return {"train": {"loss": row["loss"], "accuracy": row["accuracy"]},
+                "validation": {"loss": row["val_loss"], "accuracy": row["val_accuracy"]}}
+
+    def after_epoch(self, sitting, row):
+        if self.config.patience is None:
+            return
+        self.best_epoch, self.stopped = early_stopping(sitting.run.curve, self.config.patience)
+        if self.best_epoch == row["epoch"]:
+            self._save_best(sitting)
+        if self.stopped is not None:
+            sitting.log(f"Epoch {self.stopped}: early stopping")
+
+    def finished(self, sitting):
+        return self.stopped is not None or len(sitting.run.curve) == self.config.epochs
+
+    def finish(self, sitting, finished):
+        if finished and not sitting.run.has_checkpoint(FINAL_CHECKPOINT):
+            if self.config.patience is not None:
+                sitting.log(f"Restoring model weights from the end of the best epoch: {self.best_epoch}.")
+                self.best_saver.restore(sitting.sess, _best_weights(sitting.run, self.best_path, self.best_epoch))
+            sitting.run.save_final(sitting.sess)
+
+
 def train(paths, run_dir, preset="lstm", quirks=FAITHFUL, seed=None, max_epochs=None, cell="basic", clipnorm=None,
-          cache_dir=None, export=True, log=print):
-    """Train (resuming from ``run_dir``); at the end write the final checkpoint, curves.png and the SavedModel.
+          cache_dir=None, export=True, log=print, progress=False):
+    """Train (resuming from ``run_dir``, with the run's own seeds); at the end write the final checkpoint,
+    curves.png and the SavedModel.
 
     Returns {"curve", "run_dir", "seed", "shuffle_seed", "finished", "stopped_early", "best_epoch", "seconds"}.
     """
     preset_name, config = resolve_config(preset, clipnorm)
+    cli.epochs_to_run(config.epochs, max_epochs)  # a usage error before any data is read
     saved = runs.read_manifest(run_dir)
-    shuffle_seed = None
-    if saved is not None:  # resuming: keep the run's seeds
-        seed = saved.get("seed") if seed is None else seed
-        shuffle_seed = saved.get("shuffle_seed")
+    seed = training.resolve_seed(saved, seed)
+    shuffle_seed = saved.get("shuffle_seed") if saved is not None else None
     if shuffle_seed is None:
         shuffle_seed = seed if seed is not None else secrets.randbelow(2**31 - 1) + 1
         if seed is None:
             log(f"No --seed: initial weights unseeded (as the tutorial); batch order and dropout masks from the "
                 f"drawn shuffle seed {shuffle_seed}, stored in the manifest for resuming.")
     data = load_data(paths, config, quirks, cache_dir)
-    num_epochs = cli.epochs_to_run(config.epochs, max_epochs)
     manifest = make_manifest(preset_name, config, quirks, data, seed, shuffle_seed, cell)
-    start = time.time()
-    graph = tf.Graph()
-    with graph.as_default():
-        seed_everything(seed)
-        model = build_graph(config, quirks, cell)
-        run = runs.Run(run_dir, manifest, final_name=FINAL_CHECKPOINT)
-        best_saver = tf1.train.Saver(tf1.trainable_variables(), max_to_keep=1, save_relative_paths=True)
-        best_path = str(run.dir / BEST_CHECKPOINT)
-        with tf1.Session(graph=graph) as sess:
-            sess.run(tf1.global_variables_initializer())
-            done = run.resume(sess)
-            if run.discarded and run.has_checkpoint(BEST_CHECKPOINT):
-                run.delete_checkpoint(BEST_CHECKPOINT)  # it may hold a discarded epoch's weights
-            if done:
-                log(f"Resuming {run_dir} after epoch {done}.")
-            else:
-                sess.run(model.keras_init)
-                run.write_manifest(vocab=data.vocab)
-            graph.finalize()
-            stopped = best_epoch = None
-            if config.patience is not None and run.curve:
-                best_epoch, stopped = early_stopping(run.curve, config.patience)
-                if best_epoch == done:  # its best.ckpt may predate an interruption: the restored state is it
-                    best_saver.save(sess, best_path, write_meta_graph=False, write_state=False)
-            try:
-                for epoch in range(done + 1, num_epochs + 1):
-                    if stopped is not None:
-                        break
-                    row = run_epoch(sess, model, data, config, epoch, shuffle_seed, log=log)
-                    run.finish_epoch(sess, row, {"train": {"loss": row["loss"], "accuracy": row["accuracy"]},
-                                                 "validation": {"loss": row["val_loss"],
-                                                                "accuracy": row["val_accuracy"]}})
-                    if config.patience is not None:
-                        best_epoch, stopped = early_stopping(run.curve, config.patience)
-                        if best_epoch == epoch:
-                            best_saver.save(sess, best_path, write_meta_graph=False, write_state=False)
-                        if stopped is not None:
-                            log(f"Epoch {stopped}: early stopping")
-                finished = stopped is not None or len(run.curve) == config.epochs
-                if finished and not run.has_checkpoint(FINAL_CHECKPOINT):
-                    if config.patience is not None:
-                        log(f"Restoring model weights from the end of the best epoch: {best_epoch}.")
-                        best_saver.restore(sess, _best_weights(run, best_path, best_epoch))
-                    run.save_final(sess)
-            finally:
-                run.close()
-    if finished:
-        plot_curves(run.curve, run.dir / "curves.png", f"imdb {preset_name}", log=log)
+    # The dropout masks are stateless (seeded by the fed shuffle seed), so the sitting's graph seed only draws
+    # the initial weights of a new run.
+    loop = _Loop(config, quirks, cell, data, shuffle_seed)
+    result = training.train(loop, run_dir, manifest, config.epochs, max_epochs, seed, vocab=data.vocab, log=log,
+                            progress=progress)
+    if result["finished"]:
+        plot_curves(result["curve"], pathlib.Path(run_dir).resolve() / "curves.png", f"imdb {preset_name}", log=log)
         if export:
             export_saved_model(run_dir, log=log)
-    return {"curve": run.curve, "run_dir": str(run_dir), "seed": seed, "shuffle_seed": shuffle_seed,
-            "finished": finished, "stopped_early": stopped, "best_epoch": best_epoch,
-            "seconds": time.time() - start}
+    result.update(shuffle_seed=shuffle_seed, stopped_early=loop.stopped, best_epoch=loop.best_epoch)
+    return result
 
 
 def _best_weights(run, best_path, best_epoch):
@@ -557,13 +576,11 @@ def _best_weights(run, best_path, best_epoch):
 
 
 def _setup_from_run_dir(run_dir):
-    """(config, quirks, manifest) of a trained run directory."""
-    saved = runs.read_manifest(run_dir)
-    if saved is None:
-        raise FileNotFoundError(f"{run_dir} has no {runs.MANIFEST}; train a model there first "
-                                "(python -m legacy_lstm.imdb --mode=train).")
+    """(config, quirks, manifest, vocabulary) of a trained run directory."""
+    opened = training.open_run(run_dir, APP)
+    saved = opened.manifest
     config = Config(**dict(saved["config"], lstm_sizes=tuple(saved["config"]["lstm_sizes"])))
-    return config, Quirks(**saved["quirks"]), saved
+    return config, Quirks(**saved["quirks"]), saved, opened.vocab
 
 
 def _final_or_latest(run, checkpoint):
@@ -574,7 +591,7 @@ def _final_or_latest(run, checkpoint):
 
 def test(paths, run_dir, checkpoint=None, cache_dir=None, log=print):
     """Evaluate the final weights (else the newest checkpoint) on the 25,000 test reviews: {test_loss, test_acc}."""
-    config, quirks, saved = _setup_from_run_dir(run_dir)
+    config, quirks, saved, _ = _setup_from_run_dir(run_dir)
     data = load_data(paths, config, quirks, cache_dir)
     graph = tf.Graph()
     with graph.as_default():
@@ -632,21 +649,12 @@ def tokenize_in_graph(texts, vocab, config, quirks):
     return tf.cast(dense, tf.int32)
 
 
-def _read_vocab(run_dir, saved):
-    vocab = runs.read_json(run_dir, saved.get("vocab_file", "vocab.json"))
-    if runs.vocab_sha256(vocab) != saved.get("vocab_sha256"):
-        raise runs.ManifestMismatchError(f"{run_dir}/vocab.json does not match the manifest's vocab_sha256: the "
-                                         "vocabulary was replaced or damaged; predictions would be meaningless.")
-    return vocab
-
-
 def predict(run_dir, texts, checkpoint=None):
     """Probability of a positive review for each raw text (Python encoder + the trained graph).
 
     Returns a list of dicts: text, probability, label (positive | negative), tokens, known, truncated.
     """
-    config, quirks, saved = _setup_from_run_dir(run_dir)
-    vocab = _read_vocab(run_dir, saved)
+    config, quirks, saved, vocab = _setup_from_run_dir(run_dir)
     texts = list(texts)
     x, info = encode_for_prediction(texts, vocab, config, quirks)
     graph = tf.Graph()
@@ -669,8 +677,7 @@ def export_saved_model(run_dir, export_dir=None, checkpoint=None, log=print):
     Default location ``<run_dir>/saved_model`` (replaced if it exists). Returns the export path.
     """
     import shutil
-    config, quirks, saved = _setup_from_run_dir(run_dir)
-    vocab = _read_vocab(run_dir, saved)
+    config, quirks, saved, vocab = _setup_from_run_dir(run_dir)
     export_dir = pathlib.Path(export_dir or pathlib.Path(run_dir) / SAVED_MODEL)
     graph = tf.Graph()
     with graph.as_default():
@@ -748,13 +755,14 @@ def main(argv):
         return 0
     quirks = Quirks(padding=PADDING.value, truncating=TRUNCATING.value, mask=MASK.value, source=SOURCE.value)
     saved = runs.read_manifest(run_dir) if mode == "test" else None
+    training.check_app(saved, run_dir, APP)  # another app's run dir: say whose it is
     # test mode evaluates with the run's own quirks, so it needs the data files of the run's own --source
     source = saved["quirks"].get("source", "raw") if saved is not None else quirks.source
     paths = locate_data(cli.resolve_data_dir(), source)
     cache = download.cache_dir() / "imdb"
     if mode == "train":
         result = train(paths, run_dir, preset, quirks, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value,
-                       CLIPNORM.value, cache_dir=cache)
+                       CLIPNORM.value, cache_dir=cache, progress=cli.PROGRESS.value)
         print(f"Run directory: {run_dir} ({len(result['curve'])} epochs done"
               f"{', finished' if result['finished'] else ''})")
     else:

@@ -21,10 +21,15 @@ costs its epochs, not the run: resume falls back to the one before it, and the f
 a discarded epoch's weights, is deleted so that the end of training writes it again (``Run.discarded`` lists the
 discarded epochs, for apps with checkpoints of their own).
 
-Carrying a run to another machine: ``pack_run`` copies a run directory's newest epoch checkpoint and its small
-files into a folder (big files split into parts, every file's sha256 listed in ``carried.json``), which can be
-committed or copied; ``unpack_run`` checks and reassembles it into a new run directory that resumes where the
-packed one stopped (``scripts/carry_run.py`` is the command line).
+What else a resume survives: a Saver state file that is missing or damaged (the epoch checkpoints are then found
+on disk, with a warning; ``--mode=test`` finds them the same way) -- but a curve that records finished epochs
+with no checkpoint left to resume from is refused, not trained over (``DamagedRunDirError``); a missing or
+damaged curve.json (the curve is read from curve.csv, with a warning, and both are rewritten whole); a damaged or
+incomplete final checkpoint (checked like the epoch ones, its ``.meta`` included, and written again from the
+restored epoch); the temporary files of writers that were killed (swept under the writer lock). A checkpoint
+that cannot be written (a full disk) is one ``CheckpointWriteError`` naming it, and leaves no temporary file.
+
+Carrying a run to another machine: ``legacy_lstm/carry.py``.
 
 One writer at a time: ``Run.resume`` (the start of every training) takes an exclusive lock on
 ``<run_dir>/.lock`` (``flock``; the kernel drops it when the process dies, even by ``kill -9``), and a second
@@ -39,7 +44,6 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -59,9 +63,8 @@ CURVE_JSON = "curve.json"
 CURVE_CSV = "curve.csv"
 EPOCH_PREFIX = "model.ckpt"
 LOCK = ".lock"
+STATE_FILE = "checkpoint"  # the Saver's
 SITTINGS = "sittings.jsonl"
-CARRIED = "carried.json"
-PART_BYTES = 40 * 2**20  # under the 50 MB above which git hosts warn about a file
 
 # Manifest fields that must match for a checkpoint to be restored into a graph (everything else, such as
 # versions or the git commit, only gets a warning when it differs).
@@ -76,6 +79,14 @@ class CorruptCheckpointError(ValueError):
     """A checkpoint's files cannot be read back (truncated, damaged, or not written by this graph)."""
 
 
+class DamagedRunDirError(ValueError):
+    """A file of the run directory that a resume needs (the curve) is missing or damaged beyond recovery."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, read-only folder); the earlier ones are intact."""
+
+
 class RunDirBusyError(RuntimeError):
     """Another process is training into the same run directory."""
 
@@ -87,11 +98,16 @@ class NonFiniteLossError(FloatingPointError):
 def atomic_write_text(path, text):
     path = pathlib.Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # e.g. a full disk: no half-written temporary file stays behind
+        if tmp.exists():
+            tmp.unlink()
+        raise
 
 
 def _git(*args):
@@ -204,10 +220,25 @@ class Run:
 
     def save_epoch(self, sess, epoch):
         self.dir.mkdir(parents=True, exist_ok=True)
-        return self.saver.save(sess, str(self.dir / EPOCH_PREFIX), global_step=epoch, write_meta_graph=False)
+        return self._save(sess, f"{EPOCH_PREFIX}-{epoch}", str(self.dir / EPOCH_PREFIX), global_step=epoch,
+                          write_meta_graph=False)
 
     def save_final(self, sess):
-        return self.saver.save(sess, str(self.dir / self.final_name), write_meta_graph=True)
+        return self._save(sess, self.final_name, str(self.dir / self.final_name), write_meta_graph=True)
+
+    def _save(self, sess, name, prefix, **kwargs):
+        """``Saver.save``; a failed write (a full disk, a read-only folder) is one CheckpointWriteError naming
+        the checkpoint, and the temporary files of the write are removed (the resume contract keeps the state
+        file and the earlier checkpoints as they were)."""
+        try:
+            return self.saver.save(sess, prefix, **kwargs)
+        except (tf.errors.OpError, OSError) as err:
+            sweep_temporary_files(self.dir)
+            message = getattr(err, "message", None) or str(err)
+            raise CheckpointWriteError(
+                f"Cannot write the checkpoint {self.dir / name} ({type(err).__name__}: "
+                f"{message.strip().splitlines()[0] if message.strip() else ''}). Free space or fix the folder's "
+                "permissions, then rerun the same command to resume from the last finished epoch.") from err
 
     def lock(self):
         """Take the run directory's writer lock (held until ``close``); RunDirBusyError if another holds it."""
@@ -243,10 +274,23 @@ class Run:
 
     def _resume(self, sess):
         saved = self.check_manifest()
+        sweep_temporary_files(self.dir)
         epochs = self.epoch_checkpoints()
+        problem = checkpoint_state_problem(self.dir)
+        if epochs and problem:
+            logging.warning("The Saver state file %s is %s; resuming from the epoch checkpoints found on disk "
+                            "(newest: %s)", self.dir / STATE_FILE, problem, epochs[max(epochs)])
         if not epochs or saved is None:
+            done = _curve_epochs(self.dir)
+            if saved is not None and len(done) > 1:  # row n is written before checkpoint n: one row may be ahead
+                raise DamagedRunDirError(
+                    f"{self.dir} records {len(done)} finished epochs in its curve but holds no epoch checkpoint "
+                    f"({EPOCH_PREFIX}-<epoch>.index) to resume from; refusing to train over it. Move the run "
+                    "directory away (or use another --run_dir) to start again.")
             self._record_sitting(0)
             return 0
+        if self.final_name and self.has_checkpoint(self.final_name):
+            self._check_final(sess)
         # The newest checkpoint that reads back: a damaged newest one (a disk fault, a copy cut short) costs the
         # epochs since the one before it, not the run.
         failures = []
@@ -271,8 +315,25 @@ class Run:
         # Let this process's Saver rotate (max_to_keep) the checkpoints of earlier sittings too (only the
         # readable ones: a damaged newer one is overwritten when its epoch is trained again).
         self.saver.recover_last_checkpoints([epochs[e] for e in sorted(epochs) if e <= last])
-        self.curve = [row for row in self.load_curve() if row["epoch"] <= last]
+        self.curve = read_curve(self.dir, last)
         return last
+
+    def _check_final(self, sess):
+        """The final checkpoint is checked like the epoch ones (and its meta graph must be there): a damaged or
+        incomplete one is deleted, so that the end of training writes it again from the restored epoch."""
+        path = str(self.dir / self.final_name)
+        problem = None
+        if not pathlib.Path(f"{path}.meta").exists():
+            problem = f"{path}.meta is missing (the save was interrupted)"
+        else:
+            try:
+                self._restore_checked(sess, path)  # the epoch checkpoint restored next overwrites every variable
+            except (CorruptCheckpointError, ManifestMismatchError) as err:
+                problem = str(err)
+        if problem:
+            logging.warning("The final checkpoint %s is damaged or incomplete (%s); it is written again from the "
+                            "newest good epoch checkpoint", path, problem)
+            self.delete_checkpoint(self.final_name)
 
     def _restore_checked(self, sess, path):
         """Shape check, then ``Saver.restore``; a checkpoint that cannot be read gives CorruptCheckpointError."""
@@ -311,7 +372,24 @@ class Run:
         return tf1.train.checkpoint_exists(str(self.dir / prefix))
 
     def latest_checkpoint(self):
-        return tf1.train.latest_checkpoint(str(self.dir))
+        """The newest checkpoint: the Saver state file's, else (that one's files gone, or the state file missing or
+        damaged) the newest it lists that exists, else the newest ``model.ckpt-<epoch>`` on disk, with a warning."""
+        state, problem = _checkpoint_state(self.dir)
+        if state is not None:
+            listed = [state.model_checkpoint_path] + list(reversed(state.all_model_checkpoint_paths))
+            for path in dict.fromkeys(listed):
+                if path and tf1.train.checkpoint_exists(path):
+                    if path != listed[0]:
+                        logging.warning("The newest checkpoint %s is gone; using %s", listed[0], path)
+                    return path
+            problem = f"lists no checkpoint that exists ({listed[0]})"
+        found = _epochs_on_disk(self.dir)
+        if not found:
+            return None
+        if problem:
+            logging.warning("The Saver state file %s is %s; using the newest epoch checkpoint on disk, %s",
+                            self.dir / STATE_FILE, problem, found[max(found)])
+        return found[max(found)]
 
     def restore(self, sess, checkpoint=None, check_manifest=True):
         """Restore ``checkpoint`` (default: the newest in the run dir) after checking the manifest.
@@ -324,6 +402,11 @@ class Run:
         if path is None:
             raise FileNotFoundError(f"No checkpoint in {self.dir}. Train first (--mode=train) with the same "
                                     "--run_dir, or pass --checkpoint.")
+        if pathlib.Path(path).is_dir():
+            newest = tf1.train.latest_checkpoint(path) if checkpoint_state_problem(path) is None else None
+            raise FileNotFoundError(f"--checkpoint={path} is a directory, not a checkpoint prefix: pass a prefix "
+                                    f"such as {newest or path + '/model.ckpt-<epoch>'} (the files <prefix>.index, "
+                                    "<prefix>.data-*), or that folder as --run_dir.")
         if not tf1.train.checkpoint_exists(path):
             raise FileNotFoundError(f"No checkpoint {path} (no {path}.index): check the --checkpoint prefix.")
         try:
@@ -335,8 +418,7 @@ class Run:
 
     # -- curve and TensorBoard --------------------------------------------------------------------------
     def load_curve(self):
-        path = self.dir / CURVE_JSON
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+        return read_curve(self.dir)
 
     def record_epoch(self, row, summaries=None):
         """Append a curve row, rewrite curve.json/csv, and log ``summaries`` {subdir: {tag: value}}."""
@@ -366,17 +448,76 @@ class Run:
             self._lock_file = None
 
 
-def epoch_checkpoints(run_dir):
-    """{epoch: prefix} of the per-epoch checkpoints the Saver state file of ``run_dir`` still lists."""
-    state = tf1.train.get_checkpoint_state(str(pathlib.Path(run_dir).resolve()))
-    found = {}
+def _checkpoint_state(run_dir):
+    """(the Saver state of ``run_dir`` or None, what is wrong with its state file or None)."""
+    run_dir = pathlib.Path(run_dir).resolve()
+    try:
+        state = tf1.train.get_checkpoint_state(str(run_dir))
+    except (ValueError, UnicodeDecodeError, tf.errors.OpError) as err:
+        return None, f"unreadable ({type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''})"
     if state is None:
-        return found
+        return None, "missing" if not (run_dir / STATE_FILE).exists() else "unreadable (not a checkpoint state)"
+    return state, None
+
+
+def checkpoint_state_problem(run_dir):
+    """What is wrong with the Saver state file of ``run_dir`` (None: it reads, or there is none in a new run)."""
+    state, problem = _checkpoint_state(run_dir)
+    return problem if state is None and _epochs_on_disk(run_dir) else None
+
+
+def _epochs_on_disk(run_dir):
+    """{epoch: prefix} of the ``model.ckpt-<epoch>`` checkpoints whose index is in ``run_dir``."""
+    run_dir = pathlib.Path(run_dir).resolve()
+    found = {}
+    for path in run_dir.glob(f"{EPOCH_PREFIX}-*.index"):
+        match = re.fullmatch(rf"{re.escape(EPOCH_PREFIX)}-(\d+)\.index", path.name)
+        if match:
+            found[int(match.group(1))] = str(run_dir / path.name[:-len(".index")])
+    return found
+
+
+def epoch_checkpoints(run_dir):
+    """{epoch: prefix} of the per-epoch checkpoints the Saver state file of ``run_dir`` still lists; when that file
+    is missing or cannot be read (deleted, damaged), those found on disk (``Run.resume`` says so)."""
+    state, _ = _checkpoint_state(run_dir)
+    if state is None:
+        return _epochs_on_disk(run_dir)
+    found = {}
     for path in state.all_model_checkpoint_paths:  # get_checkpoint_state has joined them with the dir
         match = re.search(rf"{re.escape(EPOCH_PREFIX)}-(\d+)$", path)
         if match and tf1.train.checkpoint_exists(path):
             found[int(match.group(1))] = path
     return found
+
+
+# What an interrupted writer leaves: TensorFlow's bundle writer (``*.tempstate<n>``), its atomic writes of the
+# state file and meta graph (``*.tmp<hex>``), a sharded save's ``*_temp`` folder, this module's ``.<name>.tmp``.
+_TEMPORARY = re.compile(r".*(\.tempstate\d*|\.tmp[0-9a-f]*|_temp(_[0-9a-f]+)?)")
+
+
+def sweep_temporary_files(run_dir):
+    """Delete the temporary files interrupted writers left in ``run_dir`` (call with the writer lock held)."""
+    run_dir = pathlib.Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    swept = []
+    for path in run_dir.iterdir():
+        if path.name == LOCK or not _TEMPORARY.fullmatch(path.name):
+            continue
+        try:
+            if path.is_dir() and not path.is_symlink():
+                for inner in path.iterdir():
+                    inner.unlink()
+                path.rmdir()
+            else:
+                path.unlink()
+            swept.append(path.name)
+        except OSError as err:
+            logging.warning("Cannot remove the temporary file %s: %s", path, err)
+    if swept:
+        logging.info("Removed temporary files left by an interrupted write in %s: %s", run_dir, ", ".join(swept))
+    return swept
 
 
 def sitting_seed(seed, run_dir):
@@ -436,10 +577,79 @@ def read_sittings(run_dir):
 
 
 def read_manifest(run_dir):
-    """The manifest of ``run_dir``, or None if it has none."""
+    """The manifest of ``run_dir``, or None if it has none; NotADirectoryError when ``run_dir`` is a file."""
+    if pathlib.Path(run_dir).exists() and not pathlib.Path(run_dir).is_dir():
+        raise NotADirectoryError(f"{run_dir} is a file, not a run directory: point --run_dir at a folder (a new "
+                                 "one, or one that holds a run).")
     if not (pathlib.Path(run_dir) / MANIFEST).exists():
         return None
     return read_json(run_dir, MANIFEST)
+
+
+def _read_curve_csv(path):
+    """Rows of a curve.csv written by ``write_curve``: numbers back to int/float (``repr`` round-trips exactly),
+    True/False to bool; an empty cell is a column the row did not have."""
+    def value(text):
+        if text in ("True", "False"):
+            return text == "True"
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = [{k: value(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+    if any("epoch" not in row for row in rows):
+        raise ValueError("a row has no epoch")
+    return rows
+
+
+def _read_curve_json(path):
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(rows, list) or not all(isinstance(row, dict) and "epoch" in row for row in rows):
+        raise ValueError("not a list of rows with an epoch")
+    return rows
+
+
+def _curve_epochs(run_dir):
+    """The epochs the curve of ``run_dir`` records (either file; [] when neither reads)."""
+    for name, reader in ((CURVE_JSON, _read_curve_json), (CURVE_CSV, _read_curve_csv)):
+        try:
+            return [row["epoch"] for row in reader(pathlib.Path(run_dir) / name)]
+        except (OSError, ValueError, TypeError):
+            continue
+    return []
+
+
+def read_curve(run_dir, last=None):
+    """The curve of ``run_dir``: curve.json, or -- when it is missing, damaged or (given ``last``, the epoch a
+    resume restored) lacks one of the rows 1..last -- curve.csv, with a warning; then only the rows up to
+    ``last``. [] when neither file exists and no row is needed; DamagedRunDirError when neither holds them."""
+    run_dir = pathlib.Path(run_dir)
+    problems = []
+    for name, reader in ((CURVE_JSON, _read_curve_json), (CURVE_CSV, _read_curve_csv)):
+        path = run_dir / name
+        if not path.exists():
+            problems.append(f"{name} is missing")
+            continue
+        try:
+            rows = reader(path)
+        except (ValueError, TypeError) as err:  # JSONDecodeError, UnicodeDecodeError, csv.Error are ValueErrors
+            problems.append(f"{name} is damaged ({type(err).__name__}: {str(err)[:100]})")
+            continue
+        if last is not None:
+            rows = [row for row in rows if row["epoch"] <= last]
+            if [row["epoch"] for row in rows] != list(range(1, last + 1)):
+                problems.append(f"{name} lacks rows of epochs 1..{last} (it has {[row['epoch'] for row in rows]})")
+                continue
+        if problems:
+            logging.warning("%s: %s; the curve was read from %s", run_dir, "; ".join(problems), path)
+        return rows
+    if not last and all(problem.endswith("is missing") for problem in problems):
+        return []
+    raise DamagedRunDirError(f"The curve of {run_dir} cannot be recovered: {'; '.join(problems)}. Move the run "
+                             "directory away (or use another --run_dir) to start again.")
 
 
 def write_curve(run_dir, curve):
@@ -472,128 +682,3 @@ def check_checkpoint_shapes(path, var_list):
         raise ManifestMismatchError(f"Checkpoint {path} does not fit this graph (another config or cell?):\n  "
                                     + "\n  ".join(problems[:10]) +
                                     (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""))
-
-
-def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
-    """Copy what ``run_dir`` needs to resume -- its newest epoch checkpoint, the final checkpoint if written, and
-    every other file but older checkpoints and the lock -- into the new folder ``out_dir``; files over
-    ``part_bytes`` are split into ``<name>.partNNN``. ``carried.json`` lists each file's size, sha256 and parts.
-    ``replace``: ``out_dir`` may hold an earlier pack (of an older epoch), which the new one replaces once it is
-    complete. Returns the packed epoch."""
-    run_dir, out_dir = pathlib.Path(run_dir).resolve(), pathlib.Path(out_dir)
-    if part_bytes < 1:
-        raise ValueError(f"part size {part_bytes} bytes: it must be at least 1")
-    epochs = epoch_checkpoints(run_dir)
-    if not epochs:
-        raise FileNotFoundError(f"{run_dir} holds no epoch checkpoint to pack.")
-    last = max(epochs)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not replace:
-            raise FileExistsError(f"{out_dir} is not empty; pack into a new folder (or replace an earlier pack).")
-        if not (out_dir / CARRIED).exists():
-            raise FileExistsError(f"{out_dir} is not a packed run ({CARRIED} is missing); refusing to replace it.")
-        problems = diff_manifests(read_json(out_dir, MANIFEST), read_json(run_dir, MANIFEST),
-                                  CHECKED_FIELDS + ("seed",))
-        if problems:
-            raise ManifestMismatchError(f"{out_dir} holds another run than {run_dir}; not replaced:\n  " +
-                                        "\n  ".join(problems))
-        earlier = read_json(out_dir, CARRIED)["epoch"]
-        if earlier > last:
-            raise ValueError(f"{out_dir} holds epoch {earlier}, newer than {run_dir}'s epoch {last}; not replaced.")
-    keep = pathlib.Path(epochs[last]).name
-    staging = out_dir.with_name(f".{out_dir.name}.packing-{os.getpid()}")
-    files = {}
-    try:
-        for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
-            rel = path.relative_to(run_dir).as_posix()
-            if rel in (LOCK, "checkpoint", CARRIED) or ".tmp" in path.name or (
-                    rel.startswith(f"{EPOCH_PREFIX}-") and not rel.startswith(f"{keep}.")):
-                continue  # older checkpoints; the atomic writers' and TF's temporary files
-            # hashed as copied: a file the training rewrites meanwhile (curve, events) is recorded as it was read
-            blocks, digest, size = [], hashlib.sha256(), 0
-            try:
-                with open(path, "rb") as src:
-                    for block in iter(lambda: src.read(part_bytes), b""):
-                        digest.update(block)
-                        size += len(block)
-                        blocks.append(block)
-            except FileNotFoundError:
-                if rel.startswith(f"{keep}."):
-                    raise
-                continue  # gone since it was listed (e.g. a temporary file of the training)
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            parts = [f"{target.name}.part{index:03d}" for index in range(len(blocks))] if len(blocks) > 1 else []
-            for name, block in zip(parts or [target.name], blocks or [b""]):
-                target.with_name(name).write_bytes(block)
-            files[rel] = {"size": size, "sha256": digest.hexdigest(), "parts": parts}
-        record = {"source": str(run_dir), "packed": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "epoch": last,
-                  "checkpoint": keep, "files": files}
-        atomic_write_text(staging / CARRIED, json.dumps(record, indent=1, sort_keys=True))
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        old = out_dir.with_name(f".{out_dir.name}.replaced-{os.getpid()}")
-        if out_dir.exists():
-            out_dir.rename(old)  # the earlier pack stays whole until the new one is in place
-        staging.rename(out_dir)
-        if old.exists():
-            shutil.rmtree(old)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    return last
-
-
-def _read_pack_record(packed_dir):
-    if not (packed_dir / CARRIED).exists():
-        raise FileNotFoundError(f"{packed_dir} is not a packed run: it has no {CARRIED} (see scripts/carry_run.py).")
-    return read_json(packed_dir, CARRIED)
-
-
-def packed_files(packed_dir):
-    """Yield (relative path, bytes) of each file of a pack written by ``pack_run``, parts joined, after checking
-    its size and sha256 against ``carried.json``: a missing part is FileNotFoundError, a damaged file
-    CorruptCheckpointError, each naming the file."""
-    packed_dir = pathlib.Path(packed_dir)
-    record = _read_pack_record(packed_dir)
-    for rel, entry in sorted(record["files"].items()):
-        sources = [packed_dir / pathlib.PurePosixPath(rel).with_name(part) for part in entry["parts"]]
-        chunks = []
-        for source in sources or [packed_dir / rel]:
-            try:
-                chunks.append(source.read_bytes())
-            except FileNotFoundError as err:
-                raise FileNotFoundError(f"{source} is missing: the packed run is incomplete.") from err
-        data = b"".join(chunks)
-        if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise CorruptCheckpointError(f"{packed_dir / rel} does not match its size and sha256 in "
-                                         f"{packed_dir / CARRIED}: the packed run is damaged.")
-        yield rel, data
-
-
-def unpack_run(packed_dir, run_dir):
-    """Rebuild a run directory from a folder written by ``pack_run``, checking every file's size and sha256;
-    ``run_dir`` must not exist yet (nothing is overwritten) and is only created once everything checked out.
-    Returns the epoch the run resumes after."""
-    packed_dir, run_dir = pathlib.Path(packed_dir), pathlib.Path(run_dir)
-    record = _read_pack_record(packed_dir)
-    if run_dir.is_symlink():  # e.g. ~/.cache/.../runs/<name> -> a bigger disk: fill the folder it points to
-        run_dir = run_dir.resolve()
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise FileExistsError(f"{run_dir} already holds a run; refusing to overwrite it. Move it away or unpack "
-                              "into another folder.")
-    staging = run_dir.with_name(f".{run_dir.name}.unpacking-{os.getpid()}")
-    try:
-        for rel, data in packed_files(packed_dir):
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        state = f'"{record["checkpoint"]}"'
-        (staging / "checkpoint").write_text(f"model_checkpoint_path: {state}\nall_model_checkpoint_paths: {state}\n")
-        if run_dir.exists():
-            run_dir.rmdir()  # empty (checked above)
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(run_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    return record["epoch"]

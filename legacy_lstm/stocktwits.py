@@ -1,7 +1,7 @@
 r"""StockTwits $SPY sentiment with a 2-layer LSTM: Garrett Hoffman, "Introduction to LSTMs with TensorFlow".
 
 Source: O'Reilly article and its repository GarrettHoffman/lstm-oreilly@907bc5a (utils.py and the notebook
-"Stock Market Sentiment with LSTMs and TensorFlow.ipynb"); spec: ../shared/spec/originals.md §1.
+"Stock Market Sentiment with LSTMs and TensorFlow.ipynb", which holds the published outputs).
 
 Reproduction contract
 ---------------------
@@ -81,6 +81,7 @@ faithful run) is refused, naming it.
 """
 
 import collections
+import contextlib
 import dataclasses
 import time
 
@@ -90,7 +91,8 @@ from absl import flags
 from legacy_lstm import cells
 from legacy_lstm import cli
 from legacy_lstm import runs
-from legacy_lstm.compat import fully_connected, seed_everything, tf, tf1
+from legacy_lstm import training
+from legacy_lstm.compat import fully_connected, tf, tf1
 from legacy_lstm.data import download
 from legacy_lstm.data import stocktwits as st_data
 
@@ -185,21 +187,36 @@ Model = collections.namedtuple(
     "Model", "inputs labels keep_prob initial_state final_state predictions loss train_op accuracy")
 
 
-def build_graph(vocab_size, config, parallel_iterations=None, cell="basic"):
+OPTIMIZERS = {"adadelta": tf1.train.AdadeltaOptimizer, "adam": tf1.train.AdamOptimizer}
+
+
+def build_graph(vocab_size, config, parallel_iterations=None, cell="basic", input_features=None,
+                optimizer="adadelta"):
     """Build the notebook's graph in the default graph; variable names are those TF 1.x gave it.
 
     ``cell`` is basic (the original's BasicLSTMCell), block or cudnn_compatible (see legacy_lstm.cells).
 
     ``parallel_iterations=1`` makes the dropout inside the RNN loop draw in a fixed order (deterministic runs,
     ~6-10% slower); None keeps dynamic_rnn's default of 32.
+
+    For checkpoints of graphs written from the notebook's functions (tests/test_tf1_checkpoints.py): an integer
+    ``input_features`` feeds float features ``inputs`` [batch, time, input_features] straight into the RNN (no
+    embedding ``Variable``, as some copies of the notebook did), and ``optimizer`` (adadelta | adam) chooses whose
+    slots the graph holds. The defaults are the original's.
     """
     # model_inputs
-    inputs = tf1.placeholder(tf.int32, [None, None], name="inputs")
+    if input_features is None:
+        inputs = tf1.placeholder(tf.int32, [None, None], name="inputs")
+    else:
+        inputs = tf1.placeholder(tf.float32, [None, None, input_features], name="inputs")
     labels = tf1.placeholder(tf.int32, [None, None], name="labels")
     keep_prob = tf1.placeholder(tf.float32, name="keep_prob")
-    # build_embedding_layer: a plain tf.Variable, so its checkpoint name is "Variable"
-    embedding = tf.Variable(tf1.random_uniform((vocab_size, config.embed_size), -1, 1))
-    embed = tf.nn.embedding_lookup(embedding, inputs)
+    if input_features is None:
+        # build_embedding_layer: a plain tf.Variable, so its checkpoint name is "Variable"
+        embedding = tf.Variable(tf1.random_uniform((vocab_size, config.embed_size), -1, 1))
+        embed = tf.nn.embedding_lookup(embedding, inputs)
+    else:
+        embed = inputs
     # build_lstm_layers: one fresh cell per layer, output dropout only
     layers = [tf1.nn.rnn_cell.DropoutWrapper(cells.make_cell(cell, size), output_keep_prob=keep_prob)
               for size in config.lstm_sizes]
@@ -211,7 +228,9 @@ def build_graph(vocab_size, config, parallel_iterations=None, cell="basic"):
     # build_cost_fn_and_opt: sigmoid unit on the last step, MSE, Adadelta
     predictions = fully_connected(outputs[:, -1], 1, activation_fn=tf.sigmoid)
     loss = tf1.losses.mean_squared_error(labels, predictions)
-    train_op = tf1.train.AdadeltaOptimizer(config.learning_rate).minimize(loss)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    train_op = OPTIMIZERS[optimizer](config.learning_rate).minimize(loss)
     # build_accuracy
     correct = tf.equal(tf.cast(tf.round(predictions), tf.int32), labels)
     accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
@@ -243,21 +262,29 @@ def evaluate(sess, model, split, batch_size, carry_state=True):
     return float(np.mean(accs))
 
 
-def run_epoch(sess, model, data, config, quirks, epoch, num_epochs, log=print):
-    """One training epoch as ``build_and_train_network``; returns the curve row of the epoch."""
+def run_epoch(sess, model, data, config, quirks, epoch, num_epochs, log=print, sitting=None):
+    """One training epoch as ``build_and_train_network``; returns the curve row of the epoch.
+
+    ``sitting`` (the driver's, optional) shows the progress of the batches."""
     start = time.time()
     n_batches = st_data.num_batches(len(data.train.x), config.batch_size)
     if n_batches == 0:
         raise ValueError(f"{len(data.train.x)} training examples do not fill one batch of {config.batch_size}")
+    with sitting.batches(n_batches) if sitting else contextlib.nullcontext():
+        row = _train_batches(sess, model, data, config, quirks, epoch, num_epochs, n_batches, log, sitting)
+    row["seconds"] = round(time.time() - start, 3)
+    return row
+
+
+def _train_batches(sess, model, data, config, quirks, epoch, num_epochs, n_batches, log, sitting):
     state, train_acc, train_loss, row = zero_state_value(model), [], [], None
     for ii, (x, y) in enumerate(st_data.get_batches(data.train.x, data.train.y, config.batch_size), 1):
         feed = {model.inputs: x, model.labels: y[:, None], model.keep_prob: config.keep_prob,
                 **_state_feed(model, state)}
         loss, new_state, _, acc = sess.run([model.loss, model.final_state, model.train_op, model.accuracy], feed)
-        if not np.isfinite(loss):
-            raise runs.NonFiniteLossError(
-                f"loss is {loss} at epoch {epoch}, batch {ii}; stopped without saving this epoch. The last "
-                "finished epoch's checkpoint is intact: lower the learning rate or check the data, then rerun.")
+        training.check_finite(loss, f"epoch {epoch}, batch {ii}")
+        if sitting:
+            sitting.tick()
         train_acc.append(acc)
         train_loss.append(loss)
         if quirks.carry_state:
@@ -273,7 +300,6 @@ def run_epoch(sess, model, data, config, quirks, epoch, num_epochs, log=print):
     # Beyond the original's columns: means over every batch of the epoch (the logged ones are partial).
     row["epoch_train_loss"] = float(np.mean(train_loss))
     row["epoch_train_acc"] = float(np.mean(train_acc))
-    row["seconds"] = round(time.time() - start, 3)
     return row
 
 
@@ -284,21 +310,45 @@ def make_manifest(preset, config, quirks, data, split_seed, seed, cell):
             "vocab_sha256": runs.vocab_sha256(data.vocab), "num_records": data.num_records}
 
 
+class _Loop(training.Loop):
+    final_name = FINAL_CHECKPOINT
+
+    def __init__(self, data, config, quirks, cell, deterministic, split_seed):
+        self.data, self.config, self.quirks, self.cell = data, config, quirks, cell
+        self.deterministic, self.split_seed = deterministic, split_seed
+
+    def build(self):
+        return build_graph(len(self.data.vocab) + 1, self.config,
+                           parallel_iterations=1 if self.deterministic else None, cell=self.cell)
+
+    def resumed(self, sitting):
+        return f"Resuming {sitting.run_dir} after epoch {sitting.done} (split_seed={self.split_seed})."
+
+    def epoch(self, sitting, epoch):
+        return run_epoch(sitting.sess, sitting.model, self.data, self.config, self.quirks, epoch, self.config.epochs,
+                         log=sitting.log, sitting=sitting)
+
+    def summaries(self, row):
+        return {"train": {"loss": row["train_loss"], "accuracy": row["train_acc"]},
+                "validation": {"accuracy": row["val_acc"]}}
+
+
 def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None, seed=None, max_epochs=None,
-          deterministic=None, cell="basic", log=print):
+          deterministic=None, cell="basic", log=print, progress=False):
     """Train (resuming from ``run_dir`` when it holds an unfinished run of the same config).
 
     ``deterministic`` (default: whether a seed is given) runs the RNN loop with parallel_iterations=1 so that
     dropout draws in a fixed order; with a seed, the run is then repeatable bit for bit on one machine.
+    A resume keeps the run's seed and split seed (another ``seed`` is refused: ``training.resolve_seed``).
 
     Returns {"curve": [...], "run_dir", "split_seed", "seed", "finished": bool, "seconds"}.
     """
     preset_name, config = cli.preset_config(PRESETS, preset)
-    num_epochs = cli.epochs_to_run(config.epochs, max_epochs)
+    cli.epochs_to_run(config.epochs, max_epochs)  # a usage error before any data is read
     saved = runs.read_manifest(run_dir)
+    seed = training.resolve_seed(saved, seed)
     if saved is not None:  # resuming: what was not given is the run's own (an unseeded run's drawn split seed)
         split_seed = saved.get("split_seed") if split_seed is None else split_seed
-        seed = saved.get("seed") if seed is None else seed
         deterministic = saved.get("deterministic") if deterministic is None else deterministic
     split_seed = cli.draw_seed("split_seed", split_seed, log)
     if deterministic is None:
@@ -306,33 +356,10 @@ def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None
     data = load_data(data_path, config, quirks, split_seed)
     manifest = make_manifest(preset_name, config, quirks, data, split_seed, seed, cell)
     manifest["deterministic"] = deterministic  # recorded, not checked: a resume may change it (numbers differ)
-    start = time.time()
-    graph = tf.Graph()
-    with graph.as_default():
-        seed_everything(runs.sitting_seed(seed, run_dir))  # seed + finished epochs when resuming
-        model = build_graph(len(data.vocab) + 1, config, parallel_iterations=1 if deterministic else None,
-                            cell=cell)
-        run = runs.Run(run_dir, manifest, final_name=FINAL_CHECKPOINT)
-        with tf1.Session(graph=graph) as sess:
-            sess.run(tf1.global_variables_initializer())
-            done = run.resume(sess)
-            if done:
-                log(f"Resuming {run_dir} after epoch {done} (split_seed={split_seed}).")
-            else:
-                run.write_manifest(vocab=data.vocab)
-            graph.finalize()  # nothing below may add ops: the graph does not grow during training
-            try:
-                for epoch in range(done + 1, num_epochs + 1):
-                    row = run_epoch(sess, model, data, config, quirks, epoch, config.epochs, log=log)
-                    run.finish_epoch(sess, row, {"train": {"loss": row["train_loss"], "accuracy": row["train_acc"]},
-                                           "validation": {"accuracy": row["val_acc"]}})
-                finished = num_epochs == config.epochs
-                if finished and not run.has_checkpoint(FINAL_CHECKPOINT):
-                    run.save_final(sess)  # also after a crash between the last epoch and this save
-            finally:
-                run.close()
-    return {"curve": run.curve, "run_dir": str(run_dir), "split_seed": split_seed, "seed": seed,
-            "finished": finished, "seconds": time.time() - start}
+    result = training.train(_Loop(data, config, quirks, cell, deterministic, split_seed), run_dir, manifest,
+                            config.epochs, max_epochs, seed, vocab=data.vocab, log=log, progress=progress)
+    result["split_seed"] = split_seed
+    return result
 
 
 def test(data_path, run_dir, checkpoint=None, preset="hoffman", quirks=FAITHFUL, split_seed=None, cell="basic",
@@ -343,7 +370,7 @@ def test(data_path, run_dir, checkpoint=None, preset="hoffman", quirks=FAITHFUL,
     a checkpoint without one (e.g. written by the original TF 1.x code).
     """
     config, quirks, split_seed, manifest, data, from_run_dir = _eval_setup(data_path, run_dir, preset, quirks,
-                                                                           split_seed, cell)
+                                                                           split_seed, cell, checkpoint)
     graph = tf.Graph()
     with graph.as_default():
         model = build_graph(len(data.vocab) + 1, config, cell=manifest["cell"])
@@ -357,10 +384,15 @@ def test(data_path, run_dir, checkpoint=None, preset="hoffman", quirks=FAITHFUL,
     return acc
 
 
-def _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell):
+def _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell, checkpoint=None):
     """Config, quirks, split seed, manifest and data for test mode: from the run's manifest when there is one
     (last item: whether there was one)."""
     saved = runs.read_manifest(run_dir)
+    training.check_app(saved, run_dir, APP)
+    if saved is None and checkpoint is None:
+        raise FileNotFoundError(f"{run_dir} holds no trained run (no {runs.MANIFEST}): train one first "
+                                "(--mode=train with this --run_dir), or pass --checkpoint (with --split_seed) to "
+                                "test a checkpoint from elsewhere.")
     if saved is not None:
         config = Config(**dict(saved["config"], lstm_sizes=tuple(saved["config"]["lstm_sizes"])))
         quirks = Quirks(**saved["quirks"])
@@ -397,14 +429,8 @@ def predict(run_dir, texts, checkpoint=None):
     Returns a list of dicts: text, probability (None when no word is known), label (bullish | bearish |
     unknown), tokens, known, truncated.
     """
-    run_probe = runs.read_manifest(run_dir)
-    if run_probe is None:
-        raise FileNotFoundError(f"{run_dir} has no {runs.MANIFEST}; train a model there first "
-                                "(python -m legacy_lstm.stocktwits --mode=train).")
-    vocab = runs.read_json(run_dir, run_probe.get("vocab_file", "vocab.json"))
-    if runs.vocab_sha256(vocab) != run_probe.get("vocab_sha256"):
-        raise runs.ManifestMismatchError(f"{run_dir}/vocab.json does not match the manifest's vocab_sha256: the "
-                                         "vocabulary was replaced or damaged; predictions would be meaningless.")
+    opened = training.open_run(run_dir, APP)
+    run_probe, vocab = opened.manifest, opened.vocab
     config = Config(**dict(run_probe["config"], lstm_sizes=tuple(run_probe["config"]["lstm_sizes"])))
     seq_len = run_probe["quirks"]["seq_len"]
     x, info = encode_for_prediction(list(texts), vocab, seq_len)
@@ -460,12 +486,14 @@ def main(argv):
             print(f"{prob}\t{r['label']}{note}\t{r['text']}")
         return 0
     data_path = download.locate(download.STOCKTWITS, cli.resolve_data_dir())
+    if SEQ_LEN.value != "auto" and not SEQ_LEN.value.strip().isdigit():
+        raise ValueError(f"--seq_len={SEQ_LEN.value}: expected a whole number of tokens or `auto`")
     quirks = Quirks(seq_len=SEQ_LEN.value if SEQ_LEN.value == "auto" else int(SEQ_LEN.value),
                     carry_state=CARRY_STATE.value, vocab_from=VOCAB_FROM.value,
                     eval_off_by_one=EVAL_OFF_BY_ONE.value)
     if mode == "train":
         result = train(data_path, run_dir, preset, quirks, SPLIT_SEED.value, cli.SEED.value, cli.MAX_EPOCHS.value,
-                       cell=cli.CELL.value)
+                       cell=cli.CELL.value, progress=cli.PROGRESS.value)
         print(f"Run directory: {run_dir} ({len(result['curve'])} epochs done, split_seed={result['split_seed']})")
     else:
         test(data_path, run_dir, cli.CHECKPOINT.value, preset, quirks, SPLIT_SEED.value, cli.CELL.value)

@@ -403,15 +403,17 @@ def markdown(doc):
                 lines.append(f"| {impl} | error: {r['error']} | | | | | | |")
                 continue
             speed = f"{base / r['step_ms']:.2f}x" if base else ""
-            lines.append(f"| {impl} | {r['step_ms']:.1f} | {speed} | {r['steps_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
-                         f"{r['peak_rss_mb']:.0f} | {r['gemm_gflops_achieved']:.1f} | {r['roofline_fraction']:.0%} |")
+            lines.append(f"| {impl} | {r['step_ms']:.1f} | {speed} | {r['steps_per_s']:.2f} | "
+                         f"{r['tokens_per_s']:.0f} | {r['peak_rss_mb']:.0f} | {r['gemm_gflops_achieved']:.1f} | "
+                         f"{r['roofline_fraction']:.0%} |")
         lines.append("")
     for prof in doc.get("profiles", []):
         if "error" in prof:
             continue
         lines += [f"## Where the time goes: StockTwits step, `{prof['impl']}` (TF timeline)", "",
                   f"Wall {prof['wall_ms']:.0f} ms per traced step; op time summed over threads "
-                  f"{prof['op_time_total_ms']:.0f} ms.", "", "| category | ms | share of op time |", "| --- | ---: | ---: |"]
+                  f"{prof['op_time_total_ms']:.0f} ms.", "", "| category | ms | share of op time |",
+                  "| --- | ---: | ---: |"]
         for cat, ms in prof["op_time_ms"].items():
             lines.append(f"| {cat} | {ms:.1f} | {ms / prof['op_time_total_ms']:.1%} |")
         lines.append("")

@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from legacy_lstm import runs  # noqa: E402
+from legacy_lstm import carry  # noqa: E402
 
 
 def main(argv=None):
@@ -27,7 +27,7 @@ def main(argv=None):
     pack = sub.add_parser("pack", help="run dir -> new folder of parts")
     pack.add_argument("run_dir")
     pack.add_argument("out_dir")
-    pack.add_argument("--part_mb", type=float, default=runs.PART_BYTES / 2**20, help="largest part, MiB")
+    pack.add_argument("--part_mb", type=float, default=carry.PART_BYTES / 2**20, help="largest part, MiB")
     pack.add_argument("--replace", action="store_true", help="out_dir holds an earlier pack of this run: replace it")
     unpack = sub.add_parser("unpack", help="folder of parts -> new run dir")
     unpack.add_argument("packed_dir")
@@ -35,10 +35,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     run_dir = pathlib.Path(args.run_dir).expanduser()
     if args.command == "pack":
-        epoch = runs.pack_run(run_dir, args.out_dir, part_bytes=int(args.part_mb * 2**20), replace=args.replace)
+        epoch = carry.pack_run(run_dir, args.out_dir, part_bytes=int(args.part_mb * 2**20), replace=args.replace)
         print(f"packed {run_dir} at epoch {epoch} into {args.out_dir}")
     else:
-        epoch = runs.unpack_run(args.packed_dir, run_dir)
+        epoch = carry.unpack_run(args.packed_dir, run_dir)
         print(f"unpacked {args.packed_dir} into {run_dir}; training resumes after epoch {epoch}")
 
 

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from legacy_lstm import ptb  # noqa: E402
+from legacy_lstm import ptb, ptb_thomas  # noqa: E402
 from legacy_lstm.compat import seed_everything, tf, tf1  # noqa: E402
 from legacy_lstm.data import ptb as ptb_data  # noqa: E402
 
@@ -27,8 +27,8 @@ def time_training(config, train_data, valid_data, steps, warmup):
     with graph.as_default():
         seed_everything(1)
         if config.style == "thomas":
-            inp = ptb.Input(config.batch_size, config.num_steps, train_data)
-            m = ptb.Model(inp, True, config)
+            inp = ptb_thomas.Input(config.batch_size, config.num_steps, train_data)
+            m = ptb_thomas.Model(inp, True, config)
             with tf1.Session() as sess:
                 sess.run(tf1.global_variables_initializer())
                 m.assign_lr(sess, 1.0)
@@ -99,7 +99,7 @@ def main():
     parser.add_argument("--data_dir", default=None)
     args = parser.parse_args()
     train_data, valid_data, test_data, _ = ptb_data.load_raw(*ptb_data.locate(args.data_dir))
-    config = ptb.PRESETS[args.preset]
+    config = ptb_thomas.PRESETS["thomas"] if args.preset == "thomas" else ptb.PRESETS[args.preset]
     out = {"preset": args.preset, "steps": args.steps, "gemm_gflops_before": round(gemm_gflops(), 1)}
     print(f"NumPy GEMM yardstick: {out['gemm_gflops_before']} GFLOP/s", flush=True)
     for mode in filter(None, args.modes.split(",")):

@@ -16,7 +16,7 @@ of the same command resumes from the last finished epoch with the same split see
 ``results/<name>.json`` (curve, final metrics, comparison, command, seeds, versions, training sittings, wall
 seconds) and ``results/<name>.png`` (our curve over the published one; needs matplotlib), where ``<name>`` is
 ``<app>-<preset>[-<variant>]`` (``stocktwits[-<variant>]`` for StockTwits' published preset), and rewrites the
-table of every committed run, ``results/README.md``, and the StockTwits table of the project README
+table of every committed run, ``results/README.md``, with the faithful StockTwits run's own table at its top
 (``python scripts/reproduce.py summary`` does only that). A run that must continue on another machine is carried
 with ``scripts/carry_run.py`` (pack its run dir into ``checkpoints/carried/<run dir name>`` and commit): on the
 next machine the same command finds it there, unpacks it into the (absent) run dir and resumes.
@@ -32,7 +32,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from legacy_lstm import published, runs  # noqa: E402
+from legacy_lstm import carry, published, runs  # noqa: E402
 from legacy_lstm.compat import versions  # noqa: E402
 from legacy_lstm.data import download  # noqa: E402
 
@@ -63,8 +63,16 @@ def _sitting(args, train):
         result = train()
         print(f"sitting: {time.time() - start:.0f} s, {len(result['curve'])} epochs done", flush=True)
     manifest = runs.read_manifest(args.run_dir)
-    has_curve = manifest is not None and (pathlib.Path(args.run_dir) / runs.CURVE_JSON).exists()
-    return manifest, (runs.read_json(args.run_dir, runs.CURVE_JSON) if has_curve else [])
+    if manifest is not None and manifest.get("app", _app_module(args)) != _app_module(args):
+        sys.exit(f"{args.run_dir} holds a run of legacy_lstm.{manifest['app']}, not of "
+                 f"legacy_lstm.{_app_module(args)}: use `reproduce.py {manifest['app'].replace('ptb_thomas', 'ptb')}` "
+                 "or another --run_dir")
+    return manifest, (runs.read_curve(args.run_dir) if manifest is not None else [])
+
+
+def _app_module(args):
+    """The legacy_lstm module of ``args.app``/``args.preset`` (Thomas's PTB tutorial is an app of its own)."""
+    return "ptb_thomas" if (args.app, args.preset) == ("ptb", "thomas") else args.app
 
 
 def reproduce_stocktwits(args):
@@ -120,20 +128,21 @@ def reproduce_ptb(args):
     """PTB: train the preset (resumable, the run dir's seed when resuming), then the test evaluation: the original
     batch-1/1-step Test model (official presets) or Thomas's protocol on
     the epoch-index-38 checkpoint, as soon as that epoch exists. ``--fast_test``: the equivalent fast pass."""
-    from legacy_lstm import ptb
+    from legacy_lstm import ptb, ptb_common, ptb_thomas
     from legacy_lstm.data import ptb as ptb_data
     paths = ptb_data.locate(args.data_dir)
     saved = runs.read_manifest(args.run_dir)
     seed = saved["seed"] if saved is not None and saved.get("seed") is not None else args.seed
-    manifest, curve = _sitting(args, lambda: ptb.train(paths, args.run_dir, args.preset, seed=seed,
+    app = ptb_thomas if args.preset == "thomas" else ptb  # Thomas's tutorial is its own app
+    manifest, curve = _sitting(args, lambda: app.train(paths, args.run_dir, args.preset, seed=seed,
                                                        max_epochs=args.max_epochs))
-    config = ptb.Config(**manifest["config"]) if manifest else None
+    config = ptb_common.Config(**manifest["config"]) if manifest else None
     test_seconds = None
     if config is not None and config.style == "thomas":
         final = {"test_accuracy": None}
         if len(curve) >= config.test_epoch:
             t = time.time()
-            report = ptb.test(paths, args.run_dir)
+            report = ptb_thomas.test(paths, args.run_dir)
             test_seconds = time.time() - t
             final = {"test_accuracy": report.get("thomas_accuracy"), "full_test_perplexity": report["test_perplexity"],
                      "full_test_accuracy": report["test_accuracy"],
@@ -359,24 +368,19 @@ def _provenance_row(name, doc):
 
 
 def write_summary(results_dir):
-    """Rewrite ``results_dir/README.md`` from the results documents there; when that is the project's
-    ``results/``, also the project README's generated StockTwits block (from ``results/stocktwits.json``)."""
+    """Rewrite ``results_dir/README.md`` from the results documents there (nothing else is written)."""
     results_dir = pathlib.Path(results_dir)
     text = summary_text(results_dir)
     (results_dir / SUMMARY).write_text(text)
-    faithful, readme = results_dir / "stocktwits.json", REPO / "README.md"
-    if results_dir.resolve() == (REPO / "results").resolve() and faithful.exists():
-        readme.write_text(with_stocktwits_block(readme.read_text(), json.loads(faithful.read_text())))
     return text
 
 
-README_BLOCK = ("<!-- stocktwits-faithful:start (generated from results/stocktwits.json) -->",
-                "<!-- stocktwits-faithful:end -->")
-README_EPOCHS = (1, 10, 20, 30, 40, 50)
+STOCKTWITS_HEADING = "## StockTwits, the faithful run (the main job)"
+STOCKTWITS_EPOCHS = (1, 10, 20, 30, 40, 50)
 
 
 def stocktwits_block(doc):
-    """The README's table of the faithful StockTwits run (``results/stocktwits.json``) against the published."""
+    """The table of the faithful StockTwits run (``results/stocktwits.json``) against the published numbers."""
     ref, cmp = reference("stocktwits", doc["preset"]), doc["comparison"]
     ours = {row["epoch"]: row["val_acc"] for row in doc["curve"]}
     published_val = {row["epoch"]: row["val_acc"] for row in ref["curve"]}
@@ -389,9 +393,9 @@ def stocktwits_block(doc):
     rows = [
         f"| metric | published | band | ours (seed {doc['seed']}, split seed {doc['split_seed']}{so_far}) |",
         "| --- | --- | --- | --- |",
-        f"| val accuracy, epoch {' / '.join(map(str, README_EPOCHS))} | "
-        f"{' / '.join(_num(published_val.get(e)) for e in README_EPOCHS)} | ± {ref['bands']['curve']['val_acc']} | "
-        f"{' / '.join(_num(ours.get(e)) for e in README_EPOCHS)} |",
+        f"| val accuracy, epoch {' / '.join(map(str, STOCKTWITS_EPOCHS))} | "
+        f"{' / '.join(_num(published_val.get(e)) for e in STOCKTWITS_EPOCHS)} | "
+        f"± {ref['bands']['curve']['val_acc']} | {' / '.join(_num(ours.get(e)) for e in STOCKTWITS_EPOCHS)} |",
         f"| every epoch's val accuracy | (curve) | ± {ref['bands']['curve']['val_acc']} | "
         f"{within} of {cmp['epochs_compared']} within{largest} |",
     ]
@@ -401,15 +405,16 @@ def stocktwits_block(doc):
         rows.append(f"| {label} | {_num(final['published'])} | ± {final['band']} | {_num(final['ours'])}{verdict} |")
     recorded = f" ({sittings} sitting{'' if sittings == 1 else 's'} recorded)" if sittings else ""
     rows.append(f"| training wall time | | | {doc['train_wall_seconds']:,.0f} s over {done} epochs{recorded} |")
-    return "\n".join([README_BLOCK[0]] + rows + [README_BLOCK[1]])
+    return "\n".join(rows)
 
 
-def with_stocktwits_block(text, doc):
-    """``text`` (the README) with its generated StockTwits block replaced by ``stocktwits_block(doc)``."""
-    start, end = text.find(README_BLOCK[0]), text.find(README_BLOCK[1])
-    if start < 0 or end < start:
-        raise ValueError(f"README has no generated StockTwits block ({README_BLOCK[0]} ... {README_BLOCK[1]})")
-    return text[:start] + stocktwits_block(doc) + text[end + len(README_BLOCK[1]):]
+def stocktwits_section(doc):
+    """The section of results/README.md on the faithful StockTwits run: how it was made, then its table."""
+    return [STOCKTWITS_HEADING, "",
+            f"`{doc['command']}`; curve and plot: [`stocktwits.json`](stocktwits.json), "
+            "[`stocktwits.png`](stocktwits.png); the published curve, epoch by epoch: "
+            "[`legacy_lstm/published/stocktwits.json`](../legacy_lstm/published/stocktwits.json).", "",
+            stocktwits_block(doc), ""]
 
 
 def summary_text(results_dir):
@@ -423,7 +428,10 @@ def summary_text(results_dir):
     order = ["stocktwits", "ptb", "fables", "essentials", "imdb"]  # the main job first, then the brief's order
     found.sort(key=lambda item: (order.index(item[1]["app"]) if item[1]["app"] in order else len(order), item[0]))
     docs = dict(found)
-    lines = [SUMMARY_HEAD, "## Against the published numbers", "",
+    lines = [SUMMARY_HEAD]
+    if "stocktwits" in docs:  # the faithful run of the published preset (scripts/reproduce.py stocktwits)
+        lines += stocktwits_section(docs["stocktwits"])
+    lines += ["## Against the published numbers", "",
              "| run | progress | metric | published | band | ours | verdict |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, doc in docs.items():
@@ -441,16 +449,17 @@ def _take_carried_run(args):
     name>) is unpacked into the run dir when that has no run yet, so it continues instead of starting anew; a
     pack of another app/preset is refused, and a local run behind the pack is reported, not replaced."""
     carried = CARRIED_DIR / pathlib.Path(args.run_dir).name
-    if not (carried / runs.CARRIED).exists():
+    if not (carried / carry.CARRIED).exists():
         return
     packed = runs.read_json(carried, runs.MANIFEST)
-    if (packed["app"], packed["preset"]) != (args.app, args.preset):
+    app = "ptb_thomas" if (args.app, args.preset) == ("ptb", "thomas") else args.app  # Thomas's tutorial's own app
+    if (packed["app"], packed["preset"]) != (app, args.preset):
         sys.exit(f"{carried} holds a {packed['app']} --preset={packed['preset']} run, not {args.app} "
                  f"--preset={args.preset}: use another --run_dir, or move the pack away")
-    epoch = runs.read_json(carried, runs.CARRIED)["epoch"]
+    epoch = runs.read_json(carried, carry.CARRIED)["epoch"]
     local = runs.read_manifest(args.run_dir)
     if local is None:
-        runs.unpack_run(carried, args.run_dir)
+        carry.unpack_run(carried, args.run_dir)
         print(f"unpacked the carried run {carried} into {args.run_dir} (resumes after epoch {epoch})", flush=True)
         return
     done = max(runs.epoch_checkpoints(args.run_dir), default=0)
@@ -488,8 +497,11 @@ def main():
         parser.error(f"--variant={args.variant} is not one of {args.app}'s: "
                      f"{', '.join(v for v in VARIANTS if args.app in VARIANTS[v]['apps'])}")
     args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset, args.variant)
-    _take_carried_run(args)
-    manifest, curve, final, test_seconds = reproduce(args)
+    try:
+        _take_carried_run(args)
+        manifest, curve, final, test_seconds = reproduce(args)
+    except (OSError, ValueError, runs.RunDirBusyError, runs.NonFiniteLossError) as err:  # e.g. --preset=nope
+        sys.exit(f"error: {err}")
     if not manifest:
         sys.exit(f"{args.run_dir} holds no run yet")
     ref = reference(args.app, manifest["preset"])
@@ -508,7 +520,8 @@ def main():
                    f"{seed_flags}",
         # The app's equivalent, except that the app's --seed also turns on deterministic mode
         # (parallel_iterations=1), which the reproduction does not use, and its run dir is checkpoints/.
-        "app_command": f"python -m legacy_lstm.{args.app} --preset={manifest['preset']}{app_flags}{seed_flags}",
+        "app_command": f"python -m legacy_lstm.{manifest.get('app', args.app)} --preset={manifest['preset']}"
+                       f"{app_flags}{seed_flags}",
         "seed": manifest["seed"], "split_seed": manifest["split_seed"], "quirks": manifest["quirks"],
         "config": manifest["config"], "cell": manifest.get("cell"),
         "deterministic": manifest.get("deterministic", False),
@@ -561,7 +574,7 @@ def main():
     write_summary(results)
     print(f"wrote {out} and {results / SUMMARY}")
     carried = CARRIED_DIR / pathlib.Path(args.run_dir).name
-    if doc["complete"] and (carried / runs.CARRIED).exists():
+    if doc["complete"] and (carried / carry.CARRIED).exists():
         print(f"the run is complete: remove its carried state from the repository (git rm -r {carried})")
 
 

@@ -93,7 +93,7 @@ def test_an_app_refuses_more_epochs_than_its_preset(tmp_path):
 
 def test_flags_that_contradict_the_run_are_named(parsed_flags, tmp_path):
     """The check every app's test/predict/generate modes make against the run's manifest."""
-    from legacy_lstm import ptb, runs
+    from legacy_lstm import ptb_common, runs
     cli.check_given_flags(tmp_path)  # no manifest (an original checkpoint): nothing to compare
     (tmp_path / runs.MANIFEST).write_text(json.dumps({
         "preset": "hoffman", "cell": "block", "split_seed": 4, "quirks": {"carry_state": True, "seq_len": 39}}))
@@ -112,6 +112,6 @@ def test_flags_that_contradict_the_run_are_named(parsed_flags, tmp_path):
         cli.check_given_flags(tmp_path)
     parsed_flags.seq_len = "39"
     cli.check_given_flags(tmp_path)  # compared as text: the flag's "39" is the manifest's 39
-    setattr(parsed_flags, ptb.RNN_MODE.name, "basic")  # PTB's flag for the manifest's cell
+    setattr(parsed_flags, ptb_common.RNN_MODE.name, "basic")  # PTB's flag for the manifest's cell
     with pytest.raises(runs.ManifestMismatchError, match=r"--rnn_mode=basic \(the run's: block\)"):
         cli.check_given_flags(tmp_path, aliases={"rnn_mode": "cell"})

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from legacy_lstm import compat
 from legacy_lstm.compat import fully_connected, seed_everything, sequence_loss, tf, tf1
 
 
@@ -114,3 +115,38 @@ def test_machine_names_the_cpu_model(tmp_path, monkeypatch):
     assert compat.machine()["cpus"] == os.cpu_count()
     cpuinfo.unlink()  # no /proc (not Linux): whatever platform knows, never an error
     assert set(compat.machine()) == {"cpus", "cpu_model", "platform"}
+
+
+def test_native_start_up_lines_are_filtered_and_other_lines_kept(capfd):
+    with compat._native_start_up_filtered():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                    b"I0000 00:00:1796026690.042680    6663 cudart_stub.cc:31] Could not find cuda drivers on "
+                    b"your machine, GPU will not be used.\n"
+                    b"E0000 something TensorFlow really wants to say\n")
+    err = capfd.readouterr().err
+    assert "InitializeLog" not in err and "cudart_stub" not in err
+    assert "E0000 something TensorFlow really wants to say" in err
+
+
+def test_native_start_up_lines_are_all_shown_when_the_block_fails(capfd):
+    with pytest.raises(ImportError):
+        with compat._native_start_up_filtered():
+            os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+            raise ImportError("a broken install")
+    assert "InitializeLog" in capfd.readouterr().err
+
+
+def test_native_start_up_lines_shown_with_the_env_var(capfd, monkeypatch):
+    monkeypatch.setenv(compat.SHOW_TF_LOGS_VAR, "1")
+    with compat._native_start_up_filtered():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+    assert "InitializeLog" in capfd.readouterr().err
+
+
+def test_importing_the_package_prints_no_start_up_noise():
+    env = dict(os.environ)
+    env.pop(compat.SHOW_TF_LOGS_VAR, None)
+    out = subprocess.run([sys.executable, "-c", "import legacy_lstm.compat, legacy_lstm.cells"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "InitializeLog" not in out.stderr and "cudart_stub" not in out.stderr, out.stderr

@@ -363,7 +363,7 @@ def test_run_dir_outputs_and_manifest_checks(tiny, trained):
     result = imdb.test(tiny, run_dir, log=_quiet)
     # Recomputed independently: the final checkpoint's probabilities on the whole test split, in one batch,
     # scored with NumPy (Keras's binary accuracy and cross-entropy).
-    config, quirks, saved = imdb._setup_from_run_dir(run_dir)
+    config, quirks, saved, _ = imdb._setup_from_run_dir(run_dir)
     data = imdb.load_data(tiny, config, quirks)
     with tf.Graph().as_default():
         model = imdb.build_graph(config, quirks, saved["cell"])
@@ -443,9 +443,12 @@ def test_cli_predict_answers_every_text_and_errors_are_one_line(trained, tmp_pat
     lines = out.stdout.strip("\n").split("\n")
     assert len(lines) == 3 and "(no known words)" in lines[0] and "(no known words)" in lines[2]
     assert all(line.split("\t")[1].split(" ")[0] in ("positive", "negative") for line in lines)
-    missing = _cli("--mode=test", f"--data_dir={tmp_path}", f"--run_dir={tmp_path / 'none'}")
+    missing = _cli("--mode=test", f"--data_dir={tmp_path}", f"--run_dir={run_dir}")
     assert missing.returncode == 1
     assert missing.stderr.strip().splitlines()[-1].startswith("error: Data file imdb/imdb_word_index.json not found")
+    no_run = _cli("--mode=test", f"--data_dir={tmp_path}", f"--run_dir={tmp_path / 'none'}")
+    assert no_run.returncode == 1 and "Traceback" not in no_run.stderr
+    assert no_run.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
 def test_test_mode_uses_the_data_source_the_run_was_trained_with(trained, tiny, tmp_path, monkeypatch,
@@ -474,7 +477,7 @@ def test_test_mode_uses_the_data_source_the_run_was_trained_with(trained, tiny, 
     with pytest.raises(FileNotFoundError, match="located"):
         imdb.main(["imdb"])
     assert located == ["npz"]
-    config, quirks, _ = imdb._setup_from_run_dir(run_dir)
+    config, quirks, _, _ = imdb._setup_from_run_dir(run_dir)
     with pytest.raises(ValueError, match="--source=raw .* the raw tar file was not located"):
         imdb.load_data(imdb.Paths(word_index=tiny.word_index), config, quirks)
 
@@ -549,3 +552,30 @@ def test_best_weights_after_a_resume_deleted_best_ckpt(tmp_path):
             assert not run.has_checkpoint(imdb.BEST_CHECKPOINT)
             with pytest.raises(runs.CorruptCheckpointError, match="epoch 7"):
                 imdb._best_weights(run, best, 7)
+
+
+def test_a_corrupt_encoded_cache_is_rebuilt_and_a_failed_write_leaves_no_tmp(tiny, tmp_path, monkeypatch):
+    """The encoded cache is optional: an unreadable one (e.g. a zip cut short) is rebuilt with a warning, and a
+    write that fails (a full disk) is a warning that leaves no ``.tmp`` behind."""
+    data = imdb.load_data(tiny, SMALL, imdb.FAITHFUL, cache_dir=tmp_path)
+    cache = next(tmp_path.glob("imdb-encoded-*.npz"))
+    cache.write_bytes(cache.read_bytes()[:100])  # zipfile.BadZipFile when read
+    with pytest.warns(UserWarning, match="cannot be read .*rebuilding it"):
+        again = imdb.load_data(tiny, SMALL, imdb.FAITHFUL, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again.train.x, data.train.x)
+    with np.load(cache) as f:  # rewritten whole
+        assert "flat" in f
+    cache.unlink()
+    real_write = pathlib.Path.write_bytes
+
+    def full_disk(self, payload):
+        if self.name.endswith(".tmp"):
+            real_write(self, payload[:10])
+            raise OSError(28, "No space left on device", str(self))
+        return real_write(self, payload)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", full_disk)
+    with pytest.warns(UserWarning, match="cannot write the encoded IMDB cache .*No space left"):
+        third = imdb.load_data(tiny, SMALL, imdb.FAITHFUL, cache_dir=tmp_path)
+    np.testing.assert_array_equal(third.test.x, data.test.x)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

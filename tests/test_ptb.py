@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from legacy_lstm import ptb, published, runs
+from legacy_lstm import ptb, ptb_common, ptb_thomas, published, runs, training
 from legacy_lstm.compat import seed_everything, tf, tf1
 from legacy_lstm.data import download
 from legacy_lstm.data import ptb as ptb_data
@@ -25,7 +25,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 WORDS = "the cat sat on mat a dog ran in park N <unk> and".split()
 # Small enough to train in a second, big enough to give the thomas protocol its 30 test batches.
 TINY = dataclasses.replace(ptb.PRESETS["small"], hidden_size=16, num_steps=5, batch_size=4, epochs=2, vocab_size=50)
-TINY_THOMAS = dataclasses.replace(ptb.PRESETS["thomas"], hidden_size=16, num_steps=5, batch_size=4, epochs=3,
+TINY_THOMAS = dataclasses.replace(ptb_thomas.PRESETS["thomas"], hidden_size=16, num_steps=5, batch_size=4, epochs=3,
                                   vocab_size=50, test_epoch=1, print_iter=20)
 
 
@@ -90,10 +90,11 @@ def test_real_data_counts_and_vocabulary(ptb_paths):
     assert (len(train), len(valid), len(test)) == (929589, 73760, 82430)
     assert word_to_id["the"] == 0 and word_to_id["<unk>"] == 1 and word_to_id["<eos>"] == 2
     assert train[:5] == [9970, 9971, 9972, 9974, 9975]  # the seed's printed train_data[:5]
-    first, vocab_dict, size, words = ptb.thomas_data_lines(train, word_to_id)  # what Thomas's load_data printed
+    first, vocab_dict, size, words = ptb_thomas.thomas_data_lines(train, word_to_id)  # what Thomas's load_data printed
     assert first == "[9970, 9971, 9972, 9974, 9975]" and size == "10000"
     assert vocab_dict.startswith("{'the': 0, '<unk>': 1, '<eos>': 2, ") and len(words.split()) == 10
-    sizes = {name: ptb_data.epoch_size(len(train), c.batch_size, c.num_steps) for name, c in ptb.PRESETS.items()}
+    presets = {**ptb.PRESETS, "thomas": ptb_thomas.PRESETS["thomas"]}
+    sizes = {name: ptb_data.epoch_size(len(train), c.batch_size, c.num_steps) for name, c in presets.items()}
     assert sizes == {"small": 2323, "medium": 1327, "large": 1327, "thomas": 1327, "test": 23239}
     assert ptb_data.epoch_size(len(valid), 20, 20) == 184 and ptb_data.epoch_size(len(valid), 20, 35) == 105
     assert ptb_data.epoch_size(len(test), 1, 1) == 82429 and ptb_data.epoch_size(len(test), 20, 35) == 117
@@ -152,13 +153,14 @@ def test_thomas_graph_ties_the_layers_into_one_kernel():
     for rnn_mode in ("basic", "block"):
         with tf.Graph().as_default():
             config = dataclasses.replace(TINY_THOMAS, rnn_mode=rnn_mode)
-            ptb.Model(ptb.Input(4, 5, list(range(50)) * 4), True, config)
+            ptb_thomas.Model(ptb_thomas.Input(4, 5, list(range(50)) * 4), True, config)
             assert _lstm_kernels() == {"rnn/multi_rnn_cell/cell_0/lstm_cell/kernel": [32, 64]}
             names = {v.op.name: v.shape.as_list() for v in tf1.global_variables()}
             assert names["Variable"] == [50, 16] and names["Variable_1"] == [16, 50] and names["Variable_2"] == [50]
             assert names["Variable_3"] == [] and "global_step" in names
     with tf.Graph().as_default():
-        ptb.Model(ptb.Input(4, 5, list(range(50)) * 4), True, dataclasses.replace(TINY_THOMAS, tie_layers=False))
+        untied = dataclasses.replace(TINY_THOMAS, tie_layers=False)
+        ptb_thomas.Model(ptb_thomas.Input(4, 5, list(range(50)) * 4), True, untied)
         assert _lstm_kernels() == {f"rnn/multi_rnn_cell/cell_{k}/lstm_cell/kernel": [32, 64] for k in (0, 1)}
 
 
@@ -220,7 +222,7 @@ def test_thomas_epoch_feeds_each_final_state_into_the_next_batch():
         return step(state) + (0.25,)
     zero = np.zeros((2, 2, 4, 16), np.float32)
     lines = []
-    row = ptb.thomas_epoch(step, step_print, zero, 45, epoch=7, config=TINY_THOMAS, log=lines.append)
+    row = ptb_thomas.thomas_epoch(step, step_print, zero, 45, epoch=7, config=TINY_THOMAS, log=lines.append)
     assert fed[0] is zero and all(fed[k] is returned[k - 1] for k in range(1, 45))
     assert [line.split(", cost")[0] for line in lines] == ["Epoch 7, Step 0", "Epoch 7, Step 20", "Epoch 7, Step 40"]
     assert row["epoch"] == 8 and row["cost"] == 3.0 and row["train_accuracy"] == 0.25
@@ -232,11 +234,11 @@ def test_thomas_seconds_per_step_are_the_originals_whole_seconds(monkeypatch, ex
     """The original printed timedelta.seconds (whole seconds since the last print) / 50; --exact_step_seconds
     prints the measured value."""
     clock = iter([100.0, 100.2, 147.9, 190.0, 200.0, 200.0])  # start, the prints at steps 0/20/40, the end
-    monkeypatch.setattr(ptb.time, "time", lambda: next(clock))
+    monkeypatch.setattr(ptb_thomas.time, "time", lambda: next(clock))
     zero = np.zeros((2, 2, 4, 16), np.float32)
     lines = []
-    ptb.thomas_epoch(lambda st: (3.0, None, st), lambda st: (3.0, None, st, 0.25), zero, 45, epoch=0,
-                     config=TINY_THOMAS, log=lines.append, exact_step_seconds=exact)
+    ptb_thomas.thomas_epoch(lambda st: (3.0, None, st), lambda st: (3.0, None, st, 0.25), zero, 45, epoch=0,
+                            config=TINY_THOMAS, log=lines.append, exact_step_seconds=exact)
     assert TINY_THOMAS.print_iter == 20
     assert [line.rsplit("Seconds per step: ", 1)[1] for line in lines] == shown
 
@@ -327,17 +329,17 @@ def test_test_preset_training_lowers_perplexity_and_resumes(corpus, tmp_path):
 def test_thomas_run_keeps_its_test_checkpoint_and_runs_the_original_protocol(corpus, tmp_path):
     config = dataclasses.replace(TINY_THOMAS, epochs=5, test_epoch=2)
     train_lines = []
-    result = ptb.train(corpus, tmp_path, config, seed=1, log=train_lines.append)
+    result = ptb_thomas.train(corpus, tmp_path, config, seed=1, log=train_lines.append)
     train_data, _, _, word_to_id = ptb_data.load_raw(*corpus)
-    assert train_lines[:4] == ptb.thomas_data_lines(train_data, word_to_id)  # the original's load_data() prints
+    assert train_lines[:4] == ptb_thomas.thomas_data_lines(train_data, word_to_id)  # the original's load_data() prints
     assert train_lines[1].startswith("{") and train_lines[4].startswith("Epoch 0, Step 0, cost: ")
     assert result["finished"] and [r["learning_rate"] for r in result["curve"]] == [1.0] * 5
     assert not tf1.train.checkpoint_exists(str(tmp_path / "model.ckpt-2"))  # rotated away (max_to_keep 3)
-    assert tf1.train.checkpoint_exists(str(tmp_path / f"{ptb.THOMAS_NAME}-1"))  # the original's epoch index
-    assert tf1.train.checkpoint_exists(str(tmp_path / f"{ptb.THOMAS_NAME}-final"))
+    assert tf1.train.checkpoint_exists(str(tmp_path / f"{ptb_thomas.THOMAS_NAME}-1"))  # the original's epoch index
+    assert tf1.train.checkpoint_exists(str(tmp_path / f"{ptb_thomas.THOMAS_NAME}-final"))
     lines = []
-    report = ptb.test(corpus, tmp_path, log=lines.append)
-    assert report["checkpoint"].endswith(f"{ptb.THOMAS_NAME}-1")
+    report = ptb_thomas.test(corpus, tmp_path, log=lines.append)
+    assert report["checkpoint"].endswith(f"{ptb_thomas.THOMAS_NAME}-1")
     assert report["test_batches"] >= 30 and report["thomas_accuracy"] > 0.12  # chance 1/14; <eos> alone 0.15
     assert "Average accuracy: {:.3f}".format(report["thomas_accuracy"]) in lines
     true_line = lines[lines.index("True values (1st line) vs predicted values (2nd line):") + 1]
@@ -357,7 +359,7 @@ def test_thomas_protocol_averages_batches_5_to_29_and_prints_row_0_of_batch_25()
         pred = np.array([b + 3, b + 4, b + 5, 9, 9, 9])
         return 3.0, b / 100, state + 1, pred, targets
     lines = []
-    out = ptb.thomas_test_pass(fetch, np.zeros(1), 40, config, reverse, log=lines.append)
+    out = ptb_thomas.thomas_test_pass(fetch, np.zeros(1), 40, config, reverse, log=lines.append)
     assert out["thomas_accuracy"] == pytest.approx(np.mean(np.arange(5, 30) / 100))
     assert out["test_accuracy"] == pytest.approx(np.mean(np.arange(40) / 100))
     assert out["test_perplexity"] == pytest.approx(np.exp(3.0 / 3))
@@ -369,17 +371,17 @@ def test_thomas_protocol_averages_batches_5_to_29_and_prints_row_0_of_batch_25()
 def test_a_producer_epoch_may_block_its_enqueue_for_the_whole_epoch():
     """The runner's enqueue_many of an epoch blocks until the epoch is almost consumed (capacity 32), so the app's
     sessions must not time operations out: a 10-minute timeout once closed medium's queue mid-epoch."""
-    assert ptb.SESSION_CONFIG.operation_timeout_in_ms == 0
+    assert ptb_common.SESSION_CONFIG.operation_timeout_in_ms == 0
     with tf.Graph().as_default() as graph:
         x, _, size = ptb_data.batch_producer(list(range(2000)), 2, 5)
         assert size == 199  # far more than the queue's 32
-        with ptb._session(graph) as sess, ptb_data.queue_runners(sess):
+        with ptb_common.session(graph) as sess, ptb_data.queue_runners(sess):
             firsts = [int(sess.run(x)[0, 0]) for _ in range(size + 3)]
     assert firsts == [5 * (i % size) for i in range(size + 3)]  # the whole epoch, then the wrap-around
 
 
 # --- presets, schedule, basic mode ----------------------------------------------------------------------------
-# originals.md §3.2 (init_scale, max_grad_norm, layers, num_steps, hidden, max_epoch, max_max_epoch, keep_prob,
+# ptb_word_lm's configs (init_scale, max_grad_norm, layers, num_steps, hidden, max_epoch, max_max_epoch, keep_prob,
 # lr_decay), written out here so that a typo in ptb.PRESETS cannot pass.
 TABLE_3_2 = {
     "small": (0.1, 5, 2, 20, 200, 4, 13, 1.0, 0.5),
@@ -399,7 +401,7 @@ def test_official_presets_are_the_published_table(name):
 
 
 def test_thomas_preset_and_learning_rate_schedules():
-    t = ptb.PRESETS["thomas"]
+    t = ptb_thomas.PRESETS["thomas"]
     assert (t.hidden_size, t.num_steps, t.batch_size, t.num_layers, t.keep_prob, t.init_scale, t.forget_bias,
             t.tie_layers, t.epochs, t.test_epoch) == (650, 35, 20, 2, 0.5, 0.05, 1.0, True, 60, 39)
     # lr 1.0 for epoch indices 0..9, then * 0.93 per epoch; the published test checkpoint is index 38
@@ -426,8 +428,8 @@ def test_official_basic_mode_trains_tests_and_generates(corpus, tmp_path):
 def test_resumed_sittings_are_reseeded_with_the_finished_epochs(corpus, tmp_path, monkeypatch):
     """A resumed sitting must not replay the first sitting's dropout masks: seed + finished epochs."""
     seeds = []
-    real = ptb.seed_everything
-    monkeypatch.setattr(ptb, "seed_everything", lambda s: (seeds.append(s), real(s)))
+    real = training.seed_everything
+    monkeypatch.setattr(training, "seed_everything", lambda s: (seeds.append(s), real(s)))
     config = dataclasses.replace(TINY, epochs=3, keep_prob=0.5)
     ptb.train(corpus, tmp_path, config, seed=11, max_epochs=2, log=_quiet)
     ptb.train(corpus, tmp_path, config, seed=11, log=_quiet)
@@ -440,7 +442,7 @@ def test_generation_maps_unknown_words_to_unk_and_is_greedy_deterministic(corpus
     ptb.train(corpus, tmp_path, dataclasses.replace(TINY, epochs=1), seed=2, log=_quiet)
     notices = []
     word_to_id = json.loads((tmp_path / "vocab.json").read_text())
-    assert ptb.prompt_ids("The zebra cat", word_to_id, notices.append) == [
+    assert ptb_common.prompt_ids("The zebra cat", word_to_id, notices.append) == [
         word_to_id["the"], word_to_id["<unk>"], word_to_id["cat"]]
     assert notices == ["notice: not in the vocabulary, read as <unk>: zebra"]
     with ptb.Generator(tmp_path) as gen:
@@ -487,3 +489,23 @@ def test_published_numbers_and_reproduce_registry():
     sys.path.insert(0, str(REPO / "scripts"))
     import reproduce
     assert reproduce.APPS["ptb"][1] == "small"
+
+
+def test_each_app_refuses_the_other_tutorials_graph(corpus, tmp_path):
+    with pytest.raises(ValueError, match="Thomas's tutorial is legacy_lstm.ptb_thomas"):
+        ptb.train(corpus, tmp_path / "a", TINY_THOMAS, log=_quiet)
+    with pytest.raises(ValueError, match="the official presets are legacy_lstm.ptb's"):
+        ptb_thomas.train(corpus, tmp_path / "b", TINY, log=_quiet)
+    assert "thomas" not in ptb.PRESETS and set(ptb_thomas.PRESETS) == {"thomas", "test"}
+
+
+def test_preset_thomas_on_the_ptb_app_says_where_it_moved_and_runs_it(tmp_path):
+    out = _cli("--preset=thomas", "--mode=generate", f"--run_dir={tmp_path / 'none'}", tmp_path=tmp_path)
+    assert "Andy Thomas's tutorial is the app legacy_lstm.ptb_thomas now" in out.stderr
+    assert out.returncode == 1 and "needs --prompt" in out.stderr  # ptb_thomas's main answered
+
+
+def test_a_run_of_one_ptb_app_is_refused_by_the_other_by_name(corpus, tmp_path):
+    ptb.train(corpus, tmp_path, dataclasses.replace(TINY, epochs=1), seed=2, log=_quiet)
+    with pytest.raises(runs.ManifestMismatchError, match="run of legacy_lstm.ptb, not of legacy_lstm.ptb_thomas"):
+        ptb_thomas.test(corpus, tmp_path, log=_quiet)

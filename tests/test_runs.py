@@ -4,7 +4,6 @@ the seed of a resumed sitting."""
 import json
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,17 +15,12 @@ import pytest
 from legacy_lstm import runs
 from legacy_lstm.compat import tf, tf1
 
+from run_helpers import tiny_run
+
 NEEDS_FLOCK = pytest.mark.skipif(runs.fcntl is None, reason="no flock on this platform")
 
 
-def _run(run_dir, preset="a"):
-    graph = tf.Graph()
-    with graph.as_default():
-        tf1.get_variable("w", shape=[2], initializer=tf1.zeros_initializer())
-        run = runs.Run(run_dir, {"app": "locktest", "preset": preset})
-        sess = tf1.Session(graph=graph)
-        sess.run(tf1.global_variables_initializer())
-    return run, sess
+_run = tiny_run
 
 
 @NEEDS_FLOCK
@@ -174,153 +168,139 @@ def test_resume_falls_back_past_a_damaged_newest_checkpoint(tmp_path):
             last.resume(sess3)
 
 
-def _trained_run(run_dir, epochs=3):
+def _three_epochs(run_dir, final=False):
     run, sess = _run(run_dir)
     run.resume(sess)
     run.write_manifest()
-    for epoch in range(1, epochs + 1):
-        run.var_list[0].load([float(epoch), -float(epoch)], sess)
-        run.finish_epoch(sess, {"epoch": epoch, "loss": 1.0 / epoch}, summaries={"train": {"loss": 1.0 / epoch}})
+    for epoch in (1, 2, 3):
+        run.var_list[0].load([float(epoch)] * 2, sess)
+        run.finish_epoch(sess, {"epoch": epoch, "loss": 1.0 / epoch, "note": f"e{epoch}", "ok": epoch > 1})
+    if final:
+        run.final_name = "final.ckpt"
+        run.save_final(sess)
     run.close()
-    return run
 
 
-def test_a_packed_run_unpacks_elsewhere_and_resumes_after_its_newest_epoch(tmp_path):
-    _trained_run(tmp_path / "run")
-    packed = tmp_path / "packed"
-    assert runs.pack_run(tmp_path / "run", packed, part_bytes=4) == 3
-    names = {p.relative_to(packed).as_posix() for p in packed.rglob("*") if p.is_file()}
-    assert not any(n.startswith(("model.ckpt-1", "model.ckpt-2")) for n in names)  # older epochs stay behind
-    assert runs.LOCK not in names and "checkpoint" not in names
-    assert any(n.startswith("model.ckpt-3.data-00000-of-00001.part") for n in names)  # split into parts
-    assert any(n.startswith("train/events.out.tfevents") for n in names)
-
-    assert runs.unpack_run(packed, tmp_path / "moved") == 3
-    for name in ("manifest.json", "curve.json", "curve.csv", "sittings.jsonl", "model.ckpt-3.index",
-                 "model.ckpt-3.data-00000-of-00001"):
-        assert (tmp_path / "moved" / name).read_bytes() == (tmp_path / "run" / name).read_bytes()
-    again, sess = _run(tmp_path / "moved")
+@pytest.mark.parametrize("state", ["missing", "text", "binary", "empty"])
+def test_a_lost_checkpoint_state_file_resumes_from_the_checkpoints_on_disk(tmp_path, state, caplog):
+    """The Saver state file deleted or damaged: training resumes from the newest model.ckpt-<epoch> on disk (with
+    a warning) instead of starting again over the finished epochs, and test mode finds it too."""
+    _three_epochs(tmp_path)
+    path = tmp_path / runs.STATE_FILE
+    if state == "missing":
+        path.unlink()
+    else:
+        path.write_bytes({"text": b"garbage\n", "binary": bytes(range(256)), "empty": b""}[state])
+    assert sorted(runs.epoch_checkpoints(tmp_path)) == [1, 2, 3]
+    assert runs.sitting_seed(7, tmp_path) == 10
+    again, sess = _run(tmp_path)
+    assert again.latest_checkpoint() == str(tmp_path / f"{runs.EPOCH_PREFIX}-3")  # test mode
+    assert again.restore(sess).endswith(f"{runs.EPOCH_PREFIX}-3")
+    caplog.clear()
     assert again.resume(sess) == 3
-    assert sess.run(again.var_list[0]).tolist() == [3.0, -3.0]
+    assert "state file" in caplog.text and f"{runs.EPOCH_PREFIX}-3" in caplog.text
+    assert sess.run(again.var_list[0]).tolist() == [3.0, 3.0]
     assert [row["epoch"] for row in again.curve] == [1, 2, 3]
+    again.finish_epoch(sess, {"epoch": 4, "loss": 0.25})  # the Saver writes a good state file again
     again.close()
-    assert len(runs.read_sittings(tmp_path / "moved")) == 2  # the packed run's sitting and this one
+    assert sorted(runs.epoch_checkpoints(tmp_path)) == [2, 3, 4] and runs.checkpoint_state_problem(tmp_path) is None
 
 
-def test_unpack_refuses_a_damaged_pack_and_an_occupied_run_dir(tmp_path):
-    _trained_run(tmp_path / "run", epochs=1)
-    packed = tmp_path / "packed"
-    runs.pack_run(tmp_path / "run", packed, part_bytes=4)
-    with pytest.raises(FileExistsError, match="not empty"):
-        runs.pack_run(tmp_path / "run", packed)
-    with pytest.raises(FileExistsError, match="is not a packed run"):
-        runs.pack_run(tmp_path / "run", tmp_path, replace=True)  # a folder that is no pack is never replaced
-    occupied = tmp_path / "occupied"
-    occupied.mkdir()
-    (occupied / "manifest.json").write_text("{}")
-    with pytest.raises(FileExistsError, match="already holds a run"):
-        runs.unpack_run(packed, occupied)
-    assert [p.name for p in occupied.iterdir()] == ["manifest.json"]
-
-    part = sorted(packed.glob("model.ckpt-1.data-*.part*"))[-1]
-    part.write_bytes(part.read_bytes()[:-1] + bytes([part.read_bytes()[-1] ^ 1]))  # one flipped bit
-    with pytest.raises(runs.CorruptCheckpointError, match=r"model\.ckpt-1\.data-00000-of-00001 does not match"):
-        runs.unpack_run(packed, tmp_path / "moved")
-    part.unlink()
-    with pytest.raises(FileNotFoundError, match=r"\.part\d+ is missing: the packed run is incomplete"):
-        runs.unpack_run(packed, tmp_path / "moved")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["occupied", "packed", "run"]  # nothing left behind
+def test_a_run_whose_checkpoints_are_all_gone_is_not_trained_over(tmp_path):
+    _three_epochs(tmp_path)
+    for path in tmp_path.glob(f"{runs.EPOCH_PREFIX}-*"):
+        path.unlink()
+    (tmp_path / runs.STATE_FILE).unlink()
+    curve = (tmp_path / runs.CURVE_CSV).read_bytes()
+    again, sess = _run(tmp_path)
+    with pytest.raises(runs.DamagedRunDirError, match="records 3 finished epochs .* no epoch checkpoint"):
+        again.resume(sess)
+    assert (tmp_path / runs.CURVE_CSV).read_bytes() == curve
 
 
-def test_unpack_into_a_symlinked_run_dir_fills_the_folder_it_points_to(tmp_path):
-    _trained_run(tmp_path / "run", epochs=1)
-    runs.pack_run(tmp_path / "run", tmp_path / "packed")
-    (tmp_path / "disk" / "empty").mkdir(parents=True)
-    (tmp_path / "link").symlink_to(tmp_path / "disk" / "empty")  # an empty run dir on another disk
-    (tmp_path / "dangling").symlink_to(tmp_path / "disk" / "not-yet")  # one whose folder is not made yet
-    for name, target in (("link", "empty"), ("dangling", "not-yet")):
-        assert runs.unpack_run(tmp_path / "packed", tmp_path / name) == 1
-        assert (tmp_path / name).is_symlink()
-        assert (tmp_path / "disk" / target / "manifest.json").read_bytes() == (
-            tmp_path / "run" / "manifest.json").read_bytes()
-    assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == ["empty", "not-yet"]  # no staging left
+@pytest.mark.parametrize("damage", ["deleted", "truncated", "not_rows"])
+def test_a_lost_curve_json_is_recovered_from_curve_csv(tmp_path, damage, caplog):
+    _three_epochs(tmp_path)
+    expected = json.loads((tmp_path / runs.CURVE_JSON).read_text())
+    csv_before = (tmp_path / runs.CURVE_CSV).read_text()
+    path = tmp_path / runs.CURVE_JSON
+    if damage == "deleted":
+        path.unlink()
+    elif damage == "truncated":
+        path.write_text(path.read_text()[:40])
+    else:
+        path.write_text("{}")
+    assert runs.read_curve(tmp_path) == expected  # exactly: ints, floats, strings, booleans
+    again, sess = _run(tmp_path)
+    assert again.resume(sess) == 3
+    assert again.curve == expected and "curve.csv" in caplog.text
+    again.finish_epoch(sess, {"epoch": 4, "loss": 0.25})
+    again.close()
+    assert json.loads(path.read_text()) == expected + [{"epoch": 4, "loss": 0.25}]
+    csv_after = (tmp_path / runs.CURVE_CSV).read_text()
+    assert csv_after.startswith(csv_before) and len(csv_after.splitlines()) == 5  # the intact rows are kept
 
 
-def test_carry_run_script_packs_and_unpacks(tmp_path, capsys):
-    import importlib.util
-    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "carry_run.py"
-    spec = importlib.util.spec_from_file_location("carry_run", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    _trained_run(tmp_path / "run", epochs=2)
-    script.main(["pack", str(tmp_path / "run"), str(tmp_path / "packed")])
-    script.main(["unpack", str(tmp_path / "packed"), str(tmp_path / "moved")])
-    out = capsys.readouterr().out
-    assert "at epoch 2" in out and "resumes after epoch 2" in out
-    assert runs.epoch_checkpoints(tmp_path / "moved").keys() == {2}
+def test_a_curve_that_cannot_be_recovered_is_refused_clearly(tmp_path):
+    _three_epochs(tmp_path)
+    (tmp_path / runs.CURVE_JSON).write_text("[{\"epoch\": 1}")
+    (tmp_path / runs.CURVE_CSV).write_text("epoch,loss\n1,1.0\n")  # lacks epochs 2 and 3
+    again, sess = _run(tmp_path)
+    with pytest.raises(runs.DamagedRunDirError, match=r"curve.json is damaged .*curve.csv lacks rows of epochs 1..3"):
+        again.resume(sess)
+    assert (tmp_path / runs.CURVE_CSV).read_text() == "epoch,loss\n1,1.0\n"  # nothing was overwritten
+    with pytest.raises(runs.DamagedRunDirError, match="cannot be recovered"):
+        runs.read_curve(tmp_path / "nothing-here", last=2)
+    assert runs.read_curve(tmp_path / "nothing-here") == []
 
 
-def test_a_newer_pack_replaces_an_earlier_one_and_never_the_reverse(tmp_path):
-    run, sess = _run(tmp_path / "run")
+def test_a_deleted_final_index_falls_back_to_the_newest_epoch_checkpoint(tmp_path):
+    _three_epochs(tmp_path, final=True)
+    (tmp_path / "final.ckpt.index").unlink()
+    run, sess = _run(tmp_path)
+    assert run.restore(sess) == str(tmp_path / f"{runs.EPOCH_PREFIX}-3")  # not "No checkpoint... Train first"
+    assert sess.run(run.var_list[0]).tolist() == [3.0, 3.0]
+
+
+def test_temporary_files_of_killed_writers_are_swept_on_resume(tmp_path):
+    _three_epochs(tmp_path)
+    stale = ["model.ckpt-4.index.tempstate1234567890", "model.ckpt-4.data-00000-of-00001.tempstate99",
+             "checkpoint.tmp0123abcd", "final.ckpt.meta.tmpdeadbeef", ".curve.json.tmp"]
+    for name in stale:
+        (tmp_path / name).write_text("half")
+    (tmp_path / "model.ckpt-4_temp").mkdir()
+    (tmp_path / "model.ckpt-4_temp" / "part-00000-of-00001.index").write_text("half")
+    run, sess = _run(tmp_path)
+    assert run.resume(sess) == 3
+    run.close()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert not [name for name in left if "tmp" in name or "temp" in name], left
+    assert {"manifest.json", "curve.json", "curve.csv", "model.ckpt-3.index"} <= set(left)
+
+
+def test_a_failed_checkpoint_write_is_one_clear_error_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """A disk that fills while a checkpoint is written (ENOSPC injected into the Saver after it has begun
+    writing): one CheckpointWriteError naming the checkpoint; no ``*.tempstate*``/``*.tmp*`` stays behind."""
+    import errno
+    run, sess = _run(tmp_path)
     run.resume(sess)
     run.write_manifest()
     run.finish_epoch(sess, {"epoch": 1})
-    runs.pack_run(tmp_path / "run", tmp_path / "packed")
-    run.finish_epoch(sess, {"epoch": 2})
+
+    def full_disk(self, sess, prefix, **kwargs):
+        (tmp_path / "model.ckpt-2.data-00000-of-00001.tempstate1234").write_bytes(b"half")
+        (tmp_path / "checkpoint.tmp0123abcd").write_bytes(b"half")
+        raise tf.errors.ResourceExhaustedError(None, None, f"{prefix}.tempstate1234; No space left on device\n"
+                                               "\t [[node save/SaveV2 (defined at ...)]]\n" + "traceback\n" * 50)
+
+    monkeypatch.setattr(tf1.train.Saver, "save", full_disk)
+    with pytest.raises(runs.CheckpointWriteError, match=r"model\.ckpt-2 .*No space left on device\)\. Free"):
+        run.finish_epoch(sess, {"epoch": 2})
+    monkeypatch.setattr(tf1.train.Saver, "save", lambda *a, **k: (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "final.ckpt.meta.tmp00"))))
+    run.final_name = "final.ckpt"
+    with pytest.raises(runs.CheckpointWriteError, match=r"final\.ckpt .*OSError.*No space left"):
+        run.save_final(sess)
     run.close()
-    assert runs.pack_run(tmp_path / "run", tmp_path / "packed", replace=True) == 2
-    names = {p.name for p in (tmp_path / "packed").iterdir()}
-    assert "model.ckpt-2.index" in names and "model.ckpt-1.index" not in names  # the old pack is gone
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
-    older = tmp_path / "older"
-    shutil.copytree(tmp_path / "run", older)
-    (older / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-1"\n'
-                                      'all_model_checkpoint_paths: "model.ckpt-1"\n')
-    with pytest.raises(ValueError, match="holds epoch 2, newer than .*epoch 1; not replaced"):
-        runs.pack_run(older, tmp_path / "packed", replace=True)
-    assert runs.unpack_run(tmp_path / "packed", tmp_path / "moved") == 2
-
-
-def test_pack_refuses_a_zero_part_size_another_run_and_skips_temporary_files(tmp_path):
-    _trained_run(tmp_path / "run", epochs=1)
-    (tmp_path / "run" / ".curve.json.tmp").write_text("being written")
-    with pytest.raises(ValueError, match="at least 1"):
-        runs.pack_run(tmp_path / "run", tmp_path / "packed", part_bytes=0)
-    runs.pack_run(tmp_path / "run", tmp_path / "packed")
-    assert ".curve.json.tmp" not in json.loads((tmp_path / "packed" / runs.CARRIED).read_text())["files"]
-    other, sess = _run(tmp_path / "other", preset="b")
-    other.resume(sess)
-    other.write_manifest()
-    other.finish_epoch(sess, {"epoch": 1})
-    other.finish_epoch(sess, {"epoch": 2})
-    other.close()
-    with pytest.raises(runs.ManifestMismatchError, match=r"holds another run .*\n  preset"):
-        runs.pack_run(tmp_path / "other", tmp_path / "packed", replace=True)
-    assert json.loads((tmp_path / "packed" / runs.MANIFEST).read_text())["preset"] == "a"  # kept
-    with pytest.raises(FileNotFoundError, match="is not a packed run: it has no carried.json"):
-        runs.unpack_run(tmp_path / "run", tmp_path / "moved")
-
-
-def test_reproduce_takes_a_carried_run_only_for_its_own_app_and_preset(tmp_path, monkeypatch, capsys,
-                                                                       reproduce_script):
-    import types
-    _trained_run(tmp_path / "run", epochs=2)
-    monkeypatch.setattr(reproduce_script, "CARRIED_DIR", tmp_path / "carried")
-    runs.pack_run(tmp_path / "run", tmp_path / "carried" / "here")
-    wrong = types.SimpleNamespace(run_dir=str(tmp_path / "here"), app="locktest", preset="b")
-    with pytest.raises(SystemExit, match="holds a locktest --preset=a run, not locktest --preset=b"):
-        reproduce_script._take_carried_run(wrong)
-    assert not (tmp_path / "here").exists()
-    behind = tmp_path / "behind" / "here"  # a run dir of the same run, started anew before the pack came
-    run, sess = _run(behind)
-    run.resume(sess)
-    run.write_manifest()
-    run.finish_epoch(sess, {"epoch": 1})
-    run.close()
-    args = types.SimpleNamespace(run_dir=str(behind), app="locktest", preset="a")
-    reproduce_script._take_carried_run(args)
-    assert "holds this run at epoch 2" in capsys.readouterr().out and runs.epoch_checkpoints(behind).keys() == {1}
-    args.run_dir = str(tmp_path / "here")
-    reproduce_script._take_carried_run(args)
-    assert "resumes after epoch 2" in capsys.readouterr().out
-    assert runs.epoch_checkpoints(tmp_path / "here").keys() == {2}
+    assert not [p.name for p in tmp_path.iterdir() if "tmp" in p.name or "temp" in p.name]
+    assert sorted(runs.epoch_checkpoints(tmp_path)) == [1]

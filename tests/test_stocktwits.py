@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from legacy_lstm import runs, stocktwits
+from legacy_lstm import carry, runs, stocktwits
 from legacy_lstm.compat import tf, tf1
 
 from stocktwits_fixtures import QUICK, SMALL, write_messages
@@ -507,7 +507,7 @@ def test_reproduce_script_resumes_with_the_runs_seed_and_names_other_presets(sma
     # the second sitting is on "another machine": the run was carried there (packed into the carried folder,
     # which the same command unpacks into its absent run dir); the run dir's seed (5) wins when resuming
     monkeypatch.setattr(reproduce_script, "CARRIED_DIR", tmp_path / "carried")
-    runs.pack_run(run_dir, tmp_path / "carried" / "run")
+    carry.pack_run(run_dir, tmp_path / "carried" / "run")
     moved = tmp_path / "elsewhere" / "run"
     monkeypatch.setattr(sys, "argv", [a.replace(str(run_dir), str(moved)) for a in argv] + ["--seed=9"])
     capsys.readouterr()

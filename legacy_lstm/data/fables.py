@@ -1,6 +1,6 @@
 """Aesop's "Belling the cat" for Atienza's next-word LSTM: tokens, dictionary, training windows.
 
-Pure Python/NumPy, as ``rnn_words.py`` does it (originals.md §4.2, §4.4)::
+Pure Python/NumPy, as Atienza's ``rnn_words.py`` does it (roatienza/Deep-Learning-Experiments)::
 
     words = read_words(path)                  # 204 tokens, str (the original kept np.str_)
     dictionary, reverse = build_dataset(words) # 112 symbols, ids in Counter.most_common() order: ',' 0, 'the' 1
@@ -58,7 +58,8 @@ class Offsets:
     The first offset is ``rng.randint(0, n_input + 1)``, i.e. uniform on 0..n_input+1. Before each step, an
     offset beyond ``num_tokens - (n_input + 1)`` (no room for n_input inputs and a label) is redrawn the same
     way; after each step it advances by ``n_input + 1``, so the windows do not overlap and one pass covers
-    every (n_input+1)-th window. ``stride`` replaces that step (1: every window, overlapping; not original). ``rng`` is a ``random.Random`` (the original used the unseeded global one).
+    every (n_input+1)-th window. ``stride`` replaces that step (1: every window, overlapping; not original).
+    ``rng`` is a ``random.Random`` (the original used the unseeded global one).
 
     ``next(offsets)`` gives the offset of the next step. ``skip(n)`` replays ``n`` steps (used on resume, so
     that a resumed run sees the windows an uninterrupted run would have seen).

@@ -31,6 +31,8 @@ import os
 import pathlib
 import re
 import tarfile
+import warnings
+import zipfile
 
 import numpy as np
 
@@ -107,20 +109,34 @@ def load_corpus(tar_path, word_index_path, cache_dir=None, word_index=None):
             try:
                 with np.load(cache) as f:
                     return Corpus(np.split(f["flat"], f["offsets"][1:-1]), f["labels"], int(f["num_train"]))
-            except (OSError, ValueError, KeyError):
-                pass  # damaged: rebuild it below
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+                warnings.warn(f"the encoded IMDB cache {cache} cannot be read ({type(err).__name__}: {err}); "
+                              "rebuilding it from the tar", stacklevel=2)
     word_index = word_index if word_index is not None else load_word_index(word_index_path)
     corpus = read_tar(tar_path, word_index)
     if cache is not None:
+        _write_cache(cache, corpus)
+    return corpus
+
+
+def _write_cache(cache, corpus):
+    """Write the encoded corpus to ``cache`` atomically. The cache is optional: a write that fails (a full disk, a
+    read-only folder) is a warning, and leaves no temporary file."""
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in corpus.ranks])]).astype(np.int64)
+    buf = io.BytesIO()
+    np.savez(buf, flat=np.concatenate(corpus.ranks).astype(np.int32), offsets=offsets, labels=corpus.labels,
+             num_train=corpus.num_train)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        offsets = np.concatenate([[0], np.cumsum([len(r) for r in corpus.ranks])]).astype(np.int64)
-        buf = io.BytesIO()
-        np.savez(buf, flat=np.concatenate(corpus.ranks).astype(np.int32), offsets=offsets, labels=corpus.labels,
-                 num_train=corpus.num_train)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
         tmp.write_bytes(buf.getvalue())
         os.replace(tmp, cache)
-    return corpus
+    except OSError as err:
+        warnings.warn(f"cannot write the encoded IMDB cache {cache} ({err}); continuing without it", stacklevel=3)
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def keras_encode(corpus, num_words=10000, seed=SHUFFLE_SEED):

@@ -1,6 +1,6 @@
 """Penn Treebank (Mikolov's simple-examples) for the PTB language models: the TF tutorial's reader.py.
 
-Reader (originals.md §3.1; Andy Thomas copied it verbatim, §2.2)::
+Reader (tensorflow/models ``tutorials/rnn/ptb/reader.py``; Andy Thomas's ``lstm_tutorial.py`` copies it verbatim)::
 
     words = read_words(path)                    # newline -> "<eos>", then split on whitespace
     word_to_id = build_vocab(train_path)        # train only, sorted by (-count, word): ids 0..9999 on PTB

@@ -1,6 +1,6 @@
 """StockTwits $SPY 2017 messages: read, preprocess, vocabulary, encode, pad, split, batch.
 
-Pure Python/NumPy, in the order of Hoffman's notebook (originals.md §1.2-1.4):
+Pure Python/NumPy, in the order of Hoffman's notebook and ``utils.py`` (GarrettHoffman/lstm-oreilly@907bc5a):
 
     records = read_records(path)                      # 96,967 (message, label) pairs, csv module
     texts = [preprocess(m) for m, _ in records]       # space-joined strings, special tokens upper case
@@ -21,6 +21,7 @@ import string
 
 import numpy as np
 
+LABELS = {"bullish": 1, "bearish": 0}
 SPECIAL_TOKENS = ("<TICKER>", "<USER>", "<LINK>", "<PRICE>", "<NUMBER>")
 UNKNOWN_WORDS = "drop"  # what encode() does with a word outside the vocabulary (the original had none)
 
@@ -59,7 +60,9 @@ def preprocess(text):
 def read_records(path):
     """Read the gzip'd CSV (header ``,message,sentiment``) with the csv module; quoted newlines are kept.
 
-    Returns (messages, labels): a list of str and an int32 array, 1 for ``bullish``, 0 otherwise.
+    Returns (messages, labels): a list of str and an int32 array, 1 for ``bullish``, 0 for ``bearish`` (the
+    original mapped every other label to 0 as well; the file has only these two, so any other label -- ``Bullish``,
+    ``positive``, empty -- is a ValueError naming the record instead of a silently wrong label).
     """
     messages, labels = [], []
     with gzip.open(path, "rb") as raw:
@@ -72,8 +75,11 @@ def read_records(path):
                 continue
             if len(row) != 3:
                 raise ValueError(f"{path}: record {lineno - 1} has {len(row)} fields, expected 3: {row!r:.200}")
+            if row[2] not in LABELS:
+                raise ValueError(f"{path}: record {lineno - 1} has the label {row[2]!r}, expected one of "
+                                 f"{', '.join(LABELS)}: {row!r:.200}")
             messages.append(row[1])
-            labels.append(1 if row[2] == "bullish" else 0)
+            labels.append(LABELS[row[2]])
     return messages, np.asarray(labels, dtype=np.int32)
 
 

@@ -1,0 +1,324 @@
+"""The one training driver of every app, and the one way to open a trained run.
+
+``train(loop, run_dir, manifest, ...)`` does what every app's training has in common, in this order:
+
+1. the seed: a resume keeps the run's own seed (``resolve_seed``; another ``--seed`` than the run's is refused
+   by name, like any other manifest field), and each sitting seeds Python, NumPy and the graph with
+   ``runs.sitting_seed`` (the seed plus the finished epochs, so a resumed sitting does not replay the first
+   sitting's dropout masks);
+2. a fresh graph, in which the app's ``Loop.build`` builds its model;
+3. the run directory: ``runs.Run`` takes the writer lock, checks the manifest and restores the newest
+   per-epoch checkpoint (resume), or writes the manifest and vocabulary (a new run);
+4. the epoch loop (an "epoch" is whatever the app checkpoints after: an epoch, fables' display of
+   ``display_step`` iterations, essentials' block of ``log_every`` iterations): the app's ``Loop.epoch`` trains
+   one and returns its curve row, the driver records the row (curve CSV/JSON, TensorBoard) and checkpoints it;
+5. the final checkpoint under the original's name, once the run is complete.
+
+The app plugs in through a ``Loop`` subclass; ``Sitting`` is what its hooks get. Inside an epoch the app calls
+``check_finite`` on every loss (the NaN guard: it stops before the epoch is checkpointed, so the last good
+checkpoint is kept) and ``sitting.tick()`` after every batch (the progress display, on stderr; the original's
+log lines stay on stdout as they were).
+
+``open_run(run_dir, app)`` opens a trained run for test/predict/generate: its manifest and vocabulary, with
+the vocabulary checked against the manifest's sha256.
+"""
+
+import contextlib
+import dataclasses
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from legacy_lstm import runs
+from legacy_lstm.compat import seed_everything, tf, tf1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Seeds
+# ---------------------------------------------------------------------------------------------------------
+def resolve_seed(saved, seed):
+    """The seed of a sitting: the run's own when resuming (``saved`` is its manifest, None for a new run).
+
+    ``seed=None`` on a resume takes the run's seed; a seed that differs from the run's (a seeded run resumed
+    with another ``--seed``, or an unseeded one resumed with a seed) is a ManifestMismatchError naming it: the
+    seed is part of what a run is, and mixing two would make the run repeatable by neither."""
+    if saved is None:
+        return seed
+    if seed is not None and saved.get("seed") != seed:
+        raise runs.ManifestMismatchError(
+            f"--seed={seed} differs from the seed of the run being resumed (seed: {saved.get('seed')}). Leave "
+            "--seed out to resume with the run's own, or use another --run_dir for a new run.")
+    return saved.get("seed")
+
+
+def check_finite(loss, where):
+    """The NaN guard: a NonFiniteLossError, before anything of the epoch is saved, when ``loss`` is NaN or inf."""
+    if not np.isfinite(loss):
+        raise runs.NonFiniteLossError(
+            f"loss is {loss} at {where}; stopped without saving this epoch. The last finished epoch's checkpoint "
+            "is intact: lower the learning rate or check the data, then rerun the same command to resume.")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Progress
+# ---------------------------------------------------------------------------------------------------------
+class _Lines:
+    """A file for tqdm when stderr is not a terminal (a nohup log): each redraw becomes one plain line."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        text = text.replace("\r", "").rstrip()
+        if text:
+            self._stream.write(text + "\n")
+
+    def flush(self):
+        self._stream.flush()
+
+
+PLAIN_LINE_SECONDS = 60.0  # when stderr is not a terminal: a progress line this often (none for shorter epochs)
+
+
+class Progress:
+    """Batch i/N, batches/s and the ETA of the epoch and of the run, on stderr.
+
+    Redrawn in place on a terminal; a plain line every ``plain_seconds`` (default ``PLAIN_LINE_SECONDS``) when
+    stderr is not one (nohup logs). ``enabled=False`` shows nothing."""
+
+    def __init__(self, enabled, unit="epoch", stream=None, plain_seconds=None):
+        self.enabled = enabled
+        self.unit = unit
+        self._stream = stream if stream is not None else sys.stderr
+        self._plain_seconds = PLAIN_LINE_SECONDS if plain_seconds is None else plain_seconds
+        self._bar = None
+        self._epoch_seconds = []  # of the epochs finished in this sitting
+        self._remaining = 0
+        self._started = 0.0
+        self._last_postfix = 0.0
+        self._terminal = False
+
+    @contextlib.contextmanager
+    def epoch(self, epoch, total_epochs, batches):
+        """Show the progress of one epoch of ``batches`` batches (None: unknown) while the block runs."""
+        if not self.enabled:
+            yield
+            return
+        from tqdm import tqdm
+        terminal = self._terminal = hasattr(self._stream, "isatty") and self._stream.isatty()
+        self._remaining = total_epochs - epoch
+        self._started = time.time()
+        self._bar = tqdm(total=batches, desc=f"{self.unit} {epoch}/{total_epochs}", unit="batch", leave=False,
+                         file=self._stream if terminal else _Lines(self._stream), dynamic_ncols=terminal,
+                         mininterval=0.5 if terminal else self._plain_seconds, ascii=not terminal,
+                         delay=0 if terminal else self._plain_seconds)
+        try:
+            yield
+        finally:
+            self._bar.close()
+            self._bar = None
+            self._epoch_seconds.append(time.time() - self._started)
+
+    def wrap(self, log):
+        """``log`` that clears the bar on a terminal before a line is printed and redraws it after."""
+        def wrapped(*args, **kwargs):
+            bar = self._bar
+            if bar is None or not self._terminal:
+                return log(*args, **kwargs)
+            bar.clear()
+            try:
+                return log(*args, **kwargs)
+            finally:
+                bar.refresh()
+        return wrapped
+
+    def tick(self, n=1):
+        if self._bar is None:
+            return
+        self._bar.update(n)
+        now = time.time()
+        if now - self._last_postfix >= 1.0:
+            self._last_postfix = now
+            eta = self._run_eta(now)
+            if eta is not None:
+                self._bar.set_postfix_str(f"run ETA {_clock(eta)}", refresh=False)
+
+    def _run_eta(self, now):
+        """Seconds until the run's last epoch ends: this epoch's rest plus the remaining epochs at the mean
+        speed of this sitting (the current epoch's projected length before one has finished)."""
+        done, total = self._bar.n, self._bar.total
+        if not done or not total:
+            return None
+        elapsed = now - self._started
+        this_epoch = elapsed * total / done
+        per_epoch = np.mean(self._epoch_seconds) if self._epoch_seconds else this_epoch
+        return this_epoch - elapsed + self._remaining * per_epoch
+
+
+def _clock(seconds):
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The driver
+# ---------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Sitting:
+    """What the driver hands the app's hooks: one sitting of training in one session."""
+    sess: object
+    graph: object
+    run: runs.Run
+    model: object
+    done: int            # epochs finished before this sitting
+    num_epochs: int      # train up to this epoch in this call (<= total_epochs)
+    total_epochs: int    # the config's count: the run is complete at this many
+    run_dir: str
+    log: object
+    progress: Progress
+    epoch: int = 0       # the epoch being trained
+
+    def batches(self, n):
+        """Context of one epoch of ``n`` batches (the progress display); call ``tick`` after each batch."""
+        return self.progress.epoch(self.epoch, self.total_epochs, n)
+
+    def tick(self, n=1):
+        self.progress.tick(n)
+
+
+class Loop:
+    """What an app plugs into ``train``. Override ``build`` and ``epoch``; the rest has the common defaults."""
+
+    unit = "epoch"            # what one checkpoint is: epoch | display | block
+    final_name = None         # the original's final checkpoint name (saved once the run is complete)
+    session_config = None     # a tf1.ConfigProto for the session
+
+    def build(self):
+        """Build the model in the (default) graph; return it. Called after seeding."""
+        raise NotImplementedError
+
+    def var_list(self):
+        """The variables the run's Saver covers (None: every global variable)."""
+        return None
+
+    def resumed(self, sitting):
+        """The line logged when a sitting resumes."""
+        return f"Resuming {sitting.run_dir} after {self.unit} {sitting.done}."
+
+    def fresh(self, sitting):
+        """A new run, after the manifest is written: write what else the run dir holds, run extra init ops."""
+
+    def start(self, sitting):
+        """After initialisation and resume, before the graph is finalized: make callables, extra Savers."""
+
+    def context(self, sitting):
+        """A context around the epoch loop (e.g. the queue runners)."""
+        return contextlib.nullcontext()
+
+    def should_stop(self, sitting):
+        """Checked before each epoch: True ends the loop (e.g. early stopping)."""
+        return False
+
+    def epoch(self, sitting, epoch):
+        """Train epoch ``epoch`` (1-based) and return its curve row (with an ``"epoch"`` key)."""
+        raise NotImplementedError
+
+    def summaries(self, row):
+        """{subdir: {tag: value}} for TensorBoard."""
+        return {}
+
+    def after_epoch(self, sitting, row):
+        """After the epoch's checkpoint."""
+
+    def finished(self, sitting):
+        return len(sitting.run.curve) == sitting.total_epochs
+
+    def finish(self, sitting, finished):
+        """The end of the loop, in the session: the final checkpoint once the run is complete (also after a crash
+        between the last epoch and this save)."""
+        if finished and self.final_name and not sitting.run.has_checkpoint(self.final_name):
+            sitting.run.save_final(sitting.sess)
+
+
+def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, vocab=None, log=print,
+          progress=False, unit_label=None):
+    """Train ``loop`` in ``run_dir`` (resuming an unfinished run of the same config) up to ``max_epochs``
+    epochs in total (default: all ``total_epochs``).
+
+    ``manifest``: the run's resolved config (checked against a saved one on resume); ``seed``: already resolved
+    (``resolve_seed``); ``vocab``: saved as vocab.json with a new run. ``progress``: show the progress display.
+    Returns {"curve", "run_dir", "seed", "finished", "seconds", "done_before"}."""
+    from legacy_lstm import cli
+    num_epochs = cli.epochs_to_run(total_epochs, max_epochs, unit_label or f"{loop.unit}s")
+    start = time.time()
+    graph = tf.Graph()
+    with graph.as_default():
+        seed_everything(runs.sitting_seed(seed, run_dir))  # seed + finished epochs when resuming
+        model = loop.build()
+        run = runs.Run(run_dir, manifest, final_name=loop.final_name, var_list=loop.var_list())
+        with tf1.Session(graph=graph, config=loop.session_config) as sess:
+            bar = Progress(progress, loop.unit)
+            sitting = Sitting(sess, graph, run, model, 0, num_epochs, total_epochs, str(run_dir), bar.wrap(log), bar)
+            sess.run(tf1.global_variables_initializer())
+            try:
+                sitting.done = run.resume(sess)
+                if sitting.done:
+                    log(loop.resumed(sitting))
+                else:
+                    run.write_manifest(vocab=vocab)
+                    loop.fresh(sitting)
+                loop.start(sitting)
+                graph.finalize()  # nothing below may add ops: the graph does not grow during training
+                with loop.context(sitting):
+                    for epoch in range(sitting.done + 1, num_epochs + 1):
+                        if loop.should_stop(sitting):
+                            break
+                        sitting.epoch = epoch
+                        row = loop.epoch(sitting, epoch)
+                        run.finish_epoch(sess, row, loop.summaries(row))
+                        loop.after_epoch(sitting, row)
+                    finished = loop.finished(sitting)
+                    loop.finish(sitting, finished)
+            finally:
+                run.close()
+    return {"curve": run.curve, "run_dir": str(run_dir), "seed": seed, "finished": finished,
+            "seconds": time.time() - start, "done_before": sitting.done}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Opening a trained run (test / predict / generate)
+# ---------------------------------------------------------------------------------------------------------
+def check_app(manifest, run_dir, app):
+    """A ManifestMismatchError saying whose run ``run_dir`` is when its manifest is another app's (a manifest
+    without an app, from before it was recorded, passes)."""
+    if isinstance(manifest, dict) and manifest.get("app", app) != app:
+        raise runs.ManifestMismatchError(f"{run_dir} holds a run of legacy_lstm.{manifest['app']}, not of "
+                                         f"legacy_lstm.{app}: point --run_dir at a run of this app.")
+
+
+@dataclasses.dataclass
+class Opened:
+    manifest: dict
+    vocab: object  # the saved vocabulary (None for a run without one)
+
+
+def open_run(run_dir, app):
+    """The manifest and vocabulary of the trained run in ``run_dir``, checked: a missing manifest or vocabulary
+    file, a run of another app, or a vocabulary that does not match the manifest's sha256 is one clear error."""
+    manifest = runs.read_manifest(run_dir)
+    if manifest is None:
+        raise FileNotFoundError(f"{run_dir} has no {runs.MANIFEST}: train a model there first "
+                                f"(python -m legacy_lstm.{app} --mode=train).")
+    check_app(manifest, run_dir, app)
+    vocab = None
+    # a run written before the manifest named its vocabulary file has it as vocab.json
+    name = manifest.get("vocab_file") or ("vocab.json" if (pathlib.Path(run_dir) / "vocab.json").exists() else None)
+    if name:
+        vocab = runs.read_json(run_dir, name)
+        if runs.vocab_sha256(vocab) != manifest.get("vocab_sha256"):
+            raise runs.ManifestMismatchError(
+                f"{run_dir}/{name} does not match the manifest's vocab_sha256: the vocabulary was replaced or "
+                "damaged; the model's outputs would be meaningless.")
+    return Opened(manifest, vocab)
