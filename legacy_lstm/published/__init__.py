@@ -2,7 +2,11 @@
 
 Each ``<app>.json`` holds ``curve`` (rows keyed by ``epoch``), ``final`` (metric -> published value) and
 ``bands``: ``final`` (metric -> allowed absolute deviation) and ``curve`` (column -> allowed absolute
-deviation at every published epoch).
+deviation at every published epoch); apps with several configurations hold one such section per preset under
+``presets`` (``reference`` picks it). Optional: ``targets`` (one-sided: {metric: {"min"/"max": x}},
+``check_targets``) and ``log``, the original's own printed lines (``log_lines``): given verbatim as ``lines``,
+or rendered from the published curve with the original's format string (``line``, one per curve row, then
+``final_lines``) where the published numbers are those lines' numbers.
 """
 
 import dataclasses
@@ -59,26 +63,32 @@ def within_band(diff, band):
     return abs(diff) <= band + 1e-12
 
 
-def compare(curve, final, published):
+def _row_key(value):
+    """A curve row's key as compared: numbers as int (1 and 1.0 are the same epoch), anything else as it is."""
+    return int(value) if isinstance(value, (int, float)) else value
+
+
+def compare(curve, final, published, key="epoch"):
     """Compare a run's per-epoch ``curve`` (list of dicts with ``epoch``) and ``final`` metrics (dict) with a
     published document (see ``load``). Epochs the run has not reached are not compared; final metrics the
-    run does not have count as outside the band."""
-    ours_by_epoch = {int(row["epoch"]): row for row in curve}
+    run does not have count as outside the band. ``key``: the column rows are matched on (``epoch``; fables'
+    and essentials' logs count ``iteration``s); ``per_epoch`` and ``max_deviation`` still name it "epoch"."""
+    ours_by_epoch = {_row_key(row[key]): row for row in curve if key in row}
     per_epoch, max_dev, within = [], {}, {}
-    for column, band in published["bands"].get("curve", {}).items():
+    for column in published["bands"].get("curve", {}):
         within[column] = True
     for ref in published["curve"]:
-        row = ours_by_epoch.get(int(ref["epoch"]))
+        row = ours_by_epoch.get(_row_key(ref[key])) if key in ref else None
         if row is None:
             continue
-        entry = {"epoch": ref["epoch"]}
+        entry = {"epoch": ref[key]}
         for column in ref:
-            if column == "epoch" or column not in row:
+            if column in ("epoch", key) or column not in row:
                 continue
             diff = float(row[column]) - float(ref[column])
             entry.update({column: row[column], f"{column}_published": ref[column], f"{column}_diff": diff})
             if column not in max_dev or abs(diff) > abs(max_dev[column][1]):
-                max_dev[column] = (ref["epoch"], diff)
+                max_dev[column] = (ref[key], diff)
             band = published["bands"].get("curve", {}).get(column)
             if band is not None and not within_band(diff, band):
                 within[column] = False
@@ -93,3 +103,38 @@ def compare(curve, final, published):
         finals[name] = {"ours": ours, "published": value, "diff": diff, "band": band,
                         "within": diff is not None and within_band(diff, band)}
     return Comparison(per_epoch, max_dev, within, finals, len(per_epoch), len(published["curve"]))
+
+
+def reference(app, preset=None):
+    """The published section of ``app`` (a module name: ``ptb_thomas`` is ptb.json's preset ``thomas``) for
+    ``preset`` (apps with one section per preset: fables, ptb, essentials, imdb); a preset with nothing
+    published gets an empty section, so ``compare`` judges nothing."""
+    if app == "ptb_thomas":
+        app, preset = "ptb", "thomas" if preset in (None, "thomas") else preset
+    doc = load(app)
+    if "presets" not in doc:
+        return doc
+    return doc["presets"].get(preset, {"curve": [], "final": {}, "bands": {"final": {}, "curve": {}}})
+
+
+def check_targets(final, ref):
+    """The one-sided ``targets`` of a published section ({metric: {"min"/"max": x}}) against ``final``:
+    {metric: {"ours", "min", "max", "met"}}; ``met`` is None while the metric is not measured."""
+    checked = {}
+    for name, target in ref.get("targets", {}).items():
+        ours = (final or {}).get(name)
+        low, high = target.get("min", -float("inf")), target.get("max", float("inf"))
+        met = None if ours is None else bool(low <= ours <= high)
+        checked[name] = {"ours": ours, "min": target.get("min"), "max": target.get("max"), "met": met}
+    return checked
+
+
+def log_lines(ref):
+    """The original's printed log of a published section (see the module docstring), as a list of lines; []
+    when none is published."""
+    log = ref.get("log")
+    if not log:
+        return []
+    if "lines" in log:
+        return list(log["lines"])
+    return [log["line"].format(**row) for row in ref["curve"]] + list(log.get("final_lines", []))
