@@ -33,7 +33,9 @@ Command line::
 ``--src`` is a run directory (its manifest names the cell; the converted run directory gets a manifest with
 the new cell, the vocabulary, and the newest checkpoint, so ``--mode=test --run_dir=<dst>`` works) or a
 checkpoint prefix (then ``--from`` names its cell). Optimizer slots of the LSTM variables are renamed along
-with them; the accumulators of a shifted bias are kept as they are.
+with them; the accumulators of a shifted bias are kept as they are. Checkpoints of TF <= 1.1, whose cells named
+their variables ``weights`` and ``biases``, are read too (``--from=basic --to=basic`` renames them to ``kernel``
+and ``bias``).
 """
 
 import json
@@ -54,7 +56,10 @@ FORMATS = tuple(TF_CELLS) + ("cudnn_canonical", "keras")
 _ICFO = "icfo"
 _IFCO = "ifco"
 _CELL_VAR = re.compile(r"^(?P<head>.*?)(?P<cell>basic_lstm_cell|cudnn_compatible_lstm_cell|lstm_cell)/"
-                       r"(?P<kind>kernel|bias)(?P<slot>/.*)?$")
+                       r"(?P<kind>kernel|bias|weights|biases)(?P<slot>/.*)?$")
+# TF <= 1.1 named an LSTM cell's variables weights and biases (the same layout); they are read under either name
+# and always written as kernel and bias, the names TF >= 1.2 and this package use.
+_KIND = {"kernel": "kernel", "bias": "bias", "weights": "kernel", "biases": "bias"}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -143,7 +148,7 @@ def lstm_layers(values):
         match = _CELL_VAR.match(name)
         if match and not match.group("slot"):
             layer = layers.setdefault(match.group("head"), {"cell": match.group("cell")})
-            layer[match.group("kind")] = name
+            layer[_KIND[match.group("kind")]] = name
     return dict(sorted(layers.items()))
 
 
@@ -163,8 +168,9 @@ def convert_values(values, from_cell, to_cell, from_forget_bias=None, to_forget_
             if match.group("cell") != TF_CELLS[from_cell]:
                 raise ValueError(f"{name} is a {match.group('cell')} variable, but the source was declared "
                                  f"{from_cell} ({TF_CELLS[from_cell]})")
-            new_name = f"{match.group('head')}{TF_CELLS[to_cell]}/{match.group('kind')}{match.group('slot') or ''}"
-            if match.group("kind") == "bias" and not match.group("slot") and from_fb != to_fb:
+            kind = _KIND[match.group("kind")]
+            new_name = f"{match.group('head')}{TF_CELLS[to_cell]}/{kind}{match.group('slot') or ''}"
+            if kind == "bias" and not match.group("slot") and from_fb != to_fb:
                 value = shift_forget_bias(value, from_fb - to_fb)
         out[new_name] = value
     if not lstm_layers(out):
@@ -197,7 +203,8 @@ def import_arrays(arrays, from_format, to_cell, to_forget_bias=None, base_values
     out = dict(base_values or {})
     layer_ids = sorted({int(key.split("/")[0][5:]) for key in arrays if key.startswith("cell_")})
     for k in layer_ids:
-        get = lambda name: np.asarray(arrays[f"cell_{k}/{name}"])  # noqa: E731
+        def get(name, k=k):
+            return np.asarray(arrays[f"cell_{k}/{name}"])
         head = str(get("scope")) if f"cell_{k}/scope" in arrays else f"{scope}cell_{k}/"
         if from_format == "cudnn_canonical":
             kernel, bias = canonical_to_tf({key.split("/", 1)[1]: np.asarray(v) for key, v in arrays.items()
@@ -302,7 +309,8 @@ def _main(argv):
         raise app.UsageError("give --from=basic|block|cudnn_compatible for a checkpoint without a manifest")
     values = read_checkpoint(prefix)
     if to in TF_CELLS:
-        print(f"wrote {write_checkpoint(convert_values(values, from_cell, to, strip_prefix=STRIP_PREFIX.value), DST.value)}")
+        converted = convert_values(values, from_cell, to, strip_prefix=STRIP_PREFIX.value)
+        print(f"wrote {write_checkpoint(converted, DST.value)}")
     else:
         if STRIP_PREFIX.value:
             values = {k[len(STRIP_PREFIX.value):] if k.startswith(STRIP_PREFIX.value) else k: v

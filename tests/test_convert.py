@@ -153,6 +153,25 @@ def test_tf1_cudnn_lstm_checkpoint_layout_is_read(tmp_path):
     np.testing.assert_array_equal(out["rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel"], kernel)
 
 
+def test_tf11_weights_and_biases_names_are_read_and_written_as_kernel_and_bias():
+    """TF <= 1.1 named a cell's variables weights/biases (same layout); slots follow the variable."""
+    kernel, bias = _random_tf_params(input_size=4, units=3)
+    head = "rnn/multi_rnn_cell/cell_0/basic_lstm_cell/"
+    values = {head + "weights": kernel, head + "biases": bias, head + "weights/Adadelta": kernel * 2,
+              "Variable": np.ones(2, np.float32)}
+    same = convert.convert_values(values, "basic", "basic")
+    assert sorted(same) == ["Variable", head + "bias", head + "kernel", head + "kernel/Adadelta"]
+    np.testing.assert_array_equal(same[head + "kernel"], kernel)
+    np.testing.assert_array_equal(same[head + "bias"], bias)
+    np.testing.assert_array_equal(same[head + "kernel/Adadelta"], kernel * 2)
+    cudnn = convert.convert_values(values, "basic", "cudnn_compatible")
+    expected = bias.copy()
+    expected[6:9] += 1.0  # the basic cell's run-time forget bias moves into the bias vector
+    np.testing.assert_array_equal(cudnn["rnn/multi_rnn_cell/cell_0/cudnn_compatible_lstm_cell/bias"], expected)
+    assert list(convert.lstm_layers(values).values()) == [
+        {"cell": "basic_lstm_cell", "kernel": head + "weights", "bias": head + "biases"}]
+
+
 def test_wrong_source_cell_is_refused():
     kernel, bias = _random_tf_params()
     with pytest.raises(ValueError, match="is a basic_lstm_cell variable, but the source was declared block"):
