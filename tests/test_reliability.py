@@ -15,6 +15,8 @@ from absl.testing import flagsaver
 
 from legacy_lstm import cli, essentials, fables, imdb, ptb, runs, stocktwits
 
+import kill_apps
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -164,12 +166,15 @@ def test_a_full_disk_while_a_checkpoint_is_written_is_one_line(parsed_flags, cap
 
 # --- the resume contract under SIGKILL --------------------------------------------------------------------------
 _KILLED_SITTING = r"""
-import os, signal, sys
-from legacy_lstm import essentials, fables, runs, training
+import os, pathlib, signal, sys
+sys.path.insert(0, "tests")
+import kill_apps
+from legacy_lstm import runs, training
 from legacy_lstm.compat import tf1
 from tensorflow.python.lib.io import file_io
 
-app, data_path, run_dir, kill_at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+app, kill_at = sys.argv[1], int(sys.argv[4])
+data_dir, run_dir = pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
 count = [0]
 
 def event():
@@ -187,39 +192,33 @@ def before(owner, name, every=1):
         return real(*args, **kwargs)
     setattr(owner, name, hooked)
 
+data = kill_apps.prepare(app, data_dir)
 # the writes of a sitting, each a place to die: a curve or manifest file written but not yet renamed into place
 # (os.fsync, os.replace), a checkpoint about to be written (Saver.save), written but the Saver's state file not
 # updated, or that file's temporary written but not renamed (file_io), and twice in every epoch
 for owner, name in ((os, "fsync"), (os, "replace"), (tf1.train.Saver, "save"),
                     (file_io, "atomic_write_string_to_file"), (file_io, "rename")):
     before(owner, name)
-before(training.Sitting, "tick", every=25 if app == "essentials" else 100)  # twice an epoch
-if app == "essentials":
-    essentials.train(run_dir, "test", seed=8, log=lambda *a: None)
-else:
-    fables.train(data_path, run_dir, fables.Config(n_hidden=32, training_iters=800, display_step=200), seed=8,
-                 log=lambda *a: None)
+before(training.Sitting, "tick", every=kill_apps.TICKS_BETWEEN_KILL_POINTS[app])
+kill_apps.train(app, data, run_dir)
 print("completed", flush=True)
 """
 
 
-def _train_in_process(app, data_path, run_dir, max_epochs=None):
-    if app == "essentials":
-        return essentials.train(run_dir, "test", seed=8, max_epochs=max_epochs, log=_quiet)
-    return fables.train(data_path, run_dir, fables.Config(n_hidden=32, training_iters=800, display_step=200), seed=8,
-                        max_epochs=max_epochs, log=_quiet)
+WALL_CLOCK = {"seconds", "train_seconds", "seconds_per_train_step"}  # the curve columns that measure time
 
 
 def _without_seconds(curve):
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in curve]
+    return [{k: v for k, v in row.items() if k not in WALL_CLOCK} for row in curve]
 
 
-@pytest.mark.parametrize("app", ["essentials", "fables"])
+@pytest.mark.parametrize("app", kill_apps.APPS)
 def test_training_killed_at_random_moments_then_completed_equals_a_run_stopped_at_the_same_epochs(app, tmp_path):
-    """The resume contract, through the one training driver: a seeded training of 4 epochs (essentials' blocks,
-    fables' displays) is killed with SIGKILL at random moments -- in the middle of an epoch, while a curve file is
-    written, before a checkpoint, between a checkpoint and its state file, inside the state file's write -- 3
-    times (a fixed random.Random, so the test is repeatable), then completed by an unkilled sitting.
+    """The resume contract, through the one training driver, for every app: a seeded training of 4 epochs
+    (essentials' blocks, fables' displays; tests/kill_apps.py) is killed with SIGKILL at random moments -- in the
+    middle of an epoch, while a curve file is written, before a checkpoint, between a checkpoint and its state
+    file, inside the state file's write -- 3 times (a fixed random.Random, so the test is repeatable), then
+    completed by an unkilled sitting.
 
     The finished curve must hold rows 1..4 once each, curve.csv the same rows, no temporary file may be left, and
     each row must equal an in-process reference run interrupted at the same epoch boundaries. Not an uninterrupted
@@ -228,20 +227,19 @@ def test_training_killed_at_random_moments_then_completed_equals_a_run_stopped_a
     bit-identical to an uninterrupted one. The boundaries are the ``after_epoch`` of each recorded sitting
     (``sittings.jsonl``); a killed sitting that finished no epoch leaves nothing behind and the reference skips it.
     """
-    data_path = tmp_path / "fable.txt"
-    data_path.write_text("long ago , the mice had a general council to consider what measures they could take "
-                         "to outwit their common enemy , the cat . some said this , and some said that . \n")
+    data_dir = tmp_path / "data"
+    data = kill_apps.prepare(app, data_dir)
     run_dir = tmp_path / "run"
     rng = random.Random(19)
     outcomes = []
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     for _ in range(3):
         kill_at = rng.randint(1, 14)
-        proc = subprocess.run([sys.executable, "-c", _KILLED_SITTING, app, str(data_path), str(run_dir),
-                               str(kill_at)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run([sys.executable, "-c", _KILLED_SITTING, app, str(data_dir), str(run_dir),
+                               str(kill_at)], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
         assert proc.returncode in (-signal.SIGKILL, 0), proc.stderr[-3000:]
         outcomes.append((kill_at, proc.returncode))
-    done = _train_in_process(app, data_path, run_dir)  # the last sitting, not killed
+    done = kill_apps.train(app, data, run_dir)  # the last sitting, not killed
     assert done["finished"]
     curve = runs.read_json(run_dir, runs.CURVE_JSON)
     assert [row["epoch"] for row in curve] == [1, 2, 3, 4]  # no duplicate or missing row
@@ -254,7 +252,7 @@ def test_training_killed_at_random_moments_then_completed_equals_a_run_stopped_a
     boundaries = sorted({s["after_epoch"] for s in runs.read_sittings(run_dir)} - {0})
     reference = tmp_path / "reference"
     for stop in boundaries:
-        _train_in_process(app, data_path, reference, max_epochs=stop)
-    expected = _train_in_process(app, data_path, reference)
+        kill_apps.train(app, data, reference, max_epochs=stop)
+    expected = kill_apps.train(app, data, reference)
     assert _without_seconds(curve) == _without_seconds(expected["curve"]), (outcomes, boundaries)
     assert boundaries and any(code == -signal.SIGKILL for _, code in outcomes), (outcomes, boundaries)
