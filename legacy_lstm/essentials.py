@@ -77,6 +77,7 @@ import numpy as np
 from absl import flags
 
 from legacy_lstm import cli
+from legacy_lstm import report
 from legacy_lstm import runs
 from legacy_lstm import training
 from legacy_lstm.compat import tf, tf1
@@ -367,6 +368,32 @@ def predict(run_dir, texts, checkpoint=None):
     probs /= probs.sum(1, keepdims=True)
     known = [sum(t in trained.vocab for t in toks[:trained.config.max_sequence_length]) for toks in tokens]
     return [(labels[int(np.argmax(p))], float(p.max()), k) for p, k in zip(probs, known)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reproduction (scripts/reproduce.py; results and tables: legacy_lstm/report.py)
+# ---------------------------------------------------------------------------------------------------------
+# one curve row per block of 100 iterations
+REPRODUCTION = report.Reproduction("book", (("accuracy", "accuracy on the 4 toy sequences"),
+                                            ("loss", "train loss (100-step mean)")))
+
+
+def reproduce(run_dir, preset="book", seed=None, data_dir=None, max_epochs=None, train_run=True,
+              variant_quirks=None, variant_cell="basic", split_seed=None, fast_test=False):
+    """Essentials: the 1,000 iterations the book's text declares on its four toy sequences (the run's own seed when
+    resuming), then the accuracy on them (the target: 1.0; there is no published number)."""
+    if split_seed is not None:
+        raise ValueError("essentials has no --split_seed: there is no split (four toy sequences)")
+    saved = runs.read_manifest(run_dir)
+    seed = saved.get("seed") if saved is not None else seed
+    manifest, curve = report.sitting(run_dir, APP, None if not train_run else lambda: train(
+        run_dir, preset, seed=seed, max_epochs=max_epochs))
+    final, test_seconds = {"accuracy": None}, None
+    if curve and len(curve) == report.epochs_total(manifest):
+        t = time.time()
+        final["accuracy"] = test(run_dir)
+        test_seconds = time.time() - t
+    return manifest, curve, final, test_seconds
 
 
 # ---------------------------------------------------------------------------------------------------------

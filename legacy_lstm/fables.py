@@ -107,6 +107,7 @@ from absl import flags
 from legacy_lstm import cells
 from legacy_lstm import cli
 from legacy_lstm import published
+from legacy_lstm import report
 from legacy_lstm import runs
 from legacy_lstm import training
 from legacy_lstm.compat import tf, tf1
@@ -486,6 +487,38 @@ def test(data_path, run_dir, checkpoint=None, log=print):
         log(f"final train average_accuracy: {curve[-1]['average_accuracy']:.4f}")
     runs.atomic_write_text(pathlib.Path(run_dir) / REPORT, json.dumps(report, indent=1, default=str) + "\n")
     return report
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reproduction (scripts/reproduce.py; results and tables: legacy_lstm/report.py)
+# ---------------------------------------------------------------------------------------------------------
+# one curve row per display of 1,000 iterations (epoch k = iteration k * 1,000)
+REPRODUCTION = report.Reproduction("blog", (("average_accuracy", "Average Accuracy (1,000 online steps)"),
+                                            ("average_loss", "Average Loss")))
+
+
+def reproduce(run_dir, preset="blog", seed=None, data_dir=None, max_epochs=None, train_run=True,
+              variant_quirks=None, variant_cell="basic", split_seed=None, fast_test=False):
+    """Fables: train the preset (the run's own seed when resuming), then its test mode (whole-text accuracy and the
+    "had a general" continuation, written to the run dir's report.json). One curve row = one display of 1,000
+    iterations; the published number is the last display's Average Accuracy."""
+    if split_seed is not None:
+        raise ValueError("fables has no --split_seed: the windows follow --seed (offset_seed)")
+    data_path = download.locate(download.FABLE, data_dir)
+    saved = runs.read_manifest(run_dir)
+    seed = saved.get("seed") if saved is not None else seed
+    manifest, curve = report.sitting(run_dir, APP, None if not train_run else lambda: train(
+        data_path, run_dir, preset, seed=seed, max_epochs=max_epochs, cell=variant_cell))
+    total = report.epochs_total(manifest) if manifest else None
+    final = {"average_accuracy": None, "text_accuracy": None, "verbatim_words": None}
+    test_seconds = None
+    if curve and len(curve) == total:
+        t = time.time()
+        result = test(data_path, run_dir)
+        test_seconds = time.time() - t
+        final = {"average_accuracy": curve[-1]["average_accuracy"], "text_accuracy": result["text_accuracy"],
+                 "verbatim_words": result["generation"]["verbatim_words"]}
+    return manifest, curve, final, test_seconds
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -115,6 +115,7 @@ from absl import flags
 
 from legacy_lstm import cells
 from legacy_lstm import cli
+from legacy_lstm import report
 from legacy_lstm import runs
 from legacy_lstm import training
 from legacy_lstm.compat import fully_connected, tf, tf1
@@ -724,6 +725,46 @@ def plot_curves(curve, path, title, log=print):
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reproduction (scripts/reproduce.py; results and tables: legacy_lstm/report.py)
+# ---------------------------------------------------------------------------------------------------------
+REPRODUCTION = report.Reproduction("lstm", (("accuracy", "train accuracy (epoch mean)"),
+                                            ("val_accuracy", "validation accuracy"),
+                                            ("loss", "train loss (epoch mean)"), ("val_loss", "validation loss")))
+
+
+def reproduce(run_dir, preset="lstm", seed=None, data_dir=None, max_epochs=None, train_run=True,
+              variant_quirks=None, variant_cell="basic", split_seed=None, fast_test=False):
+    """The published reproduction (scripts/reproduce.py): train (unless ``train_run`` is False; resumable, the run
+    dir's own seed when resuming), then test the final weights (the best epoch's with early stopping) once the run
+    is complete. Returns (manifest, curve, final metrics, test wall seconds or None)."""
+    if split_seed is not None:
+        raise ValueError("imdb has no --split_seed: the split is Keras's fixed seed-113 shuffle and the last 20% of "
+                         "train")
+    paths = locate_data(data_dir)
+    cache = download.cache_dir() / "imdb"
+    saved = runs.read_manifest(run_dir)
+    seed = saved.get("seed") if saved is not None else seed  # resuming: the run's own seed
+    manifest, curve = report.sitting(run_dir, APP, None if not train_run else lambda: train(
+        paths, run_dir, preset, Quirks(**(variant_quirks or {})), seed=seed,
+        max_epochs=max_epochs, cache_dir=cache))
+    final, test_seconds = {"val_accuracy": None, "val_loss": None, "test_acc": None, "test_loss": None}, None
+    config = manifest["config"] if manifest else None
+    complete = bool(curve) and (len(curve) == config["epochs"] or (
+        config["patience"] is not None and early_stopping(curve, config["patience"])[1] is not None))
+    if complete:
+        best = curve[-1]
+        if config["patience"] is not None:  # the final weights are the best epoch's
+            best_epoch = early_stopping(curve, config["patience"])[0]
+            best = next(r for r in curve if r["epoch"] == best_epoch)
+            final["best_epoch"] = best_epoch
+        final.update(val_accuracy=best["val_accuracy"], val_loss=best["val_loss"])
+        t = time.time()
+        final.update(test(paths, run_dir, cache_dir=cache))
+        test_seconds = time.time() - t
+    return manifest, curve, final, test_seconds
 
 
 # ---------------------------------------------------------------------------------------------------------

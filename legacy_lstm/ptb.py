@@ -86,6 +86,7 @@ is printed as a line break.
 
 import contextlib
 import dataclasses
+import os
 import sys
 import time
 
@@ -96,6 +97,7 @@ from legacy_lstm import cli
 from legacy_lstm import ptb_common as common
 from legacy_lstm import ptb_thomas
 from legacy_lstm import published
+from legacy_lstm import report
 from legacy_lstm import runs
 from legacy_lstm import training
 from legacy_lstm.compat import sequence_loss, tf, tf1
@@ -426,6 +428,48 @@ class Generator(common.Generator):
                 return out[0], out[1:]
             self._step = step
         self.graph.finalize()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reproduction (scripts/reproduce.py; results and tables: legacy_lstm/report.py)
+# ---------------------------------------------------------------------------------------------------------
+# thomas has no validation pass: its plot shows train perplexity only (absent columns are skipped)
+REPRODUCTION = report.Reproduction("small", (("valid_perplexity", "validation perplexity"),
+                                             ("train_perplexity", "train perplexity")))
+
+
+def reproduce(run_dir, preset="small", seed=None, data_dir=None, max_epochs=None, train_run=True,
+              variant_quirks=None, variant_cell="basic", split_seed=None, fast_test=False):
+    """PTB: train the preset (resumable, the run dir's seed when resuming), then the test evaluation: the original
+    batch-1/1-step Test model (official presets) or Thomas's protocol (legacy_lstm/ptb_thomas.py) on the
+    epoch-index-38 checkpoint, as soon as that epoch exists. ``--fast_test``: the equivalent fast pass."""
+    paths = ptb_data.locate(data_dir)
+    saved = runs.read_manifest(run_dir)
+    seed = saved["seed"] if saved is not None and saved.get("seed") is not None else seed
+    app = ptb_thomas if preset == THOMAS_ALIAS else sys.modules[__name__]  # Thomas's tutorial is its own app
+    manifest, curve = report.sitting(run_dir, app.APP, None if not train_run else lambda: app.train(
+        paths, run_dir, preset, seed=seed, max_epochs=max_epochs))
+    config = Config(**manifest["config"]) if manifest else None
+    test_seconds = None
+    if config is not None and config.style == "thomas":
+        final = {"test_accuracy": None}
+        if len(curve) >= config.test_epoch:
+            t = time.time()
+            result = ptb_thomas.test(paths, run_dir)
+            test_seconds = time.time() - t
+            final = {"test_accuracy": result.get("thomas_accuracy"), "full_test_perplexity": result["test_perplexity"],
+                     "full_test_accuracy": result["test_accuracy"],
+                     # which checkpoint was tested (the original's is thomas-model-38)
+                     "test_checkpoint": os.path.basename(result["checkpoint"])}
+        return manifest, curve, final, test_seconds
+    complete = config is not None and len(curve) == config.epochs
+    final = {"train_perplexity": curve[-1]["train_perplexity"] if complete else None,
+             "valid_perplexity": curve[-1]["valid_perplexity"] if complete else None, "test_perplexity": None}
+    if complete:
+        t = time.time()
+        final["test_perplexity"] = test(paths, run_dir, fast=fast_test)["test_perplexity"]
+        test_seconds = time.time() - t
+    return manifest, curve, final, test_seconds
 
 
 # ---------------------------------------------------------------------------------------------------------

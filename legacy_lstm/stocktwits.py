@@ -90,6 +90,7 @@ from absl import flags
 
 from legacy_lstm import cells
 from legacy_lstm import cli
+from legacy_lstm import report
 from legacy_lstm import runs
 from legacy_lstm import training
 from legacy_lstm.compat import fully_connected, tf, tf1
@@ -454,6 +455,36 @@ def predict(run_dir, texts, checkpoint=None):
                     # p = 0.5 is bearish, as the graph's tf.round counts it
                     results[i].update(probability=float(p), label="bullish" if p > 0.5 else "bearish")
     return results
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reproduction (scripts/reproduce.py; results and tables: legacy_lstm/report.py)
+# ---------------------------------------------------------------------------------------------------------
+REPRODUCTION = report.Reproduction("hoffman", (("val_acc", "validation accuracy"),
+                                               ("train_loss", "train loss (1 batch)")))
+
+
+def reproduce(run_dir, preset="hoffman", seed=None, data_dir=None, max_epochs=None, train_run=True,
+              variant_quirks=None, variant_cell="basic", split_seed=None, fast_test=False):
+    """The published reproduction (scripts/reproduce.py): train (unless ``train_run`` is False; resumable, the run
+    dir's own seed when resuming), then test once the run is complete. Returns (manifest, curve, final metrics,
+    test wall seconds or None)."""
+    data_path = download.locate(download.STOCKTWITS, data_dir)
+    test_acc = None
+    quirks = Quirks(**(variant_quirks or {}))
+    saved = runs.read_manifest(run_dir)
+    seed = saved.get("seed") if saved is not None else seed  # resuming: the run's own seed
+    manifest, curve = report.sitting(run_dir, APP, None if not train_run else lambda: train(
+        data_path, run_dir, preset, quirks, split_seed=split_seed, seed=seed,
+        max_epochs=max_epochs, deterministic=False, cell=variant_cell))
+    epochs = manifest["config"]["epochs"] if manifest else None
+    test_seconds = None
+    if curve and len(curve) == epochs:
+        t = time.time()
+        test_acc = test(data_path, run_dir)
+        test_seconds = time.time() - t
+    final = {"val_acc": curve[-1]["val_acc"] if curve and len(curve) == epochs else None, "test_acc": test_acc}
+    return manifest, curve, final, test_seconds
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -524,14 +524,13 @@ def test_reproduce_imdb_resumes_then_tests_and_writes_results(tiny, tmp_path, mo
         assert (results / "imdb-test.png").exists()
 
 
-def test_published_imdb_target_is_one_sided_and_checked(reproduce_script):
-    reproduce = reproduce_script
-    from legacy_lstm import published
+def test_published_imdb_target_is_one_sided_and_checked():
+    from legacy_lstm import published, report
     ref = published.load("imdb")["presets"]["lstm"]
     assert ref["targets"]["test_acc"]["min"] == 0.85 and ref["final"] == {}
-    assert reproduce.check_targets({"test_acc": 0.86}, ref)["test_acc"]["met"] is True
-    assert reproduce.check_targets({"test_acc": 0.5}, ref)["test_acc"]["met"] is False
-    assert reproduce.check_targets({"test_acc": None}, ref)["test_acc"]["met"] is None
+    assert report.check_targets({"test_acc": 0.86}, ref)["test_acc"]["met"] is True
+    assert report.check_targets({"test_acc": 0.5}, ref)["test_acc"]["met"] is False
+    assert report.check_targets({"test_acc": None}, ref)["test_acc"]["met"] is None
     assert set(published.load("imdb")["presets"]) == set(imdb.PRESETS)
 
 

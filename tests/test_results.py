@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from legacy_lstm import carry, published, runs
+from legacy_lstm import carry, published, report, runs
 
 RESULTS = pathlib.Path(__file__).resolve().parents[1] / "results"
 FAITHFUL = {"seq_len": 244, "carry_state": True, "vocab_from": "all", "eval_off_by_one": True}
@@ -190,9 +190,9 @@ def test_results_stocktwits_table_is_what_the_results_file_says(reproduce_script
     """results/README.md's faithful StockTwits table is generated from results/stocktwits.json (``summary``)."""
     table = (RESULTS / "README.md").read_text()
     doc = json.loads((RESULTS / "stocktwits.json").read_text())
-    block = reproduce_script.stocktwits_block(doc)
-    assert f"{reproduce_script.STOCKTWITS_HEADING}\n" in table and f"\n{block}\n" in table
-    assert table.index(reproduce_script.STOCKTWITS_HEADING) < table.index("## Against the published numbers")
+    block = report.stocktwits_block(doc)
+    assert f"{report.STOCKTWITS_HEADING}\n" in table and f"\n{block}\n" in table
+    assert table.index(report.STOCKTWITS_HEADING) < table.index("## Against the published numbers")
     assert f"split seed {doc['split_seed']}" in block and f"{doc['train_wall_seconds']:,.0f} s" in block
     val = next(row["val_acc"] for row in doc["curve"] if row["epoch"] == 10)
     assert "0.659 / " in block and f" / {val:.3f} / " in block  # published and ours at epoch 10
@@ -202,7 +202,7 @@ def test_results_stocktwits_table_is_what_the_results_file_says(reproduce_script
     (tmp_path / "stocktwits.json").write_text(json.dumps(changed))
     assert " / 0.123 / " in reproduce_script.summary_text(tmp_path) and " / 0.123 / " not in table
     (tmp_path / "stocktwits.json").rename(tmp_path / "stocktwits-other.json")
-    assert reproduce_script.STOCKTWITS_HEADING not in reproduce_script.summary_text(tmp_path)
+    assert report.STOCKTWITS_HEADING not in reproduce_script.summary_text(tmp_path)
 
 
 def test_summary_writes_only_the_results_readme(reproduce_script, tmp_path, monkeypatch):
@@ -213,7 +213,7 @@ def test_summary_writes_only_the_results_readme(reproduce_script, tmp_path, monk
     results.mkdir()
     (results / "stocktwits.json").write_text((RESULTS / "stocktwits.json").read_text())
     text = reproduce_script.write_summary(results)
-    assert (results / "README.md").read_text() == text and reproduce_script.STOCKTWITS_HEADING in text
+    assert (results / "README.md").read_text() == text and report.STOCKTWITS_HEADING in text
     assert (tmp_path / "README.md").read_text() == "# a project README\n"
     assert sorted(p.name for p in results.iterdir()) == ["README.md", "stocktwits.json"]
 
@@ -238,6 +238,6 @@ def test_results_table_of_a_run_with_no_epoch_yet(reproduce_script):
     doc = {"app": "stocktwits", "preset": "hoffman", "epochs_done": 0, "epochs_total": 50, "final": {},
            "comparison": {"curve_within_bands": {"val_acc": True}, "max_deviation": {}, "final": {
                "test_acc": {"ours": None, "published": 0.717, "band": 0.015, "within": False}}}}
-    assert reproduce_script.summary_rows("stocktwits", doc) == [
+    assert report.summary_rows("stocktwits", doc) == [
         "| stocktwits | 0/50 epochs | val_acc, every epoch | (curve) | ± 0.03 | pending | pending |",
         "|  |  | test_acc | 0.717 | ± 0.015 | pending | pending |"]
