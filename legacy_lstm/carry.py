@@ -121,6 +121,9 @@ def _check_record(packed_dir, record):
         if not isinstance(parts, list):
             raise UnsafePackError(f"{packed_dir / CARRIED}: the entry of {rel!r} has no list of parts; the pack is "
                                   "refused.")
+        if not isinstance(entry.get("size"), int) or not isinstance(entry.get("sha256"), str):
+            raise UnsafePackError(f"{packed_dir / CARRIED}: the entry of {rel!r} has no size or sha256 to check it "
+                                  "by; the pack is refused.")
         for part in parts:
             _check_member(packed_dir, part, "part")
             if "/" in part:

@@ -15,7 +15,7 @@ import os
 import random
 import re
 import sys
-import tempfile
+import threading
 import warnings
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -34,9 +34,10 @@ _KNOWN_START_UP_LINES = re.compile(
 
 @contextlib.contextmanager
 def _native_start_up_filtered():
-    """Capture what native code writes to file descriptor 2 inside the block; afterwards write back every line
-    that is not one of TensorFlow's known start-up lines (all of it if the block raised). With
-    ``LEGACY_LSTM_TF_LOGS=1`` nothing is captured."""
+    """Route what native code writes to file descriptor 2 inside the block through a pipe whose reader passes on,
+    as it comes, every line that is not one of TensorFlow's known start-up lines (so a fatal message printed just
+    before a crash is not held back). The known lines are dropped, or written at the end if the block raised.
+    With ``LEGACY_LSTM_TF_LOGS=1`` nothing is filtered."""
     if os.environ.get(SHOW_TF_LOGS_VAR) == "1":
         yield
         return
@@ -46,21 +47,39 @@ def _native_start_up_filtered():
     except (OSError, ValueError):  # no usable fd 2 (an embedded interpreter): leave it alone
         yield
         return
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        os.close(saved)
+        yield
+        return
+    dropped = []
+
+    def forward():
+        with os.fdopen(read_end, "rb") as pipe:
+            for raw in pipe:  # until the last write end closes; never stop reading, or the writer would block
+                try:
+                    if _KNOWN_START_UP_LINES.fullmatch(raw.decode("utf-8", "replace").strip()):
+                        dropped.append(raw)
+                    else:
+                        os.write(saved, raw)
+                except OSError:
+                    pass
+
+    reader = threading.Thread(target=forward, name="native-stderr-filter", daemon=True)
+    reader.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
     failed = True
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-            failed = False
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            lines = captured.read().decode("utf-8", "replace").splitlines()
-            shown = [line for line in lines if failed or not _KNOWN_START_UP_LINES.fullmatch(line.strip())]
-            if shown:
-                sys.stderr.write("\n".join(shown) + "\n")
-                sys.stderr.flush()
+    try:
+        yield
+        failed = False
+    finally:
+        os.dup2(saved, 2)  # fd 2 was the pipe's last write end: the reader sees the end and stops
+        reader.join(timeout=10)
+        if failed and dropped:
+            os.write(saved, b"".join(dropped))
+        os.close(saved)
 
 
 with _native_start_up_filtered():
@@ -114,7 +133,7 @@ def seed_everything(seed):
 
     Call it inside ``with graph.as_default()``. ``tf.keras.utils.set_random_seed`` is used because the
     tf_keras legacy cells draw their initializer seeds from Python's ``random``; the graph seed alone does
-    not make them repeatable (tf_compat.md §4).
+    not make them repeatable.
     """
     if seed is None:
         return

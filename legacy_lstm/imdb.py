@@ -15,7 +15,7 @@ Commands (each preset trains to the end, resumable: every epoch is checkpointed,
     python scripts/reproduce.py imdb --preset=attention        # likewise stacked, bidirectional, l2
 
 Published numbers: the blog publishes none. The target (``legacy_lstm/published/imdb.json``) is test accuracy
->= 0.85 for ``lstm`` (the spec's band for a run that "takes off" is about 0.80-0.87). References from the
+>= 0.85 for ``lstm`` (a run of this model that "takes off" usually ends about 0.80-0.87). References from the
 official Keras examples, other configurations, for orientation only:
 
     ========================================  ===============================================  ========

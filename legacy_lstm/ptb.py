@@ -108,12 +108,9 @@ APP = "ptb"
 FAST_TEST_STEPS = 50
 
 
-
 # ---------------------------------------------------------------------------------------------------------
 # Presets
 # ---------------------------------------------------------------------------------------------------------
-
-
 PRESETS = {
     "small": Config(),
     "medium": Config(init_scale=0.05, num_steps=35, hidden_size=650, epochs_at_initial_lr=6, epochs=39,
@@ -328,7 +325,9 @@ class _OfficialLoop(training.Loop):
 def load_run(run_dir):
     """(config, word_to_id, manifest) saved with the run in ``run_dir``."""
     opened = training.open_run(run_dir, APP)
-    return Config(**opened.manifest["config"]), opened.vocab, opened.manifest
+    config = Config(**opened.manifest["config"])
+    _check_style(config)  # test and generate build the official graph
+    return config, opened.vocab, opened.manifest
 
 
 def fast_test_windows(data, num_steps):
@@ -445,7 +444,7 @@ def reproduce(run_dir, preset="small", seed=None, data_dir=None, max_epochs=None
     epoch-index-38 checkpoint, as soon as that epoch exists. ``--fast_test``: the equivalent fast pass."""
     paths = ptb_data.locate(data_dir)
     saved = runs.read_manifest(run_dir)
-    seed = saved["seed"] if saved is not None and saved.get("seed") is not None else seed
+    seed = saved.get("seed") if saved is not None else seed  # resuming: the run's own seed
     app = ptb_thomas if preset == THOMAS_ALIAS else sys.modules[__name__]  # Thomas's tutorial is its own app
     manifest, curve = report.sitting(run_dir, app.APP, None if not train_run else lambda: app.train(
         paths, run_dir, preset, seed=seed, max_epochs=max_epochs))
@@ -486,6 +485,9 @@ def main(argv):
     if cli.PRESET.value == THOMAS_ALIAS:
         print("note: Andy Thomas's tutorial is the app legacy_lstm.ptb_thomas now; running "
               "python -m legacy_lstm.ptb_thomas", file=sys.stderr)
+        old_default = cli.resolve_run_dir(APP, THOMAS_ALIAS)  # where this command kept the run before
+        if cli.RUN_DIR.value is None and runs.read_manifest(old_default) is not None:
+            flags.FLAGS.run_dir = old_default
         return ptb_thomas.main(argv)
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "small", ("train", "test", "generate"), argv)
     rnn_mode = common.rnn_mode_flag()

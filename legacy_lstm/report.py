@@ -220,7 +220,7 @@ def summary_text(results_dir):
         doc = json.loads(path.read_text())
         if isinstance(doc, dict) and "comparison" in doc and "command" in doc:
             found.append((path.stem, doc))
-    order = ["stocktwits", "ptb", "fables", "essentials", "imdb"]  # the main job first, then the brief's order
+    order = ["stocktwits", "ptb", "fables", "essentials", "imdb"]  # the main job first, then the other apps
     found.sort(key=lambda item: (order.index(item[1]["app"]) if item[1]["app"] in order else len(order), item[0]))
     docs = dict(found)
     lines = [SUMMARY_HEAD]

@@ -527,7 +527,8 @@ def sitting_seed(seed, run_dir):
     graph; reseeding with the same seed would make each resumed sitting replay the first sitting's masks. A
     resumed seeded run is repeatable (the same interruption points give the same numbers) but not bit-identical
     to an uninterrupted one. None stays None (unseeded, as the originals). The count is of the checkpoints the
-    state file lists, so a sitting that falls back past a damaged one is seeded as if that one had been read."""
+    state file lists (those on disk when the state file is lost), so a sitting that falls back past a damaged
+    one is seeded as if that one had been read."""
     if seed is None:
         return None
     return seed + max(epoch_checkpoints(run_dir), default=0)
@@ -583,7 +584,17 @@ def read_manifest(run_dir):
                                  "one, or one that holds a run).")
     if not (pathlib.Path(run_dir) / MANIFEST).exists():
         return None
-    return read_json(run_dir, MANIFEST)
+    return _current_names(read_json(run_dir, MANIFEST))
+
+
+def _current_names(manifest):
+    """A manifest as the current package names things: Andy Thomas's PTB tutorial was the ``thomas`` preset of
+    app ``ptb`` before it became the app ``ptb_thomas`` (same config, same graph), so such a run dir is read as
+    ``ptb_thomas``'s and resumes, tests and generates there."""
+    if isinstance(manifest, dict) and manifest.get("app") == "ptb" and \
+            (manifest.get("config") or {}).get("style") == "thomas":
+        manifest = dict(manifest, app="ptb_thomas")
+    return manifest
 
 
 def _read_curve_csv(path):

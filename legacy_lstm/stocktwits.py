@@ -151,7 +151,7 @@ class Data:
 
 
 def load_data(path, config, quirks, split_seed):
-    """Read, preprocess, build the vocabulary, drop the empty message, encode, pad and split (§1.2-1.4)."""
+    """Read, preprocess, build the vocabulary, drop the empty message, encode, pad and split, as the notebook."""
     messages, labels = st_data.read_records(path)
     if config.max_records:
         messages, labels = messages[:config.max_records], labels[:config.max_records]

@@ -94,7 +94,7 @@ class Progress:
         self._stream = stream if stream is not None else sys.stderr
         self._plain_seconds = PLAIN_LINE_SECONDS if plain_seconds is None else plain_seconds
         self._bar = None
-        self._epoch_seconds = []  # of the epochs finished in this sitting
+        self._epoch_starts = []  # when each epoch of this sitting started
         self._remaining = 0
         self._started = 0.0
         self._last_postfix = 0.0
@@ -110,16 +110,18 @@ class Progress:
         terminal = self._terminal = hasattr(self._stream, "isatty") and self._stream.isatty()
         self._remaining = total_epochs - epoch
         self._started = time.time()
+        self._epoch_starts.append(self._started)
+        # Off a terminal: miniters=1 keeps tqdm's monitor thread from forcing extra redraws, so mininterval alone
+        # spaces the lines; delay keeps an epoch shorter than that silent.
         self._bar = tqdm(total=batches, desc=f"{self.unit} {epoch}/{total_epochs}", unit="batch", leave=False,
                          file=self._stream if terminal else _Lines(self._stream), dynamic_ncols=terminal,
                          mininterval=0.5 if terminal else self._plain_seconds, ascii=not terminal,
-                         delay=0 if terminal else self._plain_seconds)
+                         delay=0 if terminal else self._plain_seconds, miniters=None if terminal else 1)
         try:
             yield
         finally:
             self._bar.close()
             self._bar = None
-            self._epoch_seconds.append(time.time() - self._started)
 
     def wrap(self, log):
         """``log`` that clears the bar on a terminal before a line is printed and redraws it after."""
@@ -146,14 +148,16 @@ class Progress:
                 self._bar.set_postfix_str(f"run ETA {_clock(eta)}", refresh=False)
 
     def _run_eta(self, now):
-        """Seconds until the run's last epoch ends: this epoch's rest plus the remaining epochs at the mean
-        speed of this sitting (the current epoch's projected length before one has finished)."""
+        """Seconds until the run's last epoch ends: this epoch's rest plus the remaining epochs at this sitting's
+        mean time from one epoch's start to the next (its evaluation and checkpoint included); before one epoch
+        has finished, the current epoch's projected batch time."""
         done, total = self._bar.n, self._bar.total
         if not done or not total:
             return None
         elapsed = now - self._started
         this_epoch = elapsed * total / done
-        per_epoch = np.mean(self._epoch_seconds) if self._epoch_seconds else this_epoch
+        starts = self._epoch_starts
+        per_epoch = (starts[-1] - starts[0]) / (len(starts) - 1) if len(starts) > 1 else this_epoch
         return this_epoch - elapsed + self._remaining * per_epoch
 
 

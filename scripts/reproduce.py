@@ -67,10 +67,10 @@ def _take_carried_run(args):
     carried = CARRIED_DIR / pathlib.Path(args.run_dir).name
     if not (carried / carry.CARRIED).exists():
         return
-    packed = runs.read_json(carried, runs.MANIFEST)
+    packed = runs.read_manifest(carried)
     app = "ptb_thomas" if (args.app, args.preset) == ("ptb", "thomas") else args.app  # Thomas's tutorial's own app
     if (packed["app"], packed["preset"]) != (app, args.preset):
-        sys.exit(f"{carried} holds a {packed['app']} --preset={packed['preset']} run, not {args.app} "
+        sys.exit(f"{carried} holds a {packed['app']} --preset={packed['preset']} run, not {app} "
                  f"--preset={args.preset}: use another --run_dir, or move the pack away")
     epoch = runs.read_json(carried, carry.CARRIED)["epoch"]
     local = runs.read_manifest(args.run_dir)

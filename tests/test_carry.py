@@ -241,3 +241,16 @@ def test_unpack_refuses_symlinks_in_the_pack_and_a_checkpoint_name_outside_it(tm
             record["checkpoint"] = "../../run/model.ckpt-1"
             (packed / carry.CARRIED).write_text(json.dumps(record))
         _assert_refused_untouched(tmp_path, packed, tmp_path / f"moved-{case}", [secret])
+
+
+def test_a_pack_entry_without_size_or_sha256_is_refused_before_anything_is_written(tmp_path):
+    _trained_run(tmp_path / "run", epochs=1)
+    for missing in ("size", "sha256"):
+        packed = tmp_path / f"packed-{missing}"
+        carry.pack_run(tmp_path / "run", packed)
+        record = json.loads((packed / carry.CARRIED).read_text())
+        del record["files"]["manifest.json"][missing]
+        (packed / carry.CARRIED).write_text(json.dumps(record))
+        with pytest.raises(carry.UnsafePackError, match="no size or sha256"):
+            carry.unpack_run(packed, tmp_path / f"target-{missing}")
+        assert not (tmp_path / f"target-{missing}").exists()

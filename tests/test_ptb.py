@@ -509,3 +509,18 @@ def test_a_run_of_one_ptb_app_is_refused_by_the_other_by_name(corpus, tmp_path):
     ptb.train(corpus, tmp_path, dataclasses.replace(TINY, epochs=1), seed=2, log=_quiet)
     with pytest.raises(runs.ManifestMismatchError, match="run of legacy_lstm.ptb, not of legacy_lstm.ptb_thomas"):
         ptb_thomas.test(corpus, tmp_path, log=_quiet)
+
+
+def test_preset_thomas_keeps_using_the_run_dir_it_used_before_the_split(parsed_flags, tmp_path, monkeypatch):
+    """``python -m legacy_lstm.ptb --preset=thomas`` kept its run in checkpoints/ptb/thomas; rerunning it after
+    the split must continue that run (read as ptb_thomas's), not start a new one in checkpoints/ptb_thomas."""
+    monkeypatch.chdir(tmp_path)
+    old = tmp_path / "checkpoints" / "ptb" / "thomas"
+    old.mkdir(parents=True)
+    (old / runs.MANIFEST).write_text(json.dumps({"app": "ptb", "preset": "thomas", "config": {"style": "thomas"}}))
+    parsed_flags.preset, parsed_flags.mode = "thomas", "generate"  # no --prompt: ptb_thomas's main answers 1
+    assert ptb.main(["prog"]) == 1
+    assert parsed_flags.run_dir == os.path.join("checkpoints", "ptb", "thomas")
+    parsed_flags.run_dir = None
+    (old / runs.MANIFEST).unlink()  # no earlier run: the new app's own default
+    assert ptb.main(["prog"]) == 1 and parsed_flags.run_dir is None

@@ -304,3 +304,14 @@ def test_a_failed_checkpoint_write_is_one_clear_error_and_leaves_no_temporary_fi
     run.close()
     assert not [p.name for p in tmp_path.iterdir() if "tmp" in p.name or "temp" in p.name]
     assert sorted(runs.epoch_checkpoints(tmp_path)) == [1]
+
+
+def test_a_thomas_run_dir_from_before_the_split_reads_as_the_ptb_thomas_app(tmp_path):
+    """Andy Thomas's tutorial was ``ptb --preset=thomas`` (app "ptb", config style "thomas") before it became the
+    app ``ptb_thomas``: such a run dir must still resume, test and generate there."""
+    (tmp_path / runs.MANIFEST).write_text(json.dumps({"app": "ptb", "preset": "thomas",
+                                                      "config": {"style": "thomas", "epochs": 60}}))
+    assert runs.read_manifest(tmp_path)["app"] == "ptb_thomas"
+    (tmp_path / runs.MANIFEST).write_text(json.dumps({"app": "ptb", "preset": "small",
+                                                      "config": {"style": "official"}}))
+    assert runs.read_manifest(tmp_path)["app"] == "ptb"

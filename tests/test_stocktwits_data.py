@@ -14,7 +14,7 @@ from legacy_lstm.data import stocktwits as st
 
 
 # ---------------------------------------------------------------------------------------------------------
-# preprocess: one case per rule. Each comment traces the steps of §1.3 that matter for the case.
+# preprocess: one case per rule. Each comment traces the steps of ``preprocess`` that matter for the case.
 # ---------------------------------------------------------------------------------------------------------
 
 PREPROCESS_CASES = [

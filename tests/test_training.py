@@ -153,6 +153,18 @@ def test_run_eta_counts_the_remaining_epochs():
         assert progress._run_eta(progress._started + 10.0) == pytest.approx(50.0)
 
 
+def test_run_eta_after_an_epoch_uses_the_time_from_one_epoch_start_to_the_next():
+    """The evaluation and checkpoint after an epoch's batches count too: epoch 1 started at 0, epoch 2 at 30."""
+    progress = training.Progress(True, stream=io.StringIO(), plain_seconds=0)
+    with progress.epoch(1, 3, 10):
+        pass
+    with progress.epoch(2, 3, 10):
+        progress._epoch_starts[:] = [0.0, 30.0]
+        progress._started = 30.0
+        progress.tick(5)  # half of epoch 2 after 10 s: 10 s left of it, then epoch 3 at 30 s
+        assert progress._run_eta(40.0) == pytest.approx(40.0)
+
+
 def test_open_run_checks_the_manifest_app_and_vocabulary(tmp_path):
     with pytest.raises(FileNotFoundError, match="has no manifest.json: train a model there first"):
         training.open_run(tmp_path, "essentials")

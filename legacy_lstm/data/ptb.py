@@ -7,7 +7,7 @@ Reader (tensorflow/models ``tutorials/rnn/ptb/reader.py``; Andy Thomas's ``lstm_
     ids = file_to_word_ids(path, word_to_id)    # words outside the vocabulary are dropped (never on PTB)
     train, valid, test, word_to_id = load_raw(train_path, valid_path, test_path)
 
-Producer (§2.3 / §3.1), a queue as in the originals::
+Producer (``ptb_producer``), a queue as in the originals::
 
     x, y, epoch_size = batch_producer(ids, batch_size, num_steps)
 

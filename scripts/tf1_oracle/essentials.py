@@ -1,7 +1,7 @@
 """TF 1.15 oracle for legacy_lstm/essentials.py: the Deep Learning Essentials ``lstm_model`` graph, toy sizes.
 
-Run under Python 3.7 + TensorFlow 1.15.5: ``/work/tf115/bin/python scripts/tf1_oracle/essentials.py`` (or import
-it and call ``make()``). Written from the description of the book's code in legacy_lstm/essentials.py (module
+Run under Python 3.7 + TensorFlow 1.15.5 (tests/tf1_oracle/README.md): ``python scripts/tf1_oracle/essentials.py``
+(or import it and call ``make()``). Written from the description of the book's code in legacy_lstm/essentials.py (module
 docstring), in its order:
 
     labels   placeholder float64 [batch, classes]; raw_data placeholder int32 [batch, max_length]

@@ -16,7 +16,8 @@ Cases (tests/tf1_oracle/<case>/, checked by tests/test_oracle_fables.py):
                      (seeded): RMSProp's mean square starts at 1 in TF1 and only after many steps decays towards
                      the squared gradients, where epsilon (1e-10) changes the updates visibly
 
-Run: ``/work/tf115/bin/python scripts/tf1_oracle/fables.py`` (or import it and call ``make()``).
+Run with a Python 3.7 + TF 1.15.5 interpreter (tests/tf1_oracle/README.md): ``python scripts/tf1_oracle/fables.py``
+(or import it and call ``make()``).
 """
 
 import os

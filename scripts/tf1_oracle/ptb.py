@@ -15,7 +15,8 @@ Cases (folders in tests/tf1_oracle/):
     ptb_thomas          lstm_tutorial.py: one LSTMCell object in both layers (tied weights), the init_state
                         placeholder fed back, the same two epochs; per-step cost and accuracy.
 
-Run: /work/tf115/bin/python scripts/tf1_oracle/ptb.py   (deterministic: fixed corpus, graph seed, producer order)
+Run with a Python 3.7 + TF 1.15.5 interpreter (tests/tf1_oracle/README.md): python scripts/tf1_oracle/ptb.py
+(deterministic: fixed corpus, graph seed, producer order)
 """
 
 import collections
