@@ -73,6 +73,7 @@ For pytest users: ``assert_within`` has the same semantics, raising AssertionErr
 import csv
 import dataclasses
 import json
+import os
 import math
 import pathlib
 import re
@@ -829,10 +830,11 @@ def main(argv):
     except (UnreadableError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if FORMAT.value == "json":
-        print(json.dumps(result.to_dict(), indent=1, default=_json_default))
-    else:
-        print(result.report())
+    text = json.dumps(result.to_dict(), indent=1, default=_json_default) if FORMAT.value == "json" else result.report()
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # the reader (e.g. ``| head``) closed the pipe: the verdict still decides the status
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return result.exit_status
 
 
