@@ -705,12 +705,8 @@ def export_saved_model(run_dir, export_dir=None, checkpoint=None, log=print):
 
 def plot_curves(curve, path, title, log=print):
     """Accuracy and loss per epoch (train and validation) as a PNG; needs matplotlib (skipped with a message)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log("matplotlib is not installed: no curves.png (pip install matplotlib)")
+    plt = report.pyplot("matplotlib is not installed: no curves.png (pip install matplotlib)", log)
+    if plt is None:
         return False
     epochs = [r["epoch"] for r in curve]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -720,10 +716,7 @@ def plot_curves(curve, path, title, log=print):
         ax.set_xlabel("epoch")
         ax.set_title(metric)
         ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    report.save_figure(plt, fig, path, title)
     return True
 
 

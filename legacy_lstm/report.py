@@ -64,13 +64,30 @@ def epochs_total(manifest):
     return total // per_row
 
 
-def plot(path, curve, ref, title, columns, xlabel="epoch"):
+def pyplot(missing_message, log=print):
+    """matplotlib.pyplot with the Agg backend, or None (``missing_message`` logged) when matplotlib, an optional
+    extra, is not installed."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib is not installed: no plot (pip install matplotlib)")
+        log(missing_message)
+        return None
+    return plt
+
+
+def save_figure(plt, fig, path, title):
+    """Title ``fig``, write it to ``path`` as a PNG and close it."""
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot(path, curve, ref, title, columns, xlabel="epoch"):
+    plt = pyplot("matplotlib is not installed: no plot (pip install matplotlib)")
+    if plt is None:
         return False
     columns = [(col, label) for col, label in columns if any(col in r for r in curve)] or list(columns[:1])
     fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 4), squeeze=False)
@@ -91,10 +108,7 @@ def plot(path, curve, ref, title, columns, xlabel="epoch"):
         ax.set_xlabel(xlabel)
         ax.set_title(label)
         ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(plt, fig, path, title)
     return True
 
 

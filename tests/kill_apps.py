@@ -14,7 +14,6 @@ TICKS_BETWEEN_KILL_POINTS = {"essentials": 25, "fables": 100, "stocktwits": 12, 
                              "imdb": 3}
 FABLE = ("long ago , the mice had a general council to consider what measures they could take to outwit their "
          "common enemy , the cat . some said this , and some said that . \n")
-PTB_WORDS = "the cat sat on mat a dog ran in park N <unk> and".split()
 
 
 def _quiet(*args, **kwargs):
@@ -23,7 +22,6 @@ def _quiet(*args, **kwargs):
 
 def prepare(app, data_dir):
     """Write the app's tiny data into ``data_dir`` (a no-op when it is there); return what ``train`` reads."""
-    import numpy as np
     data_dir.mkdir(parents=True, exist_ok=True)
     if app == "fables":
         path = data_dir / "fable.txt"
@@ -35,15 +33,10 @@ def prepare(app, data_dir):
         path.exists() or write_messages(path)
         return path
     if app in ("ptb", "ptb_thomas"):
-        rng = np.random.default_rng(0)
-        paths = []
-        for name, lines in (("train", 300), ("valid", 60), ("test", 120)):
-            path = data_dir / f"ptb.{name}.txt"
-            if not path.exists():
-                path.write_text("".join(" " + " ".join(rng.choice(PTB_WORDS, size=rng.integers(3, 9))) + " \n"
-                                        for _ in range(lines)))
-            paths.append(path)
-        return tuple(paths)
+        from test_ptb import write_corpus
+        if not (data_dir / "ptb.train.txt").exists():
+            return write_corpus(data_dir, (300, 60, 120))
+        return tuple(data_dir / f"ptb.{name}.txt" for name in ("train", "valid", "test"))
     if app == "imdb":
         from test_imdb import WORD_INDEX, write_tar
         tar, index = data_dir / "aclImdb_labeled.tar.gz", data_dir / "imdb_word_index.json"

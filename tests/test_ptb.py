@@ -41,19 +41,23 @@ def unigram_perplexity():
     return float(np.exp(-(p_eos * np.log(p_eos) + len(WORDS) * p_word * np.log(p_word))))
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """(train, valid, test) files in the PTB format: a leading space, space-separated tokens, ' \\n' endings."""
+def write_corpus(folder, lines=(400, 80, 160)):
+    """(train, valid, test) files in the PTB format (a leading space, space-separated tokens, ' \\n' endings) of
+    ``lines`` random lines of 3-8 ``WORDS`` each, seeded."""
     rng = np.random.default_rng(0)
-    folder = tmp_path_factory.mktemp("ptb")
     paths = []
-    for name, lines in (("train", 400), ("valid", 80), ("test", 160)):
+    for name, count in zip(("train", "valid", "test"), lines):
         path = folder / f"ptb.{name}.txt"
         with open(path, "w") as f:
-            for _ in range(lines):
+            for _ in range(count):
                 f.write(" " + " ".join(rng.choice(WORDS, size=rng.integers(3, 9))) + " \n")
         paths.append(path)
     return tuple(paths)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_corpus(tmp_path_factory.mktemp("ptb"))
 
 
 @pytest.fixture(scope="module")
