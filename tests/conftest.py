@@ -41,6 +41,20 @@ def stocktwits_path(data_dir):
 
 
 @pytest.fixture(scope="session")
+def curve_runs(data_dir, tmp_path_factory):
+    """``curve_runs(name)``: the short seeded run of tests/curves.py's spec ``name`` ({"curve", "log"}), trained at
+    most once per session (tests/test_curves.py compares its curve, tests/test_compare.py reads its log)."""
+    import curves
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = curves.run(curves.SPECS[name], data_dir, tmp_path_factory.mktemp(name))
+        return cache[name]
+    return get
+
+
+@pytest.fixture(scope="session")
 def reproduce_script():
     """scripts/reproduce.py as a module (it is a script, not part of the package)."""
     path = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "reproduce.py"

@@ -285,19 +285,17 @@ def test_assert_within_passes_and_returns_the_result():
 
 
 # --- a log our app prints, against the golden curve -----------------------------------------------------
-def test_a_log_of_our_app_against_the_golden_curve(stocktwits_path, tmp_path):
-    """legacy_lstm.stocktwits' own lines (the test preset with the golden seeds) compare within the golden curve
-    of the same run (the log rounds to 3 decimals: tolerance 0.0006) and outside a shifted one."""
-    from legacy_lstm import stocktwits
+def test_a_log_of_our_app_against_the_golden_curve(curve_runs, tmp_path):
+    """legacy_lstm.stocktwits' own lines (the golden run of tests/curves.py: the test preset with the golden seeds)
+    compare within the golden curve of the same run (the log rounds to 3 decimals: tolerance 0.0006) and outside a
+    shifted one."""
     golden = json.loads(GOLDEN.read_text())
-    lines = []
-    stocktwits.train(stocktwits_path, tmp_path / "run", "test", split_seed=golden["split_seed"], seed=golden["seed"],
-                     log=lines.append)
+    run = curve_runs("stocktwits_test_preset")
     log = tmp_path / "train.log"
-    log.write_text("\n".join(lines) + "\n")
+    log.write_text("\n".join(run["log"]) + "\n")
     result = compare.assert_within(log, against=GOLDEN, tolerance="*=0.0006")
     assert result.verdict == "within" and result.comparison.epochs_compared == 2
-    assert compare.check(tmp_path / "run", against=log, tolerance="*=0.0006").verdict == "within"
+    assert compare.check(run["run_dir"], against=log, tolerance="*=0.0006").verdict == "within"
     out = _cli(log, f"--against={GOLDEN}", "--tolerance=*=0.0006")
     assert out.returncode == 0, out.stdout + out.stderr
     shifted = dict(golden, curve=[dict(r, val_acc=r["val_acc"] + 0.01) for r in golden["curve"]])
