@@ -113,6 +113,7 @@ def plot(path, curve, ref, title, columns, xlabel="epoch"):
 
 
 SUMMARY = "README.md"
+SEEDS = "seeds"  # results/seeds/: the extra seeds of a seed spread (scripts/reproduce.py --seed=<not 2017>)
 SUMMARY_HEAD = """# Results
 
 Generated from the JSON files in this folder by `python scripts/reproduce.py summary` (also rewritten after every
@@ -250,15 +251,100 @@ def summary_text(results_dir):
               "| run | command | seeds | TF | train / test wall | git commit(s) |",
               "| --- | --- | --- | --- | --- | --- |"]
     lines += [_provenance_row(name, doc) for name, doc in docs.items()]
+    lines += seed_spread_section(results_dir, docs)
     return "\n".join(lines) + "\n"
 
 
+# A run "learned" when its test accuracy reaches this (IMDB): the tutorial's post-padding stall ends at 0.50-0.69,
+# every run that took off at 0.80 or more.
+LEARNED_ACCURACY = 0.80
+
+
+def seed_groups(results_dir, docs):
+    """{name: [doc of each seed]} for every results document with extra seeds in ``results_dir/seeds`` (the
+    document's own seed first, then the others by seed); only complete runs count."""
+    groups = {}
+    for path in sorted((pathlib.Path(results_dir) / SEEDS).glob("*.json")):
+        extra = json.loads(path.read_text())
+        main = docs.get(extra.get("seed_of"))
+        if main is None or extra.get("config") != main.get("config") or extra.get("quirks") != main.get("quirks"):
+            continue  # a seed of a configuration that has no committed main run (or another config): not counted
+        groups.setdefault(extra["seed_of"], [main]).append(extra)
+    return {name: [g[0]] + sorted(g[1:], key=lambda d: d["seed"]) for name, g in groups.items()}
+
+
+def _spread_metrics(doc):
+    """(metric, published, band, kind) of a document: its compared finals, else its targets, else its test_*."""
+    cmp = doc.get("comparison") or {}
+    out = [(m, f["published"], f["band"], "band") for m, f in (cmp.get("final") or {}).items()]
+    out += [(m, t, None, "target") for m, t in (doc.get("targets") or {}).items() if not any(m == o[0] for o in out)]
+    if not out:
+        out = [(m, None, None, "") for m, v in (doc.get("final") or {}).items()
+               if m.startswith("test_") and isinstance(v, (int, float))]
+    return out
+
+
+def seed_spread_rows(name, group):
+    complete = [d for d in group if d.get("complete")]
+    rows = []
+    for metric, published_, band, kind in _spread_metrics(group[0]):
+        values = [d["final"][metric] for d in complete if isinstance((d.get("final") or {}).get(metric), (int, float))]
+        if len(values) < 2:
+            continue
+        mean = sum(values) / len(values)
+        sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        if kind == "band":
+            inside = "yes" if min(values) <= published_ <= max(values) else "no"
+            count = sum(abs(v - published_) <= band for v in values)
+            ref = f"{_num(published_)} ± {band}"
+            verdict = f"published in our range: {inside}; {count}/{len(values)} in band"
+        elif kind == "target":
+            bound = " and ".join(f"{'≥' if k == 'min' else '≤'} {published_[k]}" for k in ("min", "max")
+                                 if published_[k] is not None)
+            met = sum((published_["min"] is None or v >= published_["min"]) and
+                      (published_["max"] is None or v <= published_["max"]) for v in values)
+            ref, verdict = f"target {bound}", f"{met}/{len(values)} meet it"
+        else:
+            ref, verdict = "none published", ""
+        if group[0]["app"] == "imdb" and metric == "test_accuracy":
+            stalled = sum(v < LEARNED_ACCURACY for v in values)
+            verdict = "; ".join(x for x in (verdict, f"{stalled}/{len(values)} stalled (< {LEARNED_ACCURACY})") if x)
+        rows.append((metric, len(values), f"{_num(mean)} ± {_num(sd)}", f"{_num(min(values))} – {_num(max(values))}",
+                     ref, verdict))
+    if group[0]["app"] == "fables":
+        words = [d["final"].get("verbatim_words") for d in complete if d["final"].get("verbatim_words") is not None]
+        if len(words) >= 2:
+            rows.append(("verbatim words after 'had a general'", len(words), f"{sum(words) / len(words):.1f} of 32",
+                         f"{min(words)} – {max(words)}", "32 (the post)",
+                         f"{sum(w == 32 for w in words)}/{len(words)} verbatim"))
+    seeds = ", ".join(str(d["seed"]) for d in complete)
+    return [f"| {name if i == 0 else ''} | {seeds if i == 0 else ''} | " + " | ".join(str(c) for c in row) + " |"
+            for i, row in enumerate(rows)]
+
+
+def seed_spread_section(results_dir, docs):
+    groups = seed_groups(results_dir, docs)
+    if not groups:
+        return []
+    lines = ["", "## Seed spread", "",
+             "The same configuration trained with other seeds (`python scripts/reproduce.py <app> ... --seed=<k>`, "
+             f"written to `{SEEDS}/`): mean ± standard deviation over the complete seeds, their range, and how the "
+             "published number relates to them. Only complete runs count.", "",
+             "| run | seeds | metric | n | mean ± sd | min – max | published | verdict |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, group in groups.items():
+        lines += seed_spread_rows(name, group)
+    return lines
+
+
 def write_result(results_dir, app, variant, manifest, curve, final, test_seconds, run_dir, reproduction,
-                 variant_quirks=None, variant_cell="basic"):
+                 variant_quirks=None, variant_cell="basic", extra_seed=False):
     """Compare a run with its published numbers; write ``results/<name>.json`` (curve, finals, comparison, command,
     seeds, versions, sittings, wall seconds), ``<name>.png`` and the results table; print the comparison. Returns
     the document. ``<name>`` is ``<app>-<preset>[-<variant>]`` (``stocktwits[-<variant>]`` for its published
-    preset); ``variant_quirks``/``variant_cell`` are the app flags the variant sets (for the app's command)."""
+    preset); ``variant_quirks``/``variant_cell`` are the app flags the variant sets (for the app's command).
+    ``extra_seed``: a run of another seed than the reproduction's default, one of a seed spread: written as
+    ``results/seeds/<name>-seed<seed>.json`` (no plot), and counted in the summary's seed-spread table."""
     variant_quirks = variant_quirks or {}
     default_preset = reproduction.default_preset
     ref = reference(app, manifest["preset"])
@@ -313,6 +399,11 @@ def write_result(results_dir, app, variant, manifest, curve, final, test_seconds
     preset = manifest["preset"]  # the run's own (a --report_only of another run dir must not take this name)
     name = app if app == "stocktwits" and preset == default_preset else f"{app}-{preset}"
     name = name if variant == "faithful" else f"{name}-{variant}"
+    summary_dir = results
+    if extra_seed:
+        doc["seed_of"] = name  # the results document whose configuration this seed repeats
+        results, name = results / SEEDS, f"{name}-seed{manifest['seed']}"
+        results.mkdir(exist_ok=True)
     out = results / f"{name}.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")
     seeds = "".join(f", {k.replace('_', ' ')} {manifest[k]}" for k in ("seed", "split_seed")
@@ -320,13 +411,14 @@ def write_result(results_dir, app, variant, manifest, curve, final, test_seconds
     title = (f"{name}: {len(curve)}/{epochs_total(manifest)} {'blocks' if iterations_ else 'epochs'}"
              f"{seeds}, "
              f"TF {doc['versions']['tensorflow']}")
-    plot(results / f"{name}.png", curve, ref, title, reproduction.columns,
-         f"blocks of {iterations_[1]:,} iterations" if iterations_ else "epoch")
+    if not extra_seed:
+        plot(results / f"{name}.png", curve, ref, title, reproduction.columns,
+             f"blocks of {iterations_[1]:,} iterations" if iterations_ else "epoch")
     print("\n".join(cmp.summary_lines()))
     for name, t in targets.items():
         bound = " and ".join(f"{k} {t[k]}" for k in ("min", "max") if t[k] is not None)
         verdict = "not measured yet" if t["met"] is None else ("met" if t["met"] else "NOT met")
         print(f"target {name} ({bound}): ours {t['ours']}: {verdict}")
-    write_summary(results)
-    print(f"wrote {out} and {results / SUMMARY}")
+    write_summary(summary_dir)
+    print(f"wrote {out} and {summary_dir / SUMMARY}")
     return doc

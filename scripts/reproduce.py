@@ -8,6 +8,7 @@
     python scripts/reproduce.py ptb --preset=small          # small | medium | large | thomas
     python scripts/reproduce.py fables --preset=blog        # blog | improved (50,000 iterations, then test mode)
     python scripts/reproduce.py essentials                  # the book's graph, 1,000 iterations on the toy data
+    python scripts/reproduce.py fables --seed=1             # another seed: results/seeds/fables-blog-seed1.json
     python scripts/reproduce.py summary                     # only rewrite results/README.md
 
 Safe under ``nohup``: every epoch is checkpointed in the run directory (default
@@ -17,8 +18,11 @@ of the same command resumes from the last finished epoch with the same split see
 seconds) and ``results/<name>.png`` (our curve over the published one; needs matplotlib), where ``<name>`` is
 ``<app>-<preset>[-<variant>]`` (``stocktwits[-<variant>]`` for StockTwits' published preset), and rewrites the
 table of every committed run, ``results/README.md``, with the faithful StockTwits run's own table at its top
-(``python scripts/reproduce.py summary`` does only that). Each app declares how it is reproduced (``REPRODUCTION``
-and ``reproduce()`` in its module); the results documents, plots and tables are legacy_lstm/report.py's. A run that
+(``python scripts/reproduce.py summary`` does only that). A ``--seed`` other than 2017 is one more seed of the same
+configuration: its run dir ends in ``-seed<k>``, its results go to ``results/seeds/<name>-seed<k>.json``, and the
+table's seed-spread section counts it (mean, sd, range, how many seeds land in the published band). Each app
+declares how it is reproduced (``REPRODUCTION`` and ``reproduce()`` in its module); the results documents, plots and
+tables are legacy_lstm/report.py's. A run that
 must continue on another machine is carried with ``scripts/carry_run.py`` (pack its run dir into
 ``checkpoints/carried/<run dir name>`` and commit): on the next machine the same command finds it there, unpacks it
 into the (absent) run dir and resumes.
@@ -55,8 +59,9 @@ def app_module(app):
     return importlib.import_module(f"legacy_lstm.{app}")
 
 
-def _default_run_dir(app, preset, variant):
+def _default_run_dir(app, preset, variant, seed=DEFAULT_SEED):
     suffix = "" if variant == "faithful" else f"-{variant}"
+    suffix += "" if seed == DEFAULT_SEED else f"-seed{seed}"
     return str(download.cache_dir() / "runs" / f"{app}-{preset}{suffix}")
 
 
@@ -114,7 +119,7 @@ def main(argv=None):
     if args.app not in variant["apps"]:
         parser.error(f"--variant={args.variant} is not one of {args.app}'s: "
                      f"{', '.join(v for v in VARIANTS if args.app in VARIANTS[v]['apps'])}")
-    args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset, args.variant)
+    args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset, args.variant, args.seed)
     try:
         _take_carried_run(args)
         manifest, curve, final, test_seconds = module.reproduce(
@@ -126,7 +131,8 @@ def main(argv=None):
     if not manifest:
         sys.exit(f"{args.run_dir} holds no run yet")
     doc = report.write_result(args.results_dir, args.app, args.variant, manifest, curve, final, test_seconds,
-                              args.run_dir, reproduction, variant["quirks"], variant["cell"])
+                              args.run_dir, reproduction, variant["quirks"], variant["cell"],
+                              extra_seed=manifest.get("seed") != DEFAULT_SEED)
     carried = CARRIED_DIR / pathlib.Path(args.run_dir).name
     if doc["complete"] and (carried / carry.CARRIED).exists():
         print(f"the run is complete: remove its carried state from the repository (git rm -r {carried})")

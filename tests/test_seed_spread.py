@@ -1,0 +1,57 @@
+"""The seed-spread table of results/README.md: extra seeds of a committed configuration, counted against its band."""
+
+import json
+import pathlib
+
+import pytest
+
+from legacy_lstm import report
+
+RESULTS = pathlib.Path(__file__).resolve().parents[1] / "results"
+
+
+def _with_final(doc, seed, **final):
+    return dict(doc, seed=seed, final=dict(doc["final"], **final), seed_of="fables-blog", complete=True)
+
+
+@pytest.fixture
+def fables_results(tmp_path):
+    main = json.loads((RESULTS / "fables-blog.json").read_text())
+    main = dict(main, final=dict(main["final"], average_accuracy=0.90, verbatim_words=0), complete=True)
+    (tmp_path / "fables-blog.json").write_text(json.dumps(main))
+    seeds = tmp_path / report.SEEDS
+    seeds.mkdir()
+    for seed, acc, words in ((3, 0.80, 32), (1, 0.95, 4)):
+        (seeds / f"fables-blog-seed{seed}.json").write_text(
+            json.dumps(_with_final(main, seed, average_accuracy=acc, verbatim_words=words)))
+    # a seed of another configuration is not counted with this one
+    other = _with_final(main, 9, average_accuracy=0.1)
+    other["config"] = dict(other["config"], n_hidden=7)
+    (seeds / "fables-blog-seed9.json").write_text(json.dumps(other))
+    return tmp_path
+
+
+def test_seed_groups_order_and_exclude_other_configs(fables_results):
+    docs = {"fables-blog": json.loads((fables_results / "fables-blog.json").read_text())}
+    groups = report.seed_groups(fables_results, docs)
+    assert [d["seed"] for d in groups["fables-blog"]] == [2017, 1, 3]
+
+
+def test_spread_rows_give_mean_sd_range_and_band_counts(fables_results):
+    text = report.summary_text(fables_results)
+    section = text[text.index("## Seed spread"):]
+    row = next(line for line in section.splitlines() if "average_accuracy" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "fables-blog" and cells[1] == "2017, 1, 3"
+    assert cells[3] == "3"
+    assert cells[4] == "0.883 ± 0.076"       # mean of 0.90, 0.95, 0.80; sample sd 0.0764
+    assert cells[5] == "0.800 – 0.950"
+    # published 0.912 ± 0.05: inside the range; 0.90 and 0.95 within the band, 0.80 not
+    assert cells[7] == "published in our range: yes; 2/3 in band"
+    words = next(line for line in section.splitlines() if "verbatim words" in line)
+    assert "1/3 verbatim" in words and "0 – 32" in words
+
+
+def test_no_section_without_extra_seeds(tmp_path):
+    (tmp_path / "fables-blog.json").write_text((RESULTS / "fables-blog.json").read_text())
+    assert "## Seed spread" not in report.summary_text(tmp_path)
