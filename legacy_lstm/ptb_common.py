@@ -53,7 +53,7 @@ class Config:
     batch_size: int = 20
     vocab_size: int = 10000
     forget_bias: float = 0.0
-    rnn_mode: str = "block"        # basic | block
+    rnn_mode: str = "block"        # basic | block | fused (basic's cells run by legacy_lstm.fast_lstm)
     tie_layers: bool = False       # one cell object in every layer (shared weights)
     test_epoch: int = None         # thomas: the test restores the checkpoint after this many epochs
     print_iter: int = 50           # thomas: a log line every print_iter steps
@@ -61,8 +61,8 @@ class Config:
     def __post_init__(self):
         if self.style not in ("official", "thomas"):
             raise ValueError(f"style must be official or thomas, got {self.style!r}")
-        if self.rnn_mode not in ("basic", "block"):
-            raise ValueError(f"rnn_mode must be basic or block, got {self.rnn_mode!r}")
+        if self.rnn_mode not in ("basic", "block", "fused"):
+            raise ValueError(f"rnn_mode must be basic, block or fused, got {self.rnn_mode!r}")
         if self.style == "thomas" and self.num_layers < 2:
             raise ValueError("the thomas graph needs num_layers >= 2 (the original breaks with 1 layer)")
 
@@ -209,9 +209,10 @@ class Generator(runs.HoldsSession):
 # ---------------------------------------------------------------------------------------------------------
 # Flags both apps read (each app's main reads them)
 # ---------------------------------------------------------------------------------------------------------
-RNN_MODE = flags.DEFINE_enum("rnn_mode", None, ["basic", "block"], "The LSTM implementation (the original's "
-                             "flag): block (default of the official presets; the raw LSTMBlockCell op) or basic "
-                             "(BasicLSTMCell; thomas: LSTMCell, its default). Default: the preset's.")
+RNN_MODE = flags.DEFINE_enum("rnn_mode", None, ["basic", "block", "fused"], "The LSTM implementation (the "
+                             "original's flag): block (default of the official presets; the raw LSTMBlockCell op), "
+                             "basic (BasicLSTMCell; thomas: LSTMCell, its default) or fused (basic's variables and "
+                             "maths over the whole sequence, legacy_lstm.fast_lstm). Default: the preset's.")
 TIE_LAYERS = flags.DEFINE_boolean("tie_layers", None, "One cell object in every layer, so the layers share one "
                                   "weight set (Thomas's quirk). Default: the preset's (on for thomas only).")
 DECODE = flags.DEFINE_enum("decode", "sample", ["sample", "greedy"], "--mode=generate: sample from the softmax or "
@@ -251,8 +252,8 @@ def generate_mode(generator_class, run_dir):
 
 
 def rnn_mode_flag():
-    """--rnn_mode, else --cell when given (basic or block only), else None (the preset's)."""
+    """--rnn_mode, else --cell when given (basic, block or fused), else None (the preset's)."""
     rnn_mode = RNN_MODE.value or (None if flags.FLAGS["cell"].using_default_value else cli.CELL.value)
-    if rnn_mode not in (None, "basic", "block"):
-        raise ValueError(f"--cell={rnn_mode}: the PTB apps support basic and block (--rnn_mode)")
+    if rnn_mode not in (None, "basic", "block", "fused"):
+        raise ValueError(f"--cell={rnn_mode}: the PTB apps support basic, block and fused (--rnn_mode)")
     return rnn_mode

@@ -83,6 +83,7 @@ import numpy as np
 from absl import flags
 
 from legacy_lstm import cli
+from legacy_lstm import fast_lstm
 from legacy_lstm import ptb_common as common
 from legacy_lstm import published
 from legacy_lstm import runs
@@ -146,8 +147,9 @@ class Model:
         state_per_layer = tf.unstack(self.init_state, axis=0)
         rnn_tuple_state = tuple(tf1.nn.rnn_cell.LSTMStateTuple(s[0], s[1]) for s in state_per_layer)
         cell = make_multi_cell(config, is_training)
-        output, self.state = tf1.nn.dynamic_rnn(cell, inputs, dtype=tf.float32, initial_state=rnn_tuple_state,
-                                                parallel_iterations=parallel_iterations or 32)
+        rnn = fast_lstm.dynamic_rnn if config.rnn_mode == "fused" else tf1.nn.dynamic_rnn
+        output, self.state = rnn(cell, inputs, dtype=tf.float32, initial_state=rnn_tuple_state,
+                                 parallel_iterations=parallel_iterations or 32)
         # The state as one [layers, 2, batch, hidden] array, ready to be fed back into init_state.
         self.state_array = tf.stack([tf.stack([s.c, s.h]) for s in self.state])
         output = tf.reshape(output, [-1, hidden])

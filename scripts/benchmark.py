@@ -10,8 +10,14 @@ step's dominant matrix product (the roofline) and each implementation's fraction
 StockTwits step with the TF timeline to show where the time goes.
 
 Implementations: ``basic``, ``block``, ``cudnn_compatible`` (legacy_lstm.cells in dynamic_rnn, static_rnn for
-fables), ``keras`` (the tf_keras ``LSTM`` layer in the same v1 graph) and ``torch`` (``nn.LSTM``, CPU, eager;
-optional: skipped when torch is not installed).
+fables), ``keras`` (the tf_keras ``LSTM`` layer in the same v1 graph), ``fused`` (legacy_lstm.fast_lstm on the
+basic cells, what ``--cell=fused`` runs; its variants ``fused_1chunk``, ``fused_tf`` and ``fused_xla`` change one
+choice of ``legacy_lstm.fast_lstm.OPTIONS`` each, see ``FUSED_VARIANTS``) and ``torch`` (``nn.LSTM``, CPU, eager;
+optional: skipped when ``import torch`` fails; it need not be in the project's environment, e.g. ``pip install
+--target DIR torch`` and ``PYTHONPATH=DIR``). Fables has no fused row (static_rnn over 3 steps, nothing to fuse).
+
+After the tables: the projected wall time of each app's published configuration (``PROJECTIONS``: steps per epoch x
+epochs x the measured step time, training steps only).
 """
 
 import argparse
@@ -73,9 +79,24 @@ SHAPES = {
     "stocktwits_auto": Shape("stocktwits_auto", 256, 39, 300, (128, 64), 31981, 1, "adadelta", False),
     "ptb_small": Shape("ptb_small", 20, 20, 200, (200, 200), 10000, 10000, "sgd_clip", True),
     "ptb_medium": Shape("ptb_medium", 20, 35, 650, (650, 650), 10000, 10000, "sgd_clip", True),
+    "ptb_large": Shape("ptb_large", 20, 35, 1500, (1500, 1500), 10000, 10000, "sgd_clip", True),
     "fables": Shape("fables", 1, 3, 1, (512,), 0, 112, "rmsprop", False, static=True),
 }
-IMPLS = ("basic", "block", "cudnn_compatible", "keras", "torch")
+IMPLS = ("basic", "block", "cudnn_compatible", "keras", "fused", "torch")
+# The published configurations as training steps: (app and preset, benchmark shape, steps per epoch, epochs). PTB:
+# ((929,589 training words // batch) - 1) // num_steps steps per epoch; StockTwits: 303 batches of 256. Validation
+# and test passes are not counted.
+PROJECTIONS = (("stocktwits (faithful, T=244, 50 epochs)", "stocktwits", 303, 50),
+               ("stocktwits --variant=fast (T=39, 50 epochs)", "stocktwits_auto", 303, 50),
+               ("ptb small (13 epochs)", "ptb_small", 2323, 13),
+               ("ptb medium (39 epochs)", "ptb_medium", 1327, 39),
+               ("ptb large (55 epochs)", "ptb_large", 1327, 55),
+               ("ptb_thomas (650x2 tied, 35 steps; to the epoch-38 checkpoint)", "ptb_medium", 1327, 38))
+# legacy_lstm.fast_lstm.OPTIONS of each fused variant ("fused" is what --cell=fused runs)
+FUSED_VARIANTS = {"fused": {"backward": "op", "xla": False, "chunks": "auto"},
+                  "fused_1chunk": {"backward": "op", "xla": False, "chunks": 1},
+                  "fused_tf": {"backward": "tf", "xla": False, "chunks": "auto"},
+                  "fused_xla": {"backward": "tf", "xla": True, "chunks": "auto"}}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -88,7 +109,7 @@ def _peak_rss_mb():
 def _tf_step(shape, impl, profile=False):
     """Build the shape's graph with ``impl``; return (run_step callable, session, graph)."""
     import numpy as np
-    from legacy_lstm import cells
+    from legacy_lstm import cells, fast_lstm
     from legacy_lstm.compat import tf, tf1
     graph = tf.Graph()
     with graph.as_default():
@@ -109,11 +130,15 @@ def _tf_step(shape, impl, profile=False):
                 out = tf.keras.layers.LSTM(units, return_sequences=True)(out)
             initial, final = (), ()
         else:
-            stack = tf1.nn.rnn_cell.MultiRNNCell([cells.make_cell(impl, u) for u in shape.units])
+            stack = tf1.nn.rnn_cell.MultiRNNCell([cells.make_cell("basic" if impl.startswith("fused") else impl, u)
+                                                  for u in shape.units])
             initial = stack.zero_state(shape.batch, tf.float32)
             if shape.static:
                 outs, final = tf1.nn.static_rnn(stack, tf.unstack(x, axis=1), initial_state=initial)
                 out = tf.stack(outs, axis=1)
+            elif impl.startswith("fused"):
+                fast_lstm.OPTIONS.update(FUSED_VARIANTS[impl])
+                out, final = fast_lstm.dynamic_rnn(stack, x, initial_state=initial)
             else:
                 out, final = tf1.nn.dynamic_rnn(stack, x, initial_state=initial)
         if shape.classes == 1:
@@ -287,11 +312,14 @@ def _categorise(name, label):
     if op in ("MatMul", "_MklMatMul", "_FusedMatMul", "BatchMatMulV2", "_MklFusedMatMul", "_MklNativeFusedMatMul",
               "_MklNativeMatMul"):
         return "LSTM GEMMs " + ("backward" if backward else "forward")
+    if op in ("XlaLaunch", "_XlaRun", "_XlaCompile", "PartitionedCall", "StatefulPartitionedCall"):
+        return "XLA-compiled gate maths (fused_xla)"
     if op == "LSTMBlockCell":
         return "fused LSTMBlockCell op forward (its GEMM + gate math)"
     if op in ("LSTMBlockCellGrad", "Sigmoid", "Tanh", "Mul", "AddV2", "Add", "SigmoidGrad",
               "TanhGrad", "BiasAdd", "BiasAddGrad", "Split", "ConcatV2", "Sum", "_MklAdd", "AddN",
-              "RandomUniform", "GreaterEqual", "Cast", "RealDiv", "Select", "SelectV2", "Floor"):
+              "RandomUniform", "GreaterEqual", "Cast", "RealDiv", "Select", "SelectV2", "Floor", "SplitV",
+              "Sub", "_MklSub", "_MklMul"):
         return "element-wise gate math " + ("backward" if backward else "forward")
     if op in ("Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "Less", "LogicalAnd",
               "Identity", "TensorArrayV3", "TensorArrayReadV3", "TensorArrayWriteV3", "TensorArrayGatherV3",
@@ -354,6 +382,8 @@ def main():
         results[shape_name] = {"shape": dataclasses.asdict(shape), "gemm_gflops": gemm_gflops,
                                "gemm_shape": shape.dominant_gemm(), "impls": {}}
         for impl in impls:
+            if impl.startswith("fused") and shape.static:
+                continue
             runs = [_spawn(["--worker", shape_name, impl, "--steps", str(args.steps), "--warmup", str(args.warmup)])
                     for _ in range(args.processes)]
             good = [r for r in runs if "step_ms" in r]
@@ -369,18 +399,33 @@ def main():
                 "gemm_gflops_achieved": flops / step_ms / 1e6,
                 "roofline_fraction": flops / step_ms / 1e6 / gemm_gflops}
             print(f"{shape_name:16s} {impl:17s} {step_ms:9.1f} ms  {results[shape_name]['impls'][impl]}", flush=True)
+        _write(args, started, torch_version, results, [])  # after every shape: a timeout keeps what is measured
     profiles = [_spawn(["--profile", impl, "--profile_steps", str(args.profile_steps)])
-                for impl in ("basic", "block") if impl in impls] if "stocktwits" in args.shapes.split(",") else []
+                for impl in ("basic", "fused") if impl in impls] if "stocktwits" in args.shapes.split(",") else []
+    out = _write(args, started, torch_version, results, profiles)
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+
+
+def _write(args, started, torch_version, results, profiles):
+    """Write <out>.json and <out>.md of what is measured so far; returns the path without suffix."""
+    projections = []
+    for label, shape_name, steps_per_epoch, epochs in PROJECTIONS:
+        measured = results.get(shape_name, {}).get("impls", {})
+        hours = {impl: steps_per_epoch * epochs * r["step_ms"] / 3.6e6 for impl, r in measured.items()
+                 if "step_ms" in r}
+        if hours:
+            projections.append({"app": label, "shape": shape_name, "steps": steps_per_epoch * epochs,
+                                "hours": hours})
     from legacy_lstm.compat import machine, versions
     doc = {"command": "python scripts/benchmark.py " + " ".join(sys.argv[1:]), "machine": machine(),
            "versions": dict(versions(), torch=torch_version), "processes": args.processes, "steps": args.steps,
            "warmup": args.warmup, "wall_seconds": round(time.time() - started, 1), "results": results,
-           "profiles": profiles}
+           "profiles": profiles, "projections": projections}
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
     out.with_suffix(".md").write_text(markdown(doc))
-    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    return out
 
 
 def markdown(doc):
@@ -395,17 +440,30 @@ def markdown(doc):
         s = res["shape"]
         lines += [f"## {shape_name}: batch {s['batch']}, {s['steps']} steps, input {s['embed']}, units {s['units']}",
                   "", f"Roofline: fp32 GEMM {res['gemm_shape']} at {res['gemm_gflops']:.1f} GFLOP/s.", "",
-                  "| impl | step ms | vs basic | steps/s | tokens/s | peak RSS MB | LSTM+head GFLOP/s | of roofline |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| impl | step ms | vs basic | vs torch | steps/s | tokens/s | peak RSS MB | LSTM+head GFLOP/s "
+                  "| of roofline |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         base = res["impls"].get("basic", {}).get("step_ms")
+        torch_ms = res["impls"].get("torch", {}).get("step_ms")
         for impl, r in res["impls"].items():
             if "error" in r:
-                lines.append(f"| {impl} | error: {r['error']} | | | | | | |")
+                lines.append(f"| {impl} | error: {r['error']} | | | | | | | |")
                 continue
             speed = f"{base / r['step_ms']:.2f}x" if base else ""
-            lines.append(f"| {impl} | {r['step_ms']:.1f} | {speed} | {r['steps_per_s']:.2f} | "
+            vs_torch = f"{torch_ms / r['step_ms']:.2f}x" if torch_ms else ""
+            lines.append(f"| {impl} | {r['step_ms']:.1f} | {speed} | {vs_torch} | {r['steps_per_s']:.2f} | "
                          f"{r['tokens_per_s']:.0f} | {r['peak_rss_mb']:.0f} | {r['gemm_gflops_achieved']:.1f} | "
                          f"{r['roofline_fraction']:.0%} |")
+        lines.append("")
+    if doc.get("projections"):
+        impls = list(dict.fromkeys(impl for p in doc["projections"] for impl in p["hours"]))
+        lines += ["## Projected wall time of the published configurations (training steps only, hours)", "",
+                  "Steps per epoch x epochs x the step time above; validation and test passes are not counted.", "",
+                  "| app | shape | steps | " + " | ".join(impls) + " |",
+                  "| --- | --- | ---: | " + " | ".join("---:" for _ in impls) + " |"]
+        for p in doc["projections"]:
+            cells = [f"{p['hours'][i]:.2f}" if i in p["hours"] else "" for i in impls]
+            lines.append(f"| {p['app']} | {p['shape']} | {p['steps']} | " + " | ".join(cells) + " |")
         lines.append("")
     for prof in doc.get("profiles", []):
         if "error" in prof:

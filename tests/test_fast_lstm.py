@@ -1,0 +1,250 @@
+"""The fused LSTM stack (legacy_lstm/fast_lstm.py) against the cells it replaces: same variables, same seeded
+initial weights and dropout draws, outputs, final states and gradients within 1e-5; the apps' --cell=fused."""
+
+import dataclasses
+import json
+import pathlib
+import random
+
+import numpy as np
+import pytest
+
+from legacy_lstm import fast_lstm, ptb, ptb_thomas, stocktwits
+from legacy_lstm.compat import tf, tf1
+
+from stocktwits_fixtures import QUICK, SMALL, write_messages
+from test_ptb import TINY, TINY_THOMAS, write_corpus
+
+GOLDEN = pathlib.Path(__file__).resolve().parent / "golden" / "stocktwits_test_preset.json"
+TOL = 1e-5
+
+
+def _quiet(*args, **kwargs):
+    pass
+
+
+def _build(kind, style, units, depth, batch, steps, tied=False, keep=None, seed=5):
+    """A graph with a seeded LSTM stack the way one app builds it (style: stocktwits | thomas | official), a loss
+    that weighs every output and both parts of every final state, and its gradients. Returns (graph, tensors)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(seed)
+        random.seed(seed)  # the Keras Glorot initializer of the cells draws its seed from Python's random module
+        x = tf1.placeholder(tf.float32, [batch, steps, depth], name="x")
+        keep_prob = tf1.placeholder(tf.float32, [], name="keep_prob") if keep == "tensor" else keep
+        init = tf1.random_uniform_initializer(-0.3, 0.3) if style == "official" else None
+        with tf1.variable_scope("Model", initializer=init):
+
+            def one_cell(size):
+                if style == "thomas":
+                    cell = tf1.nn.rnn_cell.LSTMCell(size, forget_bias=1.0)
+                else:
+                    cell = tf1.nn.rnn_cell.BasicLSTMCell(size, forget_bias=0.0 if style == "official" else 1.0)
+                return cell if keep is None else tf1.nn.rnn_cell.DropoutWrapper(cell, output_keep_prob=keep_prob)
+            if tied:
+                shared = one_cell(units[0])
+                stack = tf1.nn.rnn_cell.MultiRNNCell([shared for _ in units])
+            else:
+                stack = tf1.nn.rnn_cell.MultiRNNCell([one_cell(u) for u in units])
+            initial = tuple(tf1.nn.rnn_cell.LSTMStateTuple(tf1.placeholder(tf.float32, [batch, u]),
+                                                           tf1.placeholder(tf.float32, [batch, u])) for u in units)
+            if style == "official":
+                with tf1.variable_scope("RNN"):
+                    if kind == "fused":
+                        out, final = fast_lstm.unrolled_rnn(stack, x, initial)
+                    else:
+                        outs, state = [], initial
+                        for t in range(steps):
+                            if t > 0:
+                                tf1.get_variable_scope().reuse_variables()
+                            o, state = stack(x[:, t, :], state)
+                            outs.append(o)
+                        out, final = tf.stack(outs, 1), state
+            else:
+                rnn = fast_lstm.dynamic_rnn if kind == "fused" else tf1.nn.dynamic_rnn
+                out, final = rnn(stack, x, initial_state=initial, parallel_iterations=1)
+        rng = np.random.RandomState(1)
+        weights = tf.constant(rng.randn(batch, steps, units[-1]).astype(np.float32))
+        loss = tf.reduce_sum(out * weights)
+        for k, state in enumerate(final):
+            loss += 0.7 * tf.reduce_sum(state.c * (k + 1)) + 1.3 * tf.reduce_sum(state.h)
+        variables = tf1.trainable_variables()
+        flat_initial = tf.nest.flatten(initial)
+        grads = tf.gradients(loss, [x] + flat_initial + variables)
+        return graph, dict(x=x, keep_prob=keep_prob, initial=flat_initial, out=out, final=tf.nest.flatten(final),
+                           variables=variables, grads=grads, init=tf1.global_variables_initializer())
+
+
+def _run(kind, style, units, depth=6, batch=3, steps=9, tied=False, keep=None, keep_value=1.0, runs=1):
+    graph, t = _build(kind, style, units, depth, batch, steps, tied, keep)
+    rng = np.random.RandomState(2)
+    feed = {t["x"]: rng.randn(batch, steps, depth).astype(np.float32)}
+    for tensor in t["initial"]:  # carried state: a non-zero initial state is fed
+        feed[tensor] = rng.randn(*tensor.shape.as_list()).astype(np.float32) * 0.5
+    if keep == "tensor":
+        feed[t["keep_prob"]] = keep_value
+    with tf1.Session(graph=graph) as sess:
+        sess.run(t["init"])
+        names = [(v.name, v.shape.as_list()) for v in t["variables"]]
+        values = sess.run(t["variables"])
+        results = [sess.run([t["out"], t["final"], t["grads"]], feed) for _ in range(runs)]
+    return names, values, results
+
+
+def _assert_close(ours, ref, what):
+    """Within TOL, absolute for arrays of magnitude <= 1, else relative to the array's largest magnitude: a
+    gradient summed over all steps reaches ~50 here, where one float32 rounding step is already 4e-6 and the
+    two paths sum in different orders."""
+    for a, b in zip(tf.nest.flatten(ours), tf.nest.flatten(ref)):
+        assert np.asarray(a).shape == np.asarray(b).shape, what
+        np.testing.assert_allclose(a, b, rtol=0, atol=TOL * max(1.0, np.abs(b).max()), err_msg=what)
+
+
+def _compare(style, units, **kwargs):
+    names_b, values_b, runs_b = _run("basic", style, units, **kwargs)
+    names_f, values_f, runs_f = _run("fused", style, units, **kwargs)
+    assert names_f == names_b
+    for a, b in zip(values_f, values_b):  # the same seeded initial weights
+        np.testing.assert_array_equal(a, b)
+    for k, (ours, ref) in enumerate(zip(runs_f, runs_b)):
+        _assert_close(ours[0], ref[0], f"outputs, run {k}")
+        _assert_close(ours[1], ref[1], f"final states, run {k}")
+        _assert_close(ours[2], ref[2], f"gradients (inputs, initial state, weights), run {k}")
+    return runs_f
+
+
+# --- equality with basic -------------------------------------------------------------------------------------
+def test_stocktwits_shaped_stack_equals_basic_without_dropout():
+    runs = _compare("stocktwits", (16, 8), depth=12, batch=4, steps=40, keep="tensor", keep_value=1.0)
+    assert np.abs(runs[0][2][0]).max() > 1e-3  # the input gradient is not trivially zero
+
+
+@pytest.mark.parametrize("options", [{"backward": "op", "xla": False, "chunks": 1},
+                                     {"backward": "tf", "xla": False, "chunks": 1},
+                                     {"backward": "tf", "xla": True, "chunks": 1},
+                                     {"backward": "op", "xla": False, "chunks": 2},
+                                     {"backward": "tf", "xla": True, "chunks": 2}],
+                         ids=["grad_op", "tf_ops", "xla", "grad_op_2_chunks", "xla_2_chunks"])
+def test_stocktwits_shaped_stack_equals_basic_with_the_same_seeded_dropout_masks(options, monkeypatch):
+    for key, value in options.items():
+        monkeypatch.setitem(fast_lstm.OPTIONS, key, value)
+    # two session runs: the second draws the next masks of the same streams
+    runs = _compare("stocktwits", (16, 8), depth=12, batch=4, steps=40, keep="tensor", keep_value=0.6, runs=2)
+    out = runs[0][0]
+    assert 0.2 < np.mean(out == 0) < 0.6  # dropout acted (h is never exactly 0 otherwise)
+    assert not np.array_equal(runs[0][0] == 0, runs[1][0] == 0)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_thomas_shaped_stack_equals_lstmcell(tied):
+    _compare("thomas", (10, 10), depth=10, batch=3, steps=12, tied=tied, keep=0.5)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_official_ptb_unroll_equals_basic(tied):
+    _compare("official", (10, 10), depth=10, batch=3, steps=7, tied=tied, keep=0.5)
+
+
+def test_official_ptb_unroll_equals_basic_without_dropout():
+    _compare("official", (10, 10), depth=7, batch=2, steps=5)
+
+
+def test_tied_layers_hold_one_weight_set():
+    names, _, _ = _run("fused", "thomas", (10, 10), depth=10, tied=True)
+    assert names == [("Model/rnn/multi_rnn_cell/cell_0/lstm_cell/kernel:0", [20, 40]),
+                     ("Model/rnn/multi_rnn_cell/cell_0/lstm_cell/bias:0", [40])]
+
+
+def test_dropout_mask_is_fresh_per_step_with_the_keep_probability():
+    graph, t = _build("fused", "stocktwits", (64,), 8, 32, 50, keep="tensor", seed=None)
+    with tf1.Session(graph=graph) as sess:
+        sess.run(t["init"])
+        feed = {t["x"]: np.ones((32, 50, 8), np.float32), t["keep_prob"]: 0.7,
+                **{s: np.zeros(s.shape.as_list(), np.float32) for s in t["initial"]}}
+        out = sess.run(t["out"], feed)
+    dropped = out == 0
+    assert abs(dropped.mean() - 0.3) < 0.02
+    # the same inputs at every step: only a fresh mask per step makes the patterns differ
+    assert np.mean(dropped[:, 20] != dropped[:, 21]) > 0.3
+    kept = out[~dropped]
+    assert np.all(np.abs(kept) > 0)
+
+
+def test_unsupported_cells_are_refused_clearly():
+    with tf.Graph().as_default():
+        x = tf.zeros([2, 3, 4])
+        stack = tf1.nn.rnn_cell.MultiRNNCell([tf1.nn.rnn_cell.GRUCell(3)])
+        with pytest.raises(ValueError, match="BasicLSTMCell or LSTMCell"):
+            fast_lstm.dynamic_rnn(stack, x, initial_state=stack.zero_state(2, tf.float32))
+        cell = tf1.nn.rnn_cell.DropoutWrapper(tf1.nn.rnn_cell.BasicLSTMCell(3), input_keep_prob=0.5)
+        with pytest.raises(ValueError, match="input_keep_prob"):
+            fast_lstm.dynamic_rnn(cell, x, initial_state=cell.zero_state(2, tf.float32))
+
+
+# --- the apps ----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    return write_messages(tmp_path_factory.mktemp("st") / "StockTwits_SPY_Sentiment_2017.gz")
+
+
+def test_stocktwits_seeded_fused_run_equals_basic(small_data, tmp_path):
+    curves = {cell: stocktwits.train(small_data, tmp_path / cell, SMALL, QUICK, split_seed=3, seed=7, cell=cell,
+                                     log=_quiet)["curve"] for cell in ("basic", "fused")}
+    for ours, ref in zip(curves["fused"], curves["basic"]):
+        assert ours["train_loss"] == pytest.approx(ref["train_loss"], abs=1e-5)
+        assert ours["val_acc"] == pytest.approx(ref["val_acc"], abs=1e-3)
+    assert json.loads((tmp_path / "fused" / "manifest.json").read_text())["cell"] == "fused"
+
+
+def test_a_basic_checkpoint_restores_under_fused(small_data, tmp_path):
+    stocktwits.train(small_data, tmp_path, SMALL, QUICK, split_seed=3, seed=7, log=_quiet)
+    checkpoint = tf1.train.latest_checkpoint(str(tmp_path))
+    vocab_size = json.loads((tmp_path / "manifest.json").read_text())["vocab_size"]
+    ids = np.random.RandomState(0).randint(0, vocab_size, (SMALL.batch_size, 12))
+    predictions = {}
+    for cell in ("basic", "fused"):
+        with tf.Graph().as_default():
+            model = stocktwits.build_graph(vocab_size, SMALL, cell=cell)
+            with tf1.Session() as sess:
+                tf1.train.Saver().restore(sess, checkpoint)
+                feed = {model.inputs: ids, model.keep_prob: 1.0,
+                        **dict(zip(tf.nest.flatten(model.initial_state),
+                                   tf.nest.flatten(stocktwits.zero_state_value(model))))}
+                predictions[cell] = sess.run(model.predictions, feed)
+    np.testing.assert_allclose(predictions["fused"], predictions["basic"], atol=1e-6)
+    assert predictions["basic"].std() > 0
+
+
+def test_golden_curve_of_test_preset_with_fused(stocktwits_path, tmp_path):
+    golden = json.loads(GOLDEN.read_text())
+    result = stocktwits.train(stocktwits_path, tmp_path, "test", split_seed=golden.get("split_seed", golden["seed"]),
+                              seed=golden["seed"], cell="fused", log=_quiet)
+    assert len(result["curve"]) == len(golden["curve"])
+    for ours, ref in zip(result["curve"], golden["curve"]):
+        assert ours["train_loss"] == pytest.approx(ref["train_loss"], abs=1e-5)
+        assert ours["epoch_train_loss"] == pytest.approx(ref["epoch_train_loss"], abs=1e-5)
+        assert ours["train_acc"] == pytest.approx(ref["train_acc"], abs=1e-3)
+        assert ours["val_acc"] == pytest.approx(ref["val_acc"], abs=1e-3)
+
+
+@pytest.mark.parametrize("app", ["official", "thomas"])
+def test_ptb_seeded_fused_run_equals_basic(app, tmp_path):
+    """Official (small preset shrunk, with dropout) and Thomas (tied layers, dropout 0.5): a seeded fused run
+    follows the basic one (same initial weights, same dropout draws)."""
+    corpus = write_corpus(tmp_path)
+    curves = {}
+    for mode in ("basic", "fused"):
+        if app == "official":
+            config = dataclasses.replace(TINY, keep_prob=0.6, rnn_mode=mode)
+            result = ptb.train(corpus, tmp_path / mode, config, seed=3, log=_quiet)
+        else:
+            config = dataclasses.replace(TINY_THOMAS, epochs=2, rnn_mode=mode)
+            assert config.tie_layers and config.keep_prob < 1
+            result = ptb_thomas.train(corpus, tmp_path / mode, config, seed=3, log=_quiet)
+        curves[mode] = result["curve"]
+    assert len(curves["fused"]) == len(curves["basic"]) == 2
+    for ours, ref in zip(curves["fused"], curves["basic"]):
+        for column, value in ref.items():
+            if isinstance(value, float) and "second" not in column and "time" not in column:
+                assert ours[column] == pytest.approx(value, rel=1e-5), column
+    assert json.loads((tmp_path / "fused" / "manifest.json").read_text())["cell"] == "fused"
