@@ -28,11 +28,12 @@ SEED = flags.DEFINE_integer("seed", None, "Seed for Python, NumPy and the TF gra
 MAX_EPOCHS = flags.DEFINE_integer("max_epochs", None, "Stop training after this many epochs in total, at most "
                                   "the preset's (a later run with a larger value resumes; fables and essentials "
                                   "count their logged blocks of iterations).", lower_bound=1)
-CELL = flags.DEFINE_enum("cell", "basic", ["basic", "block", "cudnn_compatible"],
+CELL = flags.DEFINE_enum("cell", "basic", ["basic", "block", "cudnn_compatible", "fused"],
                          "LSTM cell: basic (BasicLSTMCell, the originals'), block (the raw LSTMBlockCell op, faster "
-                         "on CPU) or cudnn_compatible (LSTMBlockCell with forget_bias 0, TF1's "
-                         "CudnnCompatibleLSTMCell). Recorded in the manifest; `python -m legacy_lstm.convert` "
-                         "converts checkpoints between them.")
+                         "on CPU), cudnn_compatible (LSTMBlockCell with forget_bias 0, TF1's "
+                         "CudnnCompatibleLSTMCell) or fused (basic's variables and maths, run over the whole "
+                         "sequence by legacy_lstm.fast_lstm; stocktwits, ptb and ptb_thomas). Recorded in the "
+                         "manifest; `python -m legacy_lstm.convert` converts checkpoints between them.")
 PROMPT = flags.DEFINE_string("prompt", None, "--mode=generate (language-model apps): the words to continue, "
                              "e.g. \"had a general\" (fables: exactly its 3 input words).")
 NUM_WORDS = flags.DEFINE_integer("num_words", 32, "generate/interactive: how many words to generate after the "
@@ -43,10 +44,52 @@ PROGRESS = flags.DEFINE_boolean("progress", True, "Training: show the progress o
 CHECKPOINT = flags.DEFINE_string("checkpoint", None, "test/predict: checkpoint prefix to restore (default: the "
                                  "newest in --run_dir). May be a checkpoint written by the original TF 1.x code.")
 
+# Distributed training on TensorFlow's runtime (legacy_lstm/distributed.py), with the names of TF1's distributed
+# examples. Only the apps whose main calls resolve_cluster take them (resolve_common refuses them elsewhere).
+PS_HOSTS = flags.DEFINE_list("ps_hosts", [], "Distributed training: comma-separated host:port list of the "
+                             "parameter server (ps) tasks, the same on every task.")
+WORKER_HOSTS = flags.DEFINE_list("worker_hosts", [], "Distributed training: comma-separated host:port list of the "
+                                 "worker tasks (the first is the chief, which writes the run directory).")
+JOB_NAME = flags.DEFINE_enum("job_name", None, ["ps", "worker"], "Distributed training: this task's job.")
+TASK_INDEX = flags.DEFINE_integer("task_index", 0, "Distributed training: this task's index in its job's host "
+                                  "list (worker 0 is the chief).", lower_bound=0)
+SYNC_REPLICAS = flags.DEFINE_boolean("sync_replicas", True, "Distributed training: synchronous updates "
+                                     "(SyncReplicasOptimizer: the gradients of --replicas_to_aggregate workers "
+                                     "averaged per step); --nosync_replicas: asynchronous.")
+REPLICAS_TO_AGGREGATE = flags.DEFINE_integer("replicas_to_aggregate", None, "Distributed training, sync: gradients "
+                                             "averaged per update (default: the number of workers).", lower_bound=1)
+CLUSTER_FLAGS = ("ps_hosts", "worker_hosts", "job_name", "task_index", "sync_replicas", "replicas_to_aggregate")
 
-def resolve_common(app_name, presets, default_preset, modes, argv, positional_modes=(), positional_hint=""):
+
+def _cluster_flags_given():
+    return [name for name in CLUSTER_FLAGS if name in flags.FLAGS and not flags.FLAGS[name].using_default_value]
+
+
+def resolve_cluster(mode):
+    """The ``legacy_lstm.distributed.Cluster`` of the distributed flags, or None when none is given (one process).
+    They train only: with another --mode they are a usage error."""
+    given = _cluster_flags_given()
+    if not given:
+        return None
+    if mode != "train":
+        raise app.UsageError(f"--{' --'.join(given)}: the cluster flags are for --mode=train; test, predict and "
+                             "generate run in one process on the chief's run directory")
+    from legacy_lstm import distributed
+    try:
+        return distributed.from_flags(PS_HOSTS.value, WORKER_HOSTS.value, JOB_NAME.value, TASK_INDEX.value,
+                                      SYNC_REPLICAS.value, REPLICAS_TO_AGGREGATE.value)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from None
+
+
+def resolve_common(app_name, presets, default_preset, modes, argv, positional_modes=(), positional_hint="",
+                   cluster=False):
     """The preamble of every app's ``main``: (preset name, mode, run dir), with usage errors for an unknown
-    preset, an unsupported mode, or positional arguments outside ``positional_modes``."""
+    preset, an unsupported mode, or positional arguments outside ``positional_modes``; and for the distributed
+    flags unless the app trains on a cluster (``cluster=True``: its main reads them with ``resolve_cluster``)."""
+    if not cluster and _cluster_flags_given():
+        raise app.UsageError(f"--{' --'.join(_cluster_flags_given())}: legacy_lstm.{app_name} does not train on a "
+                             "cluster (legacy_lstm.stocktwits and legacy_lstm.ptb do)")
     preset, _ = resolve_preset(presets, default_preset)
     mode = resolve_mode(modes)
     if len(argv) > 1 and mode not in positional_modes:

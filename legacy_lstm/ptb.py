@@ -94,6 +94,8 @@ import numpy as np
 from absl import flags
 
 from legacy_lstm import cli
+from legacy_lstm import distributed
+from legacy_lstm import fast_lstm
 from legacy_lstm import ptb_common as common
 from legacy_lstm import ptb_thomas
 from legacy_lstm import published
@@ -164,11 +166,15 @@ class PTBModel:
         state = self.initial_state
         outputs = []
         with tf1.variable_scope("RNN"):
-            for time_step in range(self.num_steps):
-                if time_step > 0:
-                    tf1.get_variable_scope().reuse_variables()
-                cell_output, state = cell(inputs[:, time_step, :], state)
-                outputs.append(cell_output)
+            if config.rnn_mode == "fused":  # this unroll's variables and dropout draws, run as one fused stack
+                fused_output, state = fast_lstm.unrolled_rnn(cell, inputs, state)
+                outputs.append(fused_output)  # [batch, steps, size]: reshaped below as the concat of the steps
+            else:
+                for time_step in range(self.num_steps):
+                    if time_step > 0:
+                        tf1.get_variable_scope().reuse_variables()
+                    cell_output, state = cell(inputs[:, time_step, :], state)
+                    outputs.append(cell_output)
         output = tf.reshape(tf.concat(outputs, 1), [-1, size])
         self.final_state = state
         softmax_w = tf1.get_variable("softmax_w", [size, vocab], dtype=tf.float32)
@@ -184,7 +190,8 @@ class PTBModel:
         self.lr = tf.Variable(0.0, trainable=False)
         tvars = tf1.trainable_variables()
         grads, _ = tf.clip_by_global_norm(tf.gradients(self.cost, tvars), config.max_grad_norm)
-        optimizer = tf1.train.GradientDescentOptimizer(self.lr)
+        # distributed.optimizer: the optimizer itself in one process; replicated on a cluster
+        optimizer = distributed.optimizer(tf1.train.GradientDescentOptimizer(self.lr))
         self.train_op = optimizer.apply_gradients(zip(grads, tvars),
                                                   global_step=tf1.train.get_or_create_global_step())
         self.new_lr = tf1.placeholder(tf.float32, shape=[], name="new_learning_rate")
@@ -242,8 +249,11 @@ def run_epoch(step, epoch_size, num_steps, batch_size=1, verbose=False, log=prin
     iters = 0
     state = step.zero_state
     report_every = max(1, epoch_size // 10)
+    steps = range(epoch_size)
+    if sitting:  # one process: every step; a cluster worker: its steps over its own piece of the data
+        epoch_size, steps = sitting.share(epoch_size, steps, split=False)
     with sitting.batches(epoch_size) if sitting else contextlib.nullcontext():
-        for i in range(epoch_size):
+        for i in steps:
             cost, final = step(*(state if carry_state else step.zero_state))
             training.check_finite(cost, f"step {i}")
             if sitting:
@@ -263,18 +273,21 @@ def run_epoch(step, epoch_size, num_steps, batch_size=1, verbose=False, log=prin
 # Training
 # ---------------------------------------------------------------------------------------------------------
 def train(paths, run_dir, preset="small", seed=None, max_epochs=None, rnn_mode=None, tie_layers=None, log=print,
-          progress=False):
+          progress=False, cluster=None):
     """Train (resuming from ``run_dir``, with the run's own seed); ``paths`` = (train, valid, test) files.
     Returns {"curve", "run_dir", "seed", "finished", "seconds", "config"}. ``max_epochs`` counts epochs in
-    total."""
+    total. ``cluster``: a worker task's ``legacy_lstm.distributed.Cluster`` (None: one process); the worker
+    trains on its contiguous piece of the training text."""
     preset_name, config = common.resolve_config(PRESETS, preset, rnn_mode=rnn_mode, tie_layers=tie_layers)
     _check_style(config)
     cli.epochs_to_run(config.epochs, max_epochs)  # a usage error before any data is read
     train_data, valid_data, _, word_to_id = common.load(paths, config)
-    seed = training.resolve_seed(runs.read_manifest(run_dir), seed)
+    seed = training.resolve_seed(distributed.saved_manifest(run_dir, cluster, log), seed)  # a worker: the chief's
     manifest = common.make_manifest(APP, preset_name, config, word_to_id, seed, len(train_data))
+    if cluster is not None:
+        train_data = cluster.shard_tokens(train_data)
     result = training.train(_OfficialLoop(config, train_data, valid_data), run_dir, manifest, config.epochs,
-                            max_epochs, seed, vocab=word_to_id, log=log, progress=progress)
+                            max_epochs, seed, vocab=word_to_id, log=log, progress=progress, cluster=cluster)
     result["config"] = config
     return result
 
@@ -489,12 +502,20 @@ def main(argv):
         if cli.RUN_DIR.value is None and runs.read_manifest(old_default) is not None:
             flags.FLAGS.run_dir = old_default
         return ptb_thomas.main(argv)
-    preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "small", ("train", "test", "generate"), argv)
+    preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "small", ("train", "test", "generate"), argv,
+                                               cluster=True)
+    cluster = cli.resolve_cluster(mode)
     rnn_mode = common.rnn_mode_flag()
+    if cluster is not None and cluster.is_ps:
+        return distributed.serve(cluster)
+    if cluster is not None and not cluster.is_chief:  # a worker trains; the chief also tests, as one process does
+        train(ptb_data.locate(cli.resolve_data_dir()), run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, rnn_mode,
+              common.TIE_LAYERS.value, progress=cli.PROGRESS.value, cluster=cluster)
+        return 0
     return common.run_mode(
         mode, run_dir,
         lambda paths: train(paths, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, rnn_mode,
-                            common.TIE_LAYERS.value, progress=cli.PROGRESS.value),
+                            common.TIE_LAYERS.value, progress=cli.PROGRESS.value, cluster=cluster),
         lambda paths, checkpoint: test(paths, run_dir, checkpoint, fast=FAST_TEST.value),
         Generator)
 

@@ -63,11 +63,27 @@ epoch, a manifest checked on restore, TensorBoard events and the per-epoch curve
 stop with a clear error on a NaN loss (the last good checkpoint is kept). The original's final checkpoint name
 ``sentiment.ckpt`` is kept; a ``sentiment.ckpt`` written by the original code under TF 1.x restores into this
 graph (same variable names) with ``--mode=test --checkpoint=path/to/sentiment.ckpt --split_seed=<n>
---run_dir=<a new folder>``; as that run's split is unknown, the accuracy on any split is optimistic.
+--run_dir=<a new folder>``; as that run's split is unknown, the accuracy on any split is optimistic. That test
+records the config and vocabulary in the new run dir, so ``--mode=predict --run_dir=<it>
+--checkpoint=path/to/sentiment.ckpt`` then works too.
 
-Log line (the article's spelling; the notebook printed "Train Accruacy")::
+Hoffman-style checkpoints of other sizes (notebooks that copied his functions with their own settings): the
+preset's sizes are overridden by ``--lstm_sizes=512`` (a comma list), ``--embed_size=300``, ``--vocab_size=10963``
+(rows of the embedding, when the checkpoint's vocabulary was larger than this data's) and ``--optimizer=adam``
+(adadelta, the original's, or adam: whose slots the graph holds, which matters when training on from such a
+checkpoint), or by ``--config=<file.json>`` holding any Config fields (``{"lstm_sizes": [512], "embed_size": 300,
+"optimizer": "adam"}``; the flags win over it). They are recorded in the manifest's config (optimizer and
+vocab_size only when they differ from the original's, so earlier run dirs still match), so a resume, test or
+predict with other values is refused, naming the field. E.g. a TF 1.6 notebook's one BasicLSTMCell 512,
+embedding 300 over 10,963 words, Adam (tests/test_tf1_checkpoints.py checks its names and shapes)::
 
-    Epoch: 1/50... Batch: 303/303... Train Loss: 0.247... Train Accuracy: 0.562... Val Accuracy: 0.578
+    python -m legacy_lstm.stocktwits --mode=test --checkpoint=path/to/sentiment.ckpt --split_seed=1 \
+        --run_dir=<a new folder> --lstm_sizes=512 --embed_size=300 --vocab_size=10963 --optimizer=adam
+
+Log line (the notebook's spelling, which printed the published numbers; ``--noaccruacy`` prints the article's
+"Train Accuracy"; ``python -m legacy_lstm.compare`` reads both)::
+
+    Epoch: 1/50... Batch: 303/303... Train Loss: 0.247... Train Accruacy: 0.562... Val Accuracy: 0.578
 
 Predict: ``python -m legacy_lstm.stocktwits --mode=predict "SPY to the moon" 'puts on $SPY'`` (or one message
 per line on stdin) prints the probability of bullish and the label per message, with the vocabulary saved
@@ -83,6 +99,8 @@ faithful run) is refused, naming it.
 import collections
 import contextlib
 import dataclasses
+import json
+import pathlib
 import time
 
 import numpy as np
@@ -90,6 +108,8 @@ from absl import flags
 
 from legacy_lstm import cells
 from legacy_lstm import cli
+from legacy_lstm import distributed
+from legacy_lstm import fast_lstm
 from legacy_lstm import report
 from legacy_lstm import runs
 from legacy_lstm import training
@@ -114,6 +134,14 @@ class Config:
     epochs: int = 50
     split_frac: float = 0.8
     max_records: int = None  # use only the first N records of the file (the `test` preset)
+    # For Hoffman-style checkpoints written by other notebooks (--optimizer, --vocab_size; resolve_config):
+    optimizer: str = "adadelta"  # adadelta (the original's) | adam: whose slots the graph (and a checkpoint) holds
+    vocab_size: int = None       # rows of the embedding; None: the data's vocabulary + 1 (the original's)
+
+
+# Config fields added after runs were recorded: the manifest holds them only when they differ from the original's,
+# so a run directory written before them still resumes, tests and predicts (its manifest lacks them).
+_LATER_FIELDS = {"optimizer": "adadelta", "vocab_size": None}
 
 
 PRESETS = {
@@ -195,7 +223,8 @@ def build_graph(vocab_size, config, parallel_iterations=None, cell="basic", inpu
                 optimizer="adadelta"):
     """Build the notebook's graph in the default graph; variable names are those TF 1.x gave it.
 
-    ``cell`` is basic (the original's BasicLSTMCell), block or cudnn_compatible (see legacy_lstm.cells).
+    ``cell`` is basic (the original's BasicLSTMCell), block or cudnn_compatible (see legacy_lstm.cells), or fused
+    (basic's variables and maths over the whole sequence, see legacy_lstm.fast_lstm).
 
     ``parallel_iterations=1`` makes the dropout inside the RNN loop draw in a fixed order (deterministic runs,
     ~6-10% slower); None keeps dynamic_rnn's default of 32.
@@ -219,19 +248,23 @@ def build_graph(vocab_size, config, parallel_iterations=None, cell="basic", inpu
     else:
         embed = inputs
     # build_lstm_layers: one fresh cell per layer, output dropout only
-    layers = [tf1.nn.rnn_cell.DropoutWrapper(cells.make_cell(cell, size), output_keep_prob=keep_prob)
+    # (fused: the same BasicLSTMCell stack, run by legacy_lstm.fast_lstm with the same variables and draws)
+    layers = [tf1.nn.rnn_cell.DropoutWrapper(cells.make_cell("basic" if cell == "fused" else cell, size),
+                                             output_keep_prob=keep_prob)
               for size in config.lstm_sizes]
     stack = tf1.nn.rnn_cell.MultiRNNCell(layers)
     # The batch size is baked into the zero state: partial batches are dropped everywhere.
     initial_state = stack.zero_state(config.batch_size, tf.float32)
-    outputs, final_state = tf1.nn.dynamic_rnn(stack, embed, initial_state=initial_state,
-                                              parallel_iterations=parallel_iterations or 32)
+    rnn = fast_lstm.dynamic_rnn if cell == "fused" else tf1.nn.dynamic_rnn
+    outputs, final_state = rnn(stack, embed, initial_state=initial_state,
+                               parallel_iterations=parallel_iterations or 32)
     # build_cost_fn_and_opt: sigmoid unit on the last step, MSE, Adadelta
     predictions = fully_connected(outputs[:, -1], 1, activation_fn=tf.sigmoid)
     loss = tf1.losses.mean_squared_error(labels, predictions)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-    train_op = OPTIMIZERS[optimizer](config.learning_rate).minimize(loss)
+    # distributed.optimizer: the optimizer itself in one process; on a cluster, replicated (legacy_lstm/distributed.py)
+    train_op = distributed.optimizer(OPTIMIZERS[optimizer](config.learning_rate)).minimize(loss)
     # build_accuracy
     correct = tf.equal(tf.cast(tf.round(predictions), tf.int32), labels)
     accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
@@ -263,23 +296,31 @@ def evaluate(sess, model, split, batch_size, carry_state=True):
     return float(np.mean(accs))
 
 
-def run_epoch(sess, model, data, config, quirks, epoch, num_epochs, log=print, sitting=None):
+def run_epoch(sess, model, data, config, quirks, epoch, num_epochs, log=print, sitting=None, accruacy=True):
     """One training epoch as ``build_and_train_network``; returns the curve row of the epoch.
 
-    ``sitting`` (the driver's, optional) shows the progress of the batches."""
+    ``sitting`` (the driver's, optional) shows the progress of the batches; ``accruacy``: the log line's
+    "Train Accruacy", as the notebook printed it (False: the article's "Train Accuracy")."""
     start = time.time()
     n_batches = st_data.num_batches(len(data.train.x), config.batch_size)
     if n_batches == 0:
         raise ValueError(f"{len(data.train.x)} training examples do not fill one batch of {config.batch_size}")
+    batches = st_data.get_batches(data.train.x, data.train.y, config.batch_size)
+    if sitting:  # one process: all of them; a cluster worker: its share (legacy_lstm/distributed.py)
+        n_batches, batches = sitting.share(n_batches, batches)
     with sitting.batches(n_batches) if sitting else contextlib.nullcontext():
-        row = _train_batches(sess, model, data, config, quirks, epoch, num_epochs, n_batches, log, sitting)
+        row = _train_batches(sess, model, data, config, quirks, epoch, num_epochs, n_batches, log, sitting,
+                             accruacy, batches)
     row["seconds"] = round(time.time() - start, 3)
     return row
 
 
-def _train_batches(sess, model, data, config, quirks, epoch, num_epochs, n_batches, log, sitting):
+def _train_batches(sess, model, data, config, quirks, epoch, num_epochs, n_batches, log, sitting, accruacy=True,
+                   batches=None):
     state, train_acc, train_loss, row = zero_state_value(model), [], [], None
-    for ii, (x, y) in enumerate(st_data.get_batches(data.train.x, data.train.y, config.batch_size), 1):
+    if batches is None:
+        batches = st_data.get_batches(data.train.x, data.train.y, config.batch_size)
+    for ii, (x, y) in enumerate(batches, 1):
         feed = {model.inputs: x, model.labels: y[:, None], model.keep_prob: config.keep_prob,
                 **_state_feed(model, state)}
         loss, new_state, _, acc = sess.run([model.loss, model.final_state, model.train_op, model.accuracy], feed)
@@ -295,39 +336,60 @@ def _train_batches(sess, model, data, config, quirks, epoch, num_epochs, n_batch
             val_acc = evaluate(sess, model, data.val, config.batch_size, quirks.carry_state)
             shown = ii + 1 if quirks.eval_off_by_one else ii
             log(f"Epoch: {epoch}/{num_epochs}... Batch: {shown}/{n_batches}... Train Loss: {loss:.3f}... "
-                f"Train Accuracy: {np.mean(train_acc):.3f}... Val Accuracy: {val_acc:.3f}")
+                f"Train {'Accruacy' if accruacy else 'Accuracy'}: {np.mean(train_acc):.3f}... "
+                f"Val Accuracy: {val_acc:.3f}")
             row = {"epoch": epoch, "train_loss": float(loss), "train_acc": float(np.mean(train_acc)),
                    "val_acc": val_acc, "eval_after_batch": ii}
+    if row is None:  # only a cluster worker that joined mid-epoch: fewer batches than its share; no log line
+        row = {"epoch": epoch, "train_loss": float(train_loss[-1]) if train_loss else float("nan"),
+               "train_acc": float(np.mean(train_acc)) if train_acc else float("nan"), "val_acc": float("nan"),
+               "eval_after_batch": len(train_loss)}
+        train_loss, train_acc = train_loss or [float("nan")], train_acc or [float("nan")]
     # Beyond the original's columns: means over every batch of the epoch (the logged ones are partial).
     row["epoch_train_loss"] = float(np.mean(train_loss))
     row["epoch_train_acc"] = float(np.mean(train_acc))
     return row
 
 
+def embedding_rows(config, vocab):
+    """Rows of the embedding: ``config.vocab_size``, else the vocabulary's words + 1 (id 0 is the padding); a
+    vocabulary with ids beyond a given vocab_size is a clear error."""
+    needed = max(vocab.values(), default=0) + 1
+    if config.vocab_size is None:
+        return needed
+    if config.vocab_size < needed:
+        raise ValueError(f"--vocab_size={config.vocab_size} is smaller than this data's vocabulary ({needed - 1} "
+                         f"words + the padding id 0 = {needed}): the checkpoint was trained on another vocabulary")
+    return config.vocab_size
+
+
 def make_manifest(preset, config, quirks, data, split_seed, seed, cell):
-    return {"app": APP, "preset": preset, "config": dataclasses.asdict(config),
+    recorded = {k: v for k, v in dataclasses.asdict(config).items()
+                if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
+    return {"app": APP, "preset": preset, "config": recorded,
             "quirks": dict(dataclasses.asdict(quirks), seq_len=data.seq_len), "split_seed": split_seed,
-            "seed": seed, "cell": cell, "vocab_size": len(data.vocab) + 1,
+            "seed": seed, "cell": cell, "vocab_size": embedding_rows(config, data.vocab),
             "vocab_sha256": runs.vocab_sha256(data.vocab), "num_records": data.num_records}
 
 
 class _Loop(training.Loop):
     final_name = FINAL_CHECKPOINT
 
-    def __init__(self, data, config, quirks, cell, deterministic, split_seed):
+    def __init__(self, data, config, quirks, cell, deterministic, split_seed, accruacy=True):
         self.data, self.config, self.quirks, self.cell = data, config, quirks, cell
-        self.deterministic, self.split_seed = deterministic, split_seed
+        self.deterministic, self.split_seed, self.accruacy = deterministic, split_seed, accruacy
 
     def build(self):
-        return build_graph(len(self.data.vocab) + 1, self.config,
-                           parallel_iterations=1 if self.deterministic else None, cell=self.cell)
+        return build_graph(embedding_rows(self.config, self.data.vocab), self.config,
+                           parallel_iterations=1 if self.deterministic else None, cell=self.cell,
+                           optimizer=self.config.optimizer)
 
     def resumed(self, sitting):
         return f"Resuming {sitting.run_dir} after epoch {sitting.done} (split_seed={self.split_seed})."
 
     def epoch(self, sitting, epoch):
         return run_epoch(sitting.sess, sitting.model, self.data, self.config, self.quirks, epoch, self.config.epochs,
-                         log=sitting.log, sitting=sitting)
+                         log=sitting.log, sitting=sitting, accruacy=self.accruacy)
 
     def summaries(self, row):
         return {"train": {"loss": row["train_loss"], "accuracy": row["train_acc"]},
@@ -335,18 +397,21 @@ class _Loop(training.Loop):
 
 
 def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None, seed=None, max_epochs=None,
-          deterministic=None, cell="basic", log=print, progress=False):
+          deterministic=None, cell="basic", log=print, progress=False, accruacy=True, cluster=None):
     """Train (resuming from ``run_dir`` when it holds an unfinished run of the same config).
 
     ``deterministic`` (default: whether a seed is given) runs the RNN loop with parallel_iterations=1 so that
     dropout draws in a fixed order; with a seed, the run is then repeatable bit for bit on one machine.
     A resume keeps the run's seed and split seed (another ``seed`` is refused: ``training.resolve_seed``).
 
+    ``cluster``: a worker task's ``legacy_lstm.distributed.Cluster`` (None: one process); a worker other than
+    the chief takes the seed and split seed of the chief's run when they are not given.
+
     Returns {"curve": [...], "run_dir", "split_seed", "seed", "finished": bool, "seconds"}.
     """
     preset_name, config = cli.preset_config(PRESETS, preset)
     cli.epochs_to_run(config.epochs, max_epochs)  # a usage error before any data is read
-    saved = runs.read_manifest(run_dir)
+    saved = distributed.saved_manifest(run_dir, cluster, log)  # the run dir's; a worker's: the chief's
     seed = training.resolve_seed(saved, seed)
     if saved is not None:  # resuming: what was not given is the run's own (an unseeded run's drawn split seed)
         split_seed = saved.get("split_seed") if split_seed is None else split_seed
@@ -357,8 +422,9 @@ def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None
     data = load_data(data_path, config, quirks, split_seed)
     manifest = make_manifest(preset_name, config, quirks, data, split_seed, seed, cell)
     manifest["deterministic"] = deterministic  # recorded, not checked: a resume may change it (numbers differ)
-    result = training.train(_Loop(data, config, quirks, cell, deterministic, split_seed), run_dir, manifest,
-                            config.epochs, max_epochs, seed, vocab=data.vocab, log=log, progress=progress)
+    result = training.train(_Loop(data, config, quirks, cell, deterministic, split_seed, accruacy), run_dir, manifest,
+                            config.epochs, max_epochs, seed, vocab=data.vocab, log=log, progress=progress,
+                            cluster=cluster)
     result["split_seed"] = split_seed
     return result
 
@@ -374,12 +440,15 @@ def test(data_path, run_dir, checkpoint=None, preset="hoffman", quirks=FAITHFUL,
                                                                            split_seed, cell, checkpoint)
     graph = tf.Graph()
     with graph.as_default():
-        model = build_graph(len(data.vocab) + 1, config, cell=manifest["cell"])
+        model = build_graph(embedding_rows(config, data.vocab), config, cell=manifest["cell"],
+                            optimizer=config.optimizer)
         # Evaluation needs only the model's weights (not the optimizer slots an imported checkpoint may lack).
         run = runs.Run(run_dir, manifest, var_list=tf1.trainable_variables())
         with tf1.Session(graph=graph) as sess:
             path = run.restore(sess, checkpoint, check_manifest=from_run_dir or checkpoint is None)
             log(f"Restored {path}")
+            if not from_run_dir:  # a checkpoint from elsewhere: its config and vocabulary, for --mode=predict
+                run.write_manifest(data.vocab)
             acc = evaluate(sess, model, data.test, config.batch_size, quirks.carry_state)
     log(f"Test Accuracy: {acc:.3f}")
     return acc
@@ -441,7 +510,8 @@ def predict(run_dir, texts, checkpoint=None):
         return results
     graph = tf.Graph()
     with graph.as_default():
-        model = build_graph(len(vocab) + 1, config, cell=run_probe.get("cell", "basic"))
+        model = build_graph(embedding_rows(config, vocab), config, cell=run_probe.get("cell", "basic"),
+                            optimizer=config.optimizer)
         run = runs.Run(run_dir, run_probe, var_list=tf1.trainable_variables())
         with tf1.Session(graph=graph) as sess:
             run.restore(sess, checkpoint)
@@ -500,14 +570,96 @@ EVAL_OFF_BY_ONE = flags.DEFINE_bool("eval_off_by_one", True, "Validate and log a
                                     "(faithful); --noeval_off_by_one validates after the last batch.")
 SPLIT_SEED = flags.DEFINE_integer("split_seed", None, "Seed of the 80/10/10 split. Default: drawn, logged and "
                                   "stored in the manifest (the original is unseeded).")
+# The sizes of a Hoffman-style graph written by another notebook (e.g. one BasicLSTMCell 512 and Adam): override the
+# preset; recorded in the manifest (config), so a resume or test with other values is refused, naming the field.
+LSTM_SIZES = flags.DEFINE_string("lstm_sizes", None, "Comma list of LSTM layer sizes, e.g. 128,64 (the preset's) "
+                                 "or 512.")
+EMBED_SIZE = flags.DEFINE_integer("embed_size", None, "Embedding width (the preset's: 300).")
+VOCAB_SIZE = flags.DEFINE_integer("vocab_size", None, "Rows of the embedding (default: this data's vocabulary + 1); "
+                                  "for a checkpoint trained with a larger vocabulary.")
+OPTIMIZER = flags.DEFINE_enum("optimizer", None, list(OPTIMIZERS), "adadelta (the original's) or adam: whose "
+                              "slots the graph and its checkpoints hold (default: the preset's, adadelta).")
+CONFIG_FILE = flags.DEFINE_string("config", None, "A JSON file of Config fields over the preset, e.g. "
+                                  '{"lstm_sizes": [512], "embed_size": 300, "optimizer": "adam"}; the flags above '
+                                  "override it.")
+ACCRUACY = flags.DEFINE_bool("accruacy", True, "Log the notebook's misspelt 'Train Accruacy' (faithful); "
+                             "--noaccruacy prints the article's 'Train Accuracy'.")
 flags.adopt_module_key_flags(cli)
+
+
+def config_overrides(lstm_sizes=None, embed_size=None, vocab_size=None, optimizer=None, config_file=None):
+    """{Config field: value}: a JSON file's fields (``config_file``), then the flags' values over them
+    (``lstm_sizes`` as a comma list); unknown fields and bad values are a ValueError naming them."""
+    known = {f.name for f in dataclasses.fields(Config)}
+    overrides = {}
+    if config_file is not None:
+        try:
+            overrides = json.loads(pathlib.Path(config_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ValueError(f"--config={config_file}: cannot read a JSON object of Config fields ({err})") from err
+        unknown = sorted(set(overrides) - known) if isinstance(overrides, dict) else [repr(overrides)]
+        if unknown:
+            raise ValueError(f"--config={config_file}: expected a JSON object of Config fields "
+                             f"({', '.join(sorted(known))}); not one: {', '.join(unknown)}")
+    if lstm_sizes is not None:
+        try:
+            overrides["lstm_sizes"] = [int(size) for size in str(lstm_sizes).split(",")]
+        except ValueError:
+            raise ValueError(f"--lstm_sizes={lstm_sizes}: expected a comma list of whole numbers, e.g. "
+                             "128,64") from None
+    overrides.update({k: v for k, v in (("embed_size", embed_size), ("vocab_size", vocab_size),
+                                        ("optimizer", optimizer)) if v is not None})
+    if "lstm_sizes" in overrides:
+        overrides["lstm_sizes"] = tuple(overrides["lstm_sizes"])
+        if not overrides["lstm_sizes"] or min(overrides["lstm_sizes"]) < 1:
+            raise ValueError(f"lstm_sizes must be one or more sizes >= 1, got {list(overrides['lstm_sizes'])}")
+    for name in ("embed_size", "vocab_size"):
+        if name in overrides and (not isinstance(overrides[name], int) or overrides[name] < 1):
+            raise ValueError(f"{name} must be a whole number >= 1, got {overrides[name]!r}")
+    if overrides.get("optimizer", "adadelta") not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {overrides['optimizer']!r}")
+    return overrides
+
+
+def resolve_config(preset, overrides=None):
+    """(name, Config): the preset's config with ``overrides`` (``config_overrides``) applied; a config that is no
+    preset's is named "custom" in the manifest, as any Config given to ``train``."""
+    _, config = cli.preset_config(PRESETS, preset)
+    return cli.preset_config(PRESETS, dataclasses.replace(config, **(overrides or {})))
+
+
+def _check_config_flags(run_dir, overrides):
+    """Test/predict use the run's own config: an override given with another value than the run's is an error."""
+    saved = runs.read_manifest(run_dir)
+    if saved is None or not overrides:
+        return
+    config = saved.get("config") or {}
+
+    def shown(value):
+        return list(value) if isinstance(value, (list, tuple)) else value
+
+    ran = {field: shown(config.get(field, _LATER_FIELDS.get(field))) for field in overrides}
+    problems = [f"{field}={shown(value)} (the run's: {ran[field]})" for field, value in overrides.items()
+                if shown(value) != ran[field]]
+    if problems:
+        raise runs.ManifestMismatchError(f"{run_dir} was trained with another config than given: "
+                                         f"{'; '.join(problems)}. Its own is used when the flags are left out.")
 
 
 def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "hoffman", ("train", "test", "predict"), argv,
-                                               ("predict",), "messages are only taken with --mode=predict")
+                                               ("predict",), "messages are only taken with --mode=predict",
+                                               cluster=True)
+    cluster = cli.resolve_cluster(mode)
+    if cluster is not None and cluster.is_ps:
+        return distributed.serve(cluster)
+    overrides = config_overrides(LSTM_SIZES.value, EMBED_SIZE.value, VOCAB_SIZE.value, OPTIMIZER.value,
+                                 CONFIG_FILE.value)
     if mode != "train":  # the run's own settings are used: a flag given with another value is an error
         cli.check_given_flags(run_dir, skip=("seq_len",) if SEQ_LEN.value == "auto" else ())  # auto: resolved
+        _check_config_flags(run_dir, overrides)
+    if overrides:  # the preset with the given sizes/optimiser (a Config is recorded as "custom")
+        preset = resolve_config(preset, overrides)[1]
     if mode == "predict":
         texts = cli.read_messages(argv)
         for r in predict(run_dir, texts, cli.CHECKPOINT.value):
@@ -524,7 +676,7 @@ def main(argv):
                     eval_off_by_one=EVAL_OFF_BY_ONE.value)
     if mode == "train":
         result = train(data_path, run_dir, preset, quirks, SPLIT_SEED.value, cli.SEED.value, cli.MAX_EPOCHS.value,
-                       cell=cli.CELL.value, progress=cli.PROGRESS.value)
+                       cell=cli.CELL.value, progress=cli.PROGRESS.value, accruacy=ACCRUACY.value, cluster=cluster)
         print(f"Run directory: {run_dir} ({len(result['curve'])} epochs done, split_seed={result['split_seed']})")
     else:
         test(data_path, run_dir, cli.CHECKPOINT.value, preset, quirks, SPLIT_SEED.value, cli.CELL.value)

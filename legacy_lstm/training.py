@@ -183,10 +183,20 @@ class Sitting:
     log: object
     progress: Progress
     epoch: int = 0       # the epoch being trained
+    replica: object = None  # on a cluster: this worker task's legacy_lstm.distributed.Replica
 
     def batches(self, n):
         """Context of one epoch of ``n`` batches (the progress display); call ``tick`` after each batch."""
         return self.progress.epoch(self.epoch, self.total_epochs, n)
+
+    def share(self, n, items, split=True):
+        """(count, iterable): the batches of this epoch this process trains, of the epoch's ``n`` batches
+        ``items``. In one process all of them, unchanged; on a cluster this worker's share (round-robin when
+        ``split``; ``split=False`` when the app gave each worker its own data), as legacy_lstm/distributed.py
+        describes."""
+        if self.replica is None:
+            return n, items
+        return self.replica.share(self.epoch, n, items, split)
 
     def tick(self, n=1):
         self.progress.tick(n)
@@ -247,32 +257,49 @@ class Loop:
 
 
 def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, vocab=None, log=print,
-          progress=False, unit_label=None):
+          progress=False, unit_label=None, cluster=None):
     """Train ``loop`` in ``run_dir`` (resuming an unfinished run of the same config) up to ``max_epochs``
     epochs in total (default: all ``total_epochs``).
 
     ``manifest``: the run's resolved config (checked against a saved one on resume); ``seed``: already resolved
     (``resolve_seed``); ``vocab``: saved as vocab.json with a new run. ``progress``: show the progress display.
+    ``cluster``: a worker task's ``legacy_lstm.distributed.Cluster`` (None: one process): the model is built for
+    the ps tasks, the chief alone writes the run directory, and each worker trains its share of every epoch
+    (``Sitting.share``); the manifest gets a ``cluster`` field (not checked on restore).
     Returns {"curve", "run_dir", "seed", "finished", "seconds", "done_before"}."""
     from legacy_lstm import cli
     num_epochs = cli.epochs_to_run(total_epochs, max_epochs, unit_label or f"{loop.unit}s")
     start = time.time()
+    replica = None
+    if cluster is not None:
+        from legacy_lstm import distributed
+        replica = distributed.Replica(cluster, log)
+        manifest = dict(manifest, cluster=cluster.describe())
     graph = tf.Graph()
     with graph.as_default():
-        seed_everything(runs.sitting_seed(seed, run_dir))  # seed + finished epochs when resuming
-        model = loop.build()
-        run = runs.Run(run_dir, manifest, final_name=loop.final_name, var_list=loop.var_list())
-        with tf1.Session(graph=graph, config=loop.session_config) as sess:
+        sitting_seed = runs.sitting_seed(seed, run_dir)  # seed + finished epochs when resuming
+        seed_everything(replica.seed(sitting_seed) if replica else sitting_seed)
+        model = replica.build(loop.build) if replica else loop.build()
+        if replica:
+            run = replica.make_run(run_dir, manifest, loop.final_name, replica.var_list(loop.var_list()))
+        else:
+            run = runs.Run(run_dir, manifest, final_name=loop.final_name, var_list=loop.var_list())
+        session_config = replica.session_config(loop.session_config) if replica else loop.session_config
+        with tf1.Session(replica.target if replica else "", graph=graph, config=session_config) as sess:
             bar = Progress(progress, loop.unit)
-            sitting = Sitting(sess, graph, run, model, 0, num_epochs, total_epochs, str(run_dir), bar.wrap(log), bar)
-            sess.run(tf1.global_variables_initializer())
+            sitting = Sitting(sess, graph, run, model, 0, num_epochs, total_epochs, str(run_dir), bar.wrap(log), bar,
+                              replica=replica)
             try:
-                sitting.done = run.resume(sess)
+                if replica:
+                    sitting.done = replica.start(sess, run, vocab, loop, sitting)
+                else:
+                    sess.run(tf1.global_variables_initializer())
+                    sitting.done = run.resume(sess)
+                    if not sitting.done:
+                        run.write_manifest(vocab=vocab)
+                        loop.fresh(sitting)
                 if sitting.done:
                     log(loop.resumed(sitting))
-                else:
-                    run.write_manifest(vocab=vocab)
-                    loop.fresh(sitting)
                 loop.start(sitting)
                 graph.finalize()  # nothing below may add ops: the graph does not grow during training
                 with loop.context(sitting):
@@ -287,6 +314,8 @@ def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, voc
                     loop.finish(sitting, finished)
             finally:
                 run.close()
+                if replica:
+                    replica.finish()
     return {"curve": run.curve, "run_dir": str(run_dir), "seed": seed, "finished": finished,
             "seconds": time.time() - start, "done_before": sitting.done}
 

@@ -1,0 +1,236 @@
+"""Distributed training on TensorFlow's runtime (legacy_lstm/distributed.py, legacy_lstm/cluster.py), on loopback.
+
+Every cluster is a ``cluster.Local`` used as a context manager: each process it started is stopped by pid at the end
+of its test, also when the test fails; every wait has a timeout. The tasks run this file as a script (``_task``
+below) on StockTwits-format data the tests write, so the config can have keep_prob 1 (no dropout masks to differ).
+"""
+
+import dataclasses
+import gzip
+import json
+import pathlib
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from legacy_lstm import cluster as launcher
+from legacy_lstm import distributed, runs, stocktwits
+from legacy_lstm.compat import tf1
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from stocktwits_fixtures import QUICK, SMALL, write_messages  # noqa: E402
+
+WAIT = 120  # seconds any cluster may take (start-up of each task imports TensorFlow: ~10-20 s on 2 loaded cores)
+
+
+def _spec(data, run_dir, **config):
+    return {"data": str(data), "run_dir": str(run_dir), "config": config, "split_seed": 3, "seed": 8}
+
+
+def _command(spec):
+    return [sys.executable, str(pathlib.Path(__file__).resolve()), json.dumps(spec)]
+
+
+def _config(**overrides):
+    fields = dict(vars(SMALL), lstm_sizes=list(SMALL.lstm_sizes))
+    fields.update(overrides)
+    return fields
+
+
+def _variables(prefix):
+    return {name: tf1.train.load_variable(prefix, name) for name, _ in tf1.train.list_variables(prefix)}
+
+
+def _wait_for(predicate, timeout, what):
+    deadline = time.time() + timeout
+    while not predicate():
+        if time.time() > deadline:
+            raise TimeoutError(f"no {what} after {timeout} s")
+        time.sleep(0.1)
+
+
+def _log(task):
+    return pathlib.Path(task.log_path).read_text(errors="replace")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Synchronous: the same steps as one process on the combined batch; a task with other flags is refused
+# ---------------------------------------------------------------------------------------------------------
+WORDS = ("up", "down", "spy", "calls", "puts")
+
+
+def write_every_word_messages(path, n, seed=0):
+    """Messages of 6 words drawn from 5 (bullish: more "up" than "down"), so that every batch of 16 holds every
+    word: then each worker's sparse embedding gradient has every row (see the test below)."""
+    rng = np.random.RandomState(seed)
+    lines = ["\tmessage\tsentiment".replace("\t", ",")]
+    for i in range(n):
+        words = list(rng.choice(WORDS, 6))
+        lines.append(f"{i},{' '.join(words)},{'bullish' if words.count('up') > words.count('down') else 'bearish'}")
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def test_sync_cluster_equals_one_process_on_the_combined_batch(tmp_path):
+    """1 ps + 2 workers, sync, batch 16 each: after k = 30 steps (2 epochs of 15) every variable (weights and
+    Adadelta slots) equals a one-process run of the same seed with batch 32, the two workers' batches side by side.
+
+    Two conditions make them the same steps. Keep_prob 1 (each worker draws its own dropout masks). And every
+    batch holds every word: the embedding's gradient is sparse, and SyncReplicasOptimizer's sparse accumulator
+    averages each row over the gradients that hold it (a row in one worker's batch only gets that worker's
+    gradient, not half of it as in the combined batch's mean) -- TF1's behaviour, kept. Tolerance: float32 sums
+    in another order (the mean of two means of 16 vs one mean of 32), carried through 30 Adadelta steps."""
+    data = write_every_word_messages(tmp_path / "messages.csv.gz", n=600)
+    run_dir = tmp_path / "cluster"
+    spec = _spec(data, run_dir, **_config(keep_prob=1.0, epochs=2))
+    config = stocktwits.Config(**dict(spec["config"], lstm_sizes=tuple(SMALL.lstm_sizes)))
+    train = stocktwits.load_data(data, config, QUICK, 3).train.x
+    for step in range(len(train) // 32):  # the precondition: both workers' batches hold the same ids
+        assert set(train[32 * step:32 * step + 16].ravel()) == set(train[32 * step + 16:32 * step + 32].ravel())
+    with launcher.Local(_command(spec), num_ps=1, num_workers=2, log_dir=tmp_path / "logs") as local:
+        ps, chief, worker = local.ps[0], local.workers[0], local.workers[1]
+        ps.start()
+        chief.start()
+        # worker 1 with another cell than the chief's: refused by name, before it trains a step
+        impostor = launcher.Task("worker", 1, [*worker.command[:2], json.dumps(dict(spec, cell="block")),
+                                               *worker.command[3:]], tmp_path / "impostor.log", worker.env)
+        impostor.start().wait(timeout=WAIT)
+        assert impostor.proc.returncode == 1, _log(impostor)
+        text = _log(impostor)
+        assert "refusing to train" in text and "cell: saved 'basic', now 'block'" in text, text
+        worker.start()
+        code, failed = local.wait(timeout=WAIT)
+        assert code == 0, _log(failed)
+    manifest = runs.read_manifest(run_dir)
+    assert manifest["cluster"]["worker_hosts"] == local.worker_hosts and manifest["cluster"]["sync_replicas"]
+    assert [row["epoch"] for row in runs.read_curve(run_dir)] == [1, 2]
+    single = tmp_path / "single"
+    stocktwits.train(data, single, dataclasses.replace(config, batch_size=32), QUICK, split_seed=3, seed=8,
+                     log=lambda *a, **k: None)
+    for epoch in (1, 2):
+        ours = _variables(str(run_dir / f"model.ckpt-{epoch}"))
+        ref = _variables(str(single / f"model.ckpt-{epoch}"))
+        assert sorted(ours) == sorted(ref)  # the same names: no global step or replication variable saved
+        for name in ref:
+            np.testing.assert_allclose(ours[name], ref[name], rtol=1e-5, atol=1e-6, err_msg=f"{name}, epoch {epoch}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Asynchronous PTB, the chief started before the ps: the loss goes down; the chief's checkpoint tests in one process
+# ---------------------------------------------------------------------------------------------------------
+def test_async_ptb_cluster_with_the_chief_first_trains_and_its_checkpoint_tests_in_one_process(tmp_path):
+    """Tasks start in any order: a chief whose ps is not up yet waits for it (it is not "lost" before it ever
+    answered). Then asynchronous training of the official PTB graph (each worker its own slice of the tokens):
+    the train perplexity goes down, and the chief's run dir tests in one process."""
+    from test_ptb import write_corpus
+    from legacy_lstm import ptb
+    paths = write_corpus(tmp_path, (300, 60, 120))
+    run_dir = tmp_path / "async-ptb"
+    config = dataclasses.asdict(dataclasses.replace(ptb.PRESETS["test"], epochs=3, epochs_at_initial_lr=3))
+    spec = {"app": "ptb", "paths": [str(p) for p in paths], "run_dir": str(run_dir), "config": config, "seed": 8}
+    with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / "logs", sync=False) as local:
+        ps, chief, worker = local.ps[0], local.workers[0], local.workers[1]
+        chief.start()
+        chief_host = local.worker_hosts[0]
+        _wait_for(lambda: distributed.reachable(chief_host, timeout=0.5), WAIT, "the chief's server")
+        time.sleep(distributed.WATCH_SECONDS * (distributed.WATCH_MISSES + 1))  # longer than a lost ps is given
+        ps.start()
+        worker.start()
+        code, failed = local.wait(timeout=WAIT)
+        assert code == 0, _log(failed)
+    assert runs.read_manifest(run_dir)["cluster"]["sync_replicas"] is False
+    curve = runs.read_curve(run_dir)
+    assert [row["epoch"] for row in curve] == [1, 2, 3]
+    assert curve[-1]["train_perplexity"] < curve[0]["train_perplexity"] / 2, curve
+    report = ptb.test(paths, run_dir, log=lambda *a, **k: None)  # the run's own config, one process
+    assert np.isfinite(report["test_perplexity"]) and report["test_perplexity"] < curve[0]["valid_perplexity"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Faults: a worker killed and restarted rejoins; a lost ps stops the workers, and a rerun resumes
+# ---------------------------------------------------------------------------------------------------------
+def test_killed_worker_rejoins_and_lost_ps_stops_the_cluster_which_resumes(tmp_path):
+    data = write_messages(tmp_path / "messages.csv.gz", n=1200)
+    run_dir = tmp_path / "faults"
+    spec = _spec(data, run_dir, **_config(epochs=4))
+    with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / "logs") as local:
+        local.start(log=lambda *a: None)
+        ps, chief, worker = local.ps[0], local.workers[0], local.workers[1]
+        _wait_for(lambda: 1 in runs.epoch_checkpoints(run_dir), WAIT, "checkpoint of epoch 1")
+        worker.kill()  # SIGKILL
+        worker.start()
+        _wait_for(lambda: "joining at global step" in _log(worker) or 2 in runs.epoch_checkpoints(run_dir), WAIT,
+                  "rejoin")
+        _wait_for(lambda: 2 in runs.epoch_checkpoints(run_dir), WAIT, "checkpoint of epoch 2 after the rejoin")
+        ps.kill()
+        _wait_for(lambda: not chief.running() and not worker.running(), 30, "the workers' stop")
+        assert chief.proc.returncode == 1 and worker.proc.returncode == 1
+        assert "lost the parameter server /job:ps/task:0" in _log(chief)
+        assert "lost the parameter server /job:ps/task:0" in _log(worker)
+    kept = max(runs.epoch_checkpoints(run_dir))
+    assert kept >= 2
+    # the same cluster command again (new ports, fresh ps): the chief resumes from its last checkpoint
+    with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / "logs-2") as again:
+        again.start(log=lambda *a: None)
+        code, failed = again.wait(timeout=WAIT)
+        assert code == 0, _log(failed)
+    assert [row["epoch"] for row in runs.read_curve(run_dir)] == [1, 2, 3, 4]
+    sittings = [json.loads(line) for line in (run_dir / runs.SITTINGS).read_text().splitlines()]
+    assert [s["after_epoch"] for s in sittings] == [0, kept]
+    assert f"Resuming {run_dir}" in _log(again.workers[0]) or f"after epoch {kept}" in _log(again.workers[0])
+
+
+def test_cluster_flags_are_checked():
+    with pytest.raises(ValueError, match="--task_index=2 is not a worker task"):
+        distributed.Cluster(("h:1",), ("h:2", "h:3"), "worker", 2)
+    with pytest.raises(ValueError, match="replicas_to_aggregate=3 must be 1..2"):
+        distributed.Cluster(("h:1",), ("h:2", "h:3"), "worker", 0, True, 3)
+    with pytest.raises(ValueError, match="--job_name"):
+        distributed.from_flags(["h:1"], ["h:2"], None, 0)
+    assert distributed.from_flags([], [], None, 0) is None
+    cluster = distributed.Cluster(("h:1",), ("h:2", "h:3", "h:4"), "worker", 1)
+    assert cluster.replicas == 3 and not cluster.is_chief and cluster.steps_per_epoch(16) == 16
+    assert distributed.Cluster(("h:1",), ("h:2", "h:3"), "worker", 0, False).steps_per_epoch(16) == 32
+    assert list(cluster.shard_tokens(list(range(10)))) == [3, 4, 5]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A task of the tests' clusters: python tests/test_distributed.py '<spec json>' <cluster flags>
+# ---------------------------------------------------------------------------------------------------------
+def _task(argv):
+    import argparse
+
+    from legacy_lstm import cli
+    parser = argparse.ArgumentParser()
+    parser.add_argument("spec")
+    parser.add_argument("--ps_hosts")
+    parser.add_argument("--worker_hosts")
+    parser.add_argument("--job_name")
+    parser.add_argument("--task_index", type=int)
+    parser.add_argument("--nosync_replicas", action="store_true")
+    args = parser.parse_args(argv)
+    spec = json.loads(args.spec)
+    cluster = distributed.from_flags(args.ps_hosts.split(","), args.worker_hosts.split(","), args.job_name,
+                                     args.task_index, not args.nosync_replicas)
+
+    def main(_):
+        if cluster.is_ps:
+            return distributed.serve(cluster)
+        if spec.get("app") == "ptb":
+            from legacy_lstm import ptb
+            ptb.train(tuple(spec["paths"]), spec["run_dir"], ptb.Config(**spec["config"]), seed=spec["seed"],
+                      cluster=cluster)
+            return 0
+        config = stocktwits.Config(**dict(spec["config"], lstm_sizes=tuple(spec["config"]["lstm_sizes"])))
+        stocktwits.train(spec["data"], spec["run_dir"], config, QUICK, split_seed=spec["split_seed"],
+                         seed=spec["seed"], cell=spec.get("cell", "basic"), cluster=cluster)
+        return 0
+    return cli.guard(main)([])
+
+
+if __name__ == "__main__":
+    sys.exit(_task(sys.argv[1:]))
