@@ -79,8 +79,14 @@ Deliberate differences
     - Beyond the original (which saved nothing): a checkpoint at every display (``model.ckpt-<k>`` after k x
       1,000 iterations: the curve unit of the run directory is one display, and ``--max_epochs`` counts
       displays), resume, a manifest with the dictionary, curve.csv/json (one row per display, with the sample
-      line) and TensorBoard scalars in ``train/``, and a stop with a clear error on a NaN loss. The original's
-      FileWriter on a hard-coded temp folder is not kept.
+      line) and TensorBoard scalars in ``train/``, and a stop with a clear error on a NaN loss.
+    - TensorBoard graph: as the original (``writer.add_graph(session.graph)`` once its session starts), a new
+      run writes the session's graph to TensorBoard, but into the run directory's ``train/`` beside the scalars
+      instead of the original's hard-coded temp folder (``logs_path = '/tmp/tensorflow/rnn_words'``);
+      ``--logs_path=/tmp/tensorflow/rnn_words`` writes it where the original did. After training it prints the
+      original's closing lines: "Optimization Finished!", "Elapsed time: ...", "Run on command line.",
+      ``\ttensorboard --logdir=<run dir, or --logs_path>`` and "Point your web browser to:
+      http://localhost:6006/".
     - Prompts are split on any whitespace (the original split on single spaces, so a double space made a
       wrong word count); a wrong count or an unknown word gets a message instead of a silent re-prompt or the
       bare "Word not in dictionary". End of input (Ctrl-D) ends interactive mode cleanly (the original died
@@ -263,9 +269,17 @@ def elapsed(seconds):
 class _Loop(training.Loop):
     unit = "display"
 
-    def __init__(self, config, cell, quirks, ids, dictionary, reverse, offset_seed):
+    def __init__(self, config, cell, quirks, ids, dictionary, reverse, offset_seed, logs_path=None):
         self.config, self.cell, self.quirks = config, cell, quirks
         self.ids, self.dictionary, self.reverse, self.offset_seed = ids, dictionary, reverse, offset_seed
+        self.logs_path = logs_path
+
+    def fresh(self, sitting):
+        # the original's writer.add_graph(session.graph), once per run (a resumed run has it already)
+        # its own file name: the scalars' writer may open an events file of the same second in the same folder
+        writer = tf1.summary.FileWriter(str(graph_dir(sitting.run.dir, self.logs_path)), filename_suffix=".graph")
+        writer.add_graph(sitting.sess.graph)
+        writer.close()
 
     def build(self):
         return build_graph(len(self.dictionary), self.config, self.cell, self.quirks)
@@ -289,12 +303,19 @@ class _Loop(training.Loop):
         return {"train": {"average_loss": row["average_loss"], "average_accuracy": row["average_accuracy"]}}
 
 
+def graph_dir(run_dir, logs_path=None):
+    """Where the TensorBoard graph goes: ``logs_path`` (the original's was /tmp/tensorflow/rnn_words), else the
+    run directory's ``train/`` (beside the scalars)."""
+    return pathlib.Path(logs_path) if logs_path else pathlib.Path(run_dir) / "train"
+
+
 def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="basic", quirks=FAITHFUL, log=print,
-          progress=False):
+          progress=False, logs_path=None):
     """Train (resuming from ``run_dir`` when it holds an unfinished run of the same config).
 
     ``max_epochs`` counts displays (checkpoints) in total, not iterations. A resume keeps the run's seed and
-    offset seed. Returns {"curve", "run_dir", "seed", "offset_seed", "finished", "seconds"}.
+    offset seed. A new run writes its graph for TensorBoard to ``graph_dir(run_dir, logs_path)``.
+    Returns {"curve", "run_dir", "seed", "offset_seed", "finished", "seconds"}.
     """
     preset_name, config = cli.preset_config(PRESETS, preset)
     unit = f"displays of {config.display_step:,} iterations"
@@ -309,13 +330,16 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="b
     manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words), cell, quirks)
     if saved is not None and saved.get("quirks") == {} and quirks == FAITHFUL:
         manifest["quirks"] = {}  # a run recorded before the quirk switches existed: it was the original's
-    result = training.train(_Loop(config, cell, quirks, ids, dictionary, reverse, offset_seed), run_dir, manifest,
-                            config.num_displays, max_epochs, seed, vocab=dictionary, log=log, progress=progress,
-                            unit_label=unit)
+    loop = _Loop(config, cell, quirks, ids, dictionary, reverse, offset_seed, logs_path)
+    result = training.train(loop, run_dir, manifest, config.num_displays, max_epochs, seed, vocab=dictionary, log=log,
+                            progress=progress, unit_label=unit)
     if result["done_before"] < len(result["curve"]):
         if result["finished"]:
             log("Optimization Finished!")
         log(f"Elapsed time: {elapsed(result['seconds'])}")
+        log("Run on command line.")
+        log(f"\ttensorboard --logdir={logs_path or run_dir}")
+        log("Point your web browser to: http://localhost:6006/")
     result["offset_seed"] = offset_seed
     return result
 
@@ -532,6 +556,9 @@ INPUTS = flags.DEFINE_enum("inputs", "ids", ["ids", "one_hot"], "Quirk: ids (the
 WINDOW_STRIDE = flags.DEFINE_integer("window_stride", None, "Quirk: how far the training window moves per "
                                      "step. Default: n_input + 1 = 4, the original's non-overlapping windows; "
                                      "1 visits every window.", lower_bound=1)
+LOGS_PATH = flags.DEFINE_string("logs_path", None, "Folder for the TensorBoard graph of a new run. Default: the "
+                                 "run directory's train/ (beside the scalars); the original's was "
+                                 "/tmp/tensorflow/rnn_words.")
 flags.adopt_module_key_flags(cli)
 
 
@@ -541,7 +568,8 @@ def main(argv):
     if mode == "train":
         data_path = download.locate(download.FABLE, cli.resolve_data_dir())
         result = train(data_path, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value,
-                       Quirks(inputs=INPUTS.value, window_stride=WINDOW_STRIDE.value), progress=cli.PROGRESS.value)
+                       Quirks(inputs=INPUTS.value, window_stride=WINDOW_STRIDE.value), progress=cli.PROGRESS.value,
+                       logs_path=LOGS_PATH.value)
         print(f"Run directory: {run_dir} ({len(result['curve']) * PRESETS[preset].display_step} iterations done, "
               f"offset_seed={result['offset_seed']})")
         if result["curve"]:

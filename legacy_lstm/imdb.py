@@ -10,7 +10,7 @@ Reproduction contract
 Commands (each preset trains to the end, resumable: every epoch is checkpointed, a rerun resumes)::
 
     python -m legacy_lstm.imdb --preset=lstm                   # = the default preset; then:
-    python -m legacy_lstm.imdb --preset=lstm --mode=test       # "final test accuracy: ..."
+    python -m legacy_lstm.imdb --preset=lstm --mode=test       # "Test accuracy: ..."
     python scripts/reproduce.py imdb --preset=lstm             # both; writes results/imdb-lstm.{json,png}
     python scripts/reproduce.py imdb --preset=attention        # likewise stacked, bidirectional, l2
 
@@ -31,22 +31,37 @@ behaviour and is kept; ``--padding=pre --truncating=pre`` (Keras's defaults) or 
 
 Presets (``--preset``); all: num_words 10,000, maxlen 200, embedding 128, batch 64, Adam 1e-3 (Keras's
 epsilon 1e-7), binary cross-entropy, the last 20% of the (shuffled) training set as validation: 20,000 train
-(313 steps per epoch, the last one of 32) / 5,000 validation / 25,000 test.
+(313 steps per epoch, the last one of 32) / 5,000 validation / 25,000 test. Each model ends with the head the
+tutorial wrote for it (``Config.head``; the parameter counts are Keras's ``model.summary()`` of that model):
 
-    lstm (default)  LSTM(64), 5 epochs.
-    stacked         LSTM(64, return_sequences) -> LSTM(32), 5 epochs.
+    lstm (default)  LSTM(64) -> Dropout 0.5 -> Dense 32 relu -> Dropout 0.5 -> Dense 1 sigmoid, 5 epochs
+                    (1,331,521 parameters).
+    stacked         LSTM(64, return_sequences) -> LSTM(32) -> Dropout 0.5 -> Dense 1 sigmoid, 5 epochs
+                    (1,341,857).
     bidirectional   Bidirectional(LSTM(64)) (``bidirectional_dynamic_rnn``; forward and backward final
-                    outputs concatenated, 128), 5 epochs.
+                    outputs concatenated, 128) -> Dropout 0.5 -> Dense 1 sigmoid, 5 epochs (1,378,945).
     attention       LSTM(64, return_sequences) -> dot-product self-attention ``Attention()([x, x])`` (scores
-                    x x^T, unscaled, softmax over the keys) -> GlobalAveragePooling1D, 5 epochs.
+                    x x^T, unscaled, softmax over the keys) -> GlobalAveragePooling1D -> Dense 32 relu ->
+                    Dense 1 sigmoid (no dropout), 5 epochs (1,331,521).
     l2              LSTM(64) with L2 0.01 on its input kernel (Keras ``kernel_regularizer``: not the recurrent
-                    kernel; the penalty is part of the reported loss and val_loss, as in Keras), 10 epochs,
-                    EarlyStopping on val_loss, patience 2, restore_best_weights (tf_keras 2.21 restores the
-                    best epoch's weights at the end of training, also when it did not stop early).
+                    kernel; the penalty is part of the reported loss and val_loss, as in Keras) -> Dropout 0.5
+                    -> Dense 1 sigmoid, 10 epochs, EarlyStopping on val_loss, patience 2,
+                    restore_best_weights (tf_keras 2.21 restores the best epoch's weights at the end of
+                    training, also when it did not stop early) (1,329,473).
     test            LSTM(8), embedding 16, dense 8, batch 32, 2 epochs on the first 1,000 train / 500 test
-                    reviews: a smoke run.
-    In every variant the recurrent part replaces LSTM(64) and the tutorial's head follows it unchanged:
-    Dropout 0.5 -> Dense 32 relu -> Dropout 0.5 -> Dense 1 sigmoid.
+                    reviews, lstm's head: a smoke run.
+
+``--uniform_head`` gives every preset the lstm model's head (Dropout 0.5 -> Dense 32 relu -> Dropout 0.5 ->
+Dense 1), which is what this project built for every variant before it followed the tutorial's heads; it is
+recorded in the manifest as ``config.head``. Those earlier runs (seed 2017, ``python scripts/reproduce.py imdb
+--preset=<p> --seed=2017``, basic cell; that model is ``python -m legacy_lstm.imdb --preset=<p> --seed=2017
+--uniform_head`` [plus the variant's flags], then ``--mode=test``) gave test accuracy: stacked 0.500 (stalled),
+bidirectional 0.822, attention 0.829, l2 0.816 (best epoch 10), stacked ``--mask`` 0.825, stacked
+``--padding=pre --truncating=pre`` 0.849. The tutorial publishes no accuracy for any of them. With the
+tutorial's heads (the defaults; ``results/imdb-<preset>.json``, whose config records the head), same seed and
+commands: stacked 0.816 (still flat at 0.506 validation accuracy for 4 epochs, then it took off), bidirectional
+0.823, attention 0.830. The committed l2, stacked ``--mask`` and stacked ``--padding=pre`` results are still
+those earlier uniform-head runs (no ``head`` in their config).
 
 Gradient clipping, the tutorial's ``Adam(clipnorm=1.0)``: ``--clipnorm=1.0`` on any preset. As in Keras, each
 variable's gradient is clipped to that norm on its own (not the global norm). Recorded in the manifest.
@@ -93,9 +108,17 @@ whose ``serving_default`` signature takes raw review text (``text``: string [N])
 and the ``ids`` [N, 200] it fed the model: the tokeniser runs in the graph and gives the same ids as the Python
 encoder.
 
-Log line (Keras's columns; loss and accuracy are the means over the epoch's batches, as Keras prints them)::
+Log (Keras's): training starts with ``model.summary()``'s layer table (``model_summary``: layer names, types,
+output shapes and parameter counts as Keras prints them for the tutorial's model, counted from our graph's
+variables), then one line per epoch (Keras's columns; loss and accuracy are the means over the epoch's batches,
+as Keras prints them)::
 
     Epoch 1/5 - 313/313 - 95s - loss: 0.6930 - accuracy: 0.5040 - val_loss: 0.6920 - val_accuracy: 0.5100
+
+Test mode ends with ``evaluate``'s closing line and the tutorial's print of the accuracy ``evaluate`` returned::
+
+    50/50 - 11s - loss: 0.3512 - accuracy: 0.8572
+    Test accuracy: 0.8572
 
 Predict: ``python -m legacy_lstm.imdb --mode=predict "A wonderful film." "Dull."`` (or one review per line on
 stdin) prints the probability of a positive review and the label. Every text gets an answer: an empty text
@@ -150,6 +173,7 @@ class Config:
     embed_size: int = 128
     lstm_sizes: tuple = (64,)
     dense_size: int = 32
+    head: str = "dropout-dense-dropout"  # the layers after the recurrent part (HEADS); the default is lstm's
     dropout: float = 0.5
     learning_rate: float = 1e-3
     epochs: int = 5
@@ -164,16 +188,24 @@ class Config:
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
 
 
 ARCHS = ("lstm", "stacked", "bidirectional", "attention")
+# The head between the recurrent part's features and the Dense(1, sigmoid) output, as the tutorial wrote each
+# model: "dropout" is Dropout(dropout), "dense" is Dense(dense_size, relu).
+HEADS = {"dropout-dense-dropout": ("dropout", "dense", "dropout"),  # lstm
+         "dropout": ("dropout",),                                  # stacked, bidirectional, l2
+         "dense": ("dense",)}                                      # attention
+UNIFORM_HEAD = "dropout-dense-dropout"  # --uniform_head: lstm's head on every preset (this project's earlier runs)
 
 PRESETS = {
     "lstm": Config(),
-    "stacked": Config(arch="stacked", lstm_sizes=(64, 32)),
-    "bidirectional": Config(arch="bidirectional"),
-    "attention": Config(arch="attention"),
-    "l2": Config(l2=0.01, patience=2, epochs=10),
+    "stacked": Config(arch="stacked", lstm_sizes=(64, 32), head="dropout"),
+    "bidirectional": Config(arch="bidirectional", head="dropout"),
+    "attention": Config(arch="attention", head="dense"),
+    "l2": Config(l2=0.01, patience=2, epochs=10, head="dropout"),
     "test": Config(embed_size=16, lstm_sizes=(8,), dense_size=8, epochs=2, batch_size=32, max_train=1000,
                    max_test=500),
 }
@@ -289,10 +321,11 @@ def _lstm_cell(kind, units):
 
 def build_network(inputs, config, quirks, cell="basic", keep_prob=1.0, parallel_iterations=None,
                   dropout_seed=None):
-    """Embedding -> recurrent part (``config.arch``) -> Dropout -> Dense relu -> Dropout -> Dense 1: the logit [N].
+    """Embedding -> recurrent part (``config.arch``) -> head (``config.head``: Dropout and/or Dense relu, see
+    ``HEADS``) -> Dense 1: the logit [N].
 
-    ``dropout_seed`` (int [2] tensor) makes the two dropouts stateless: the masks are a function of the fed seed,
-    so a resumed run draws the masks an uninterrupted one would. None: no dropout (inference graphs).
+    ``dropout_seed`` (int [2] tensor) makes the dropouts stateless: the masks are a function of the fed seed, so a
+    resumed run draws the masks an uninterrupted one would. None: no dropout (inference graphs).
     """
     embedding = tf1.get_variable("embedding", [config.num_words, config.embed_size],
                                  initializer=tf1.random_uniform_initializer(-0.05, 0.05))
@@ -312,9 +345,12 @@ def build_network(inputs, config, quirks, cell="basic", keep_prob=1.0, parallel_
             features = tf.concat([fw_state.h, bw_state.h], axis=1)  # Keras merge_mode="concat": [forward, backward]
     if config.arch == "attention":
         features = _self_attention_pooled(outputs, lengths, config.maxlen)
-    hidden = _dropout(features, keep_prob, dropout_seed, 0)
-    hidden = fully_connected(hidden, config.dense_size, activation_fn=tf.nn.relu, scope="dense")
-    hidden = _dropout(hidden, keep_prob, dropout_seed, 1)
+    hidden, dropouts = features, 0
+    for layer in HEADS[config.head]:
+        if layer == "dropout":  # the n-th dropout of the head draws its masks from seed + [0, n]
+            hidden, dropouts = _dropout(hidden, keep_prob, dropout_seed, dropouts), dropouts + 1
+        else:
+            hidden = fully_connected(hidden, config.dense_size, activation_fn=tf.nn.relu, scope="dense")
     return tf.squeeze(fully_connected(hidden, 1, activation_fn=None, scope="output"), axis=1)
 
 
@@ -341,6 +377,73 @@ def lstm_weights(graph=None):
     kernels = [v for v in variables if v.op.name.endswith("/kernel")]
     biases = {v.op.name[:-len("/bias")]: v for v in variables if v.op.name.endswith("/bias")}
     return [(k, biases[k.op.name[:-len("/kernel")]]) for k in kernels]
+
+
+_KERAS_NAMES = {"Embedding": "embedding", "LSTM": "lstm", "Bidirectional": "bidirectional", "Attention": "attention",
+                "GlobalAveragePooling1D": "global_average_pooling1d", "Dropout": "dropout", "Dense": "dense"}
+
+
+def layer_table(config, graph=None):
+    """The model's layers as Keras's ``model.summary()`` lists the tutorial's model: [(name, type, output shape,
+    parameters)], Keras's layer names (``dense``, ``dense_1``, ...); the parameters are counted from the variables
+    of ``graph`` (default: the default graph), so the table shows the graph that was built."""
+    graph = graph or tf1.get_default_graph()
+    variables = graph.get_collection(tf1.GraphKeys.TRAINABLE_VARIABLES)
+
+    def size(prefix):
+        return sum(int(np.prod(v.shape.as_list())) for v in variables if v.op.name.startswith(prefix))
+
+    lstm_params = [int(np.prod(k.shape.as_list())) + int(np.prod(b.shape.as_list())) for k, b in lstm_weights(graph)]
+    rows, seen = [], collections.Counter()
+
+    def add(kind, shape, params=0):
+        snake = _KERAS_NAMES[kind]
+        rows.append((snake if not seen[snake] else f"{snake}_{seen[snake]}", kind,
+                     "(None, " + ", ".join(str(d) for d in shape) + ")", params))
+        seen[snake] += 1
+
+    steps, sizes = config.maxlen, config.lstm_sizes
+    if config.arch == "attention":  # a functional Model (Attention()([x, x])): its summary lists the Input too
+        rows.append(("input_1", "InputLayer", f"[(None, {steps})]", 0))
+    add("Embedding", (steps, config.embed_size), size("embedding"))
+    if config.arch == "bidirectional":
+        add("Bidirectional", (2 * sizes[0],), sum(lstm_params))
+        features = 2 * sizes[0]
+    else:
+        for i, (units, params) in enumerate(zip(sizes, lstm_params)):
+            sequences = config.arch == "attention" or i < len(sizes) - 1  # return_sequences
+            add("LSTM", (steps, units) if sequences else (units,), params)
+        features = sizes[-1]
+    if config.arch == "attention":
+        add("Attention", (steps, features))
+        add("GlobalAveragePooling1D", (features,))
+    for layer in HEADS[config.head]:
+        if layer == "dropout":
+            add("Dropout", (features,))
+        else:
+            features = config.dense_size
+            add("Dense", (features,), size("dense/"))
+    add("Dense", (1,), size("output/"))
+    return rows
+
+
+def model_summary(config, graph=None):
+    """``model.summary()``'s text for ``layer_table`` (the tutorial prints it after building the model)."""
+    def memory(params):
+        value, units = params * 4.0, ["Byte", "KB", "MB", "GB"]
+        while value >= 1024 and len(units) > 1:
+            value, units = value / 1024, units[1:]
+        return f"{params} ({value:.2f} {units[0]})"
+
+    rows = layer_table(config, graph)
+    total = sum(r[3] for r in rows)
+    lines = [f'Model: "{"model" if config.arch == "attention" else "sequential"}"', "_" * 65,
+             f" {'Layer (type)':<28}{'Output Shape':<26}Param #", "=" * 65]
+    for name, kind, shape, params in rows:
+        lines += [f" {name + ' (' + kind + ')':<27} {shape:<25} {params}", ""]
+    lines += ["=" * 65, f"Total params: {memory(total)}", f"Trainable params: {memory(total)}",
+                  f"Non-trainable params: {memory(0)}", "_" * 65]
+    return "\n".join(lines)
 
 
 def _keras_init_op(cell):
@@ -463,9 +566,12 @@ def make_manifest(preset, config, quirks, data, seed, shuffle_seed, cell):
             "examples": {"train": len(data.train.x), "validation": len(data.val.x), "test": len(data.test.x)}}
 
 
-def resolve_config(preset, clipnorm=None):
-    """(name, Config) of a preset name or Config, with ``clipnorm`` applied when given."""
+def resolve_config(preset, clipnorm=None, uniform_head=False):
+    """(name, Config) of a preset name or Config, with ``clipnorm`` applied when given and, with
+    ``uniform_head``, the lstm model's head instead of the preset's own."""
     name, config = cli.preset_config(PRESETS, preset)
+    if uniform_head:
+        config = dataclasses.replace(config, head=UNIFORM_HEAD)
     if clipnorm is not None:
         if clipnorm <= 0:
             raise ValueError(f"clipnorm must be > 0, got {clipnorm}")
@@ -487,6 +593,7 @@ class _Loop(training.Loop):
         sitting.sess.run(sitting.model.keras_init)
 
     def start(self, sitting):
+        sitting.log(model_summary(self.config, sitting.sess.graph))
         run = sitting.run
         self.best_saver = tf1.train.Saver(tf1.trainable_variables(), max_to_keep=1, save_relative_paths=True)
         self.best_path = str(run.dir / BEST_CHECKPOINT)
@@ -532,13 +639,13 @@ class _Loop(training.Loop):
 
 
 def train(paths, run_dir, preset="lstm", quirks=FAITHFUL, seed=None, max_epochs=None, cell="basic", clipnorm=None,
-          cache_dir=None, export=True, log=print, progress=False):
+          cache_dir=None, export=True, log=print, progress=False, uniform_head=False):
     """Train (resuming from ``run_dir``, with the run's own seeds); at the end write the final checkpoint,
-    curves.png and the SavedModel.
+    curves.png and the SavedModel. ``uniform_head``: the lstm model's head on any preset (``resolve_config``).
 
     Returns {"curve", "run_dir", "seed", "shuffle_seed", "finished", "stopped_early", "best_epoch", "seconds"}.
     """
-    preset_name, config = resolve_config(preset, clipnorm)
+    preset_name, config = resolve_config(preset, clipnorm, uniform_head)
     cli.epochs_to_run(config.epochs, max_epochs)  # a usage error before any data is read
     saved = runs.read_manifest(run_dir)
     seed = training.resolve_seed(saved, seed)
@@ -603,9 +710,12 @@ def test(paths, run_dir, checkpoint=None, cache_dir=None, log=print):
         with tf1.Session(graph=graph) as sess:
             path = run.restore(sess, _final_or_latest(run, checkpoint))
             log(f"Restored {path}")
+            start = time.time()
             loss, acc = evaluate(sess, model, data.test)
-    log(f"final test loss: {loss:.4f}")
-    log(f"final test accuracy: {acc:.4f}")
+    # Keras evaluate()'s closing line, then the tutorial's own print of the accuracy it returned
+    batches = math.ceil(len(data.test.x) / EVAL_BATCH)
+    log(f"{batches}/{batches} - {time.time() - start:.0f}s - loss: {loss:.4f} - accuracy: {acc:.4f}")
+    log(f"Test accuracy: {acc:.4f}")
     return {"test_loss": loss, "test_acc": acc}
 
 
@@ -771,6 +881,10 @@ MASK = flags.DEFINE_bool("mask", False, "Stop each review's LSTM at its length (
                          "tutorial. Needs --padding=post.")
 CLIPNORM = flags.DEFINE_float("clipnorm", None, "Adam(clipnorm=...): clip each gradient to this norm (the "
                               "tutorial's clipping example uses 1.0). Default: no clipping.")
+UNIFORM_HEAD_FLAG = flags.DEFINE_bool(
+    "uniform_head", False, "Give every preset the lstm model's head (Dropout -> Dense 32 relu -> Dropout -> "
+    "Dense 1), as this project's runs before the tutorial's own heads did; default: each preset's head as the "
+    "tutorial wrote it.")
 SOURCE = flags.DEFINE_enum("source", "raw", ["raw", "npz"], "raw: encode the aclImdb tar with the word index "
                            "(default); npz: Keras's imdb.npz, after its published sha256 matched.")
 flags.adopt_module_key_flags(cli)
@@ -781,6 +895,13 @@ def main(argv):
                                                ("predict",), "reviews are only taken with --mode=predict")
     if mode != "train":  # the run's own settings are used: a flag given with another value is an error
         cli.check_given_flags(run_dir)
+        saved = runs.read_manifest(run_dir) or {}
+        head = (saved.get("config") or {}).get("head")
+        if UNIFORM_HEAD_FLAG.present and head is not None and saved.get("preset") in PRESETS and resolve_config(
+                saved["preset"], uniform_head=UNIFORM_HEAD_FLAG.value)[1].head != head:
+            raise runs.ManifestMismatchError(
+                f"{run_dir} was trained with other settings than given: --{'' if UNIFORM_HEAD_FLAG.value else 'no'}"
+                f"uniform_head (the run's head: {head}). Its own are used when the flags are left out.")
     if mode == "predict":
         texts = cli.read_messages(argv)
         for r in predict(run_dir, texts, cli.CHECKPOINT.value):
@@ -796,7 +917,8 @@ def main(argv):
     cache = download.cache_dir() / "imdb"
     if mode == "train":
         result = train(paths, run_dir, preset, quirks, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value,
-                       CLIPNORM.value, cache_dir=cache, progress=cli.PROGRESS.value)
+                       CLIPNORM.value, cache_dir=cache, progress=cli.PROGRESS.value,
+                       uniform_head=UNIFORM_HEAD_FLAG.value)
         print(f"Run directory: {run_dir} ({len(result['curve'])} epochs done"
               f"{', finished' if result['finished'] else ''})")
     else:

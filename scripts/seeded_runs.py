@@ -120,8 +120,10 @@ def apps(tmp):
     fables_config = fables.Config(n_hidden=16, training_iters=400, display_step=200)
     found["fables"] = lambda d, log, max_epochs: fables.train(text, d, fables_config, seed=SEED,
                                                               max_epochs=max_epochs, log=log)
-    found["essentials"] = lambda d, log, max_epochs: essentials.train(d, "test", seed=SEED, max_epochs=max_epochs,
-                                                                      log=log)
+    # the loop of num_iterations (the shipped single step would leave nothing to resume)
+    loop = getattr(essentials, "LOOP", essentials.Quirks(single_step=False))
+    found["essentials"] = lambda d, log, max_epochs: essentials.train(d, "test", loop, seed=SEED,
+                                                                      max_epochs=max_epochs, log=log)
     try:
         paths = imdb.locate_data(data_dir, "raw")
         found["imdb"] = lambda d, log, max_epochs: imdb.train(paths, d, "test", seed=SEED, max_epochs=max_epochs,

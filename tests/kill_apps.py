@@ -49,7 +49,7 @@ def prepare(app, data_dir):
 def train(app, data, run_dir, max_epochs=None):
     """Train ``app`` on ``data`` (from ``prepare``) in ``run_dir``: seed 8, 4 epochs, resuming."""
     if app == "essentials":
-        return essentials.train(run_dir, "test", seed=8, max_epochs=max_epochs, log=_quiet)
+        return essentials.train(run_dir, "test", essentials.LOOP, seed=8, max_epochs=max_epochs, log=_quiet)
     if app == "fables":
         return fables.train(data, run_dir, fables.Config(n_hidden=32, training_iters=800, display_step=200), seed=8,
                             max_epochs=max_epochs, log=_quiet)

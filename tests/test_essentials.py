@@ -1,4 +1,5 @@
-"""The Deep Learning Essentials toy: float64 graph, 1,000 iterations vs --single_step, word vectors, train files."""
+"""The Deep Learning Essentials toy: float64 graph, the shipped single step (the default) vs the 1,000 iterations,
+word vectors, train files."""
 
 import json
 import os
@@ -50,7 +51,7 @@ def write_vectors(path, words, dim, header=True, seed=0):
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("toy")
-    return run_dir, essentials.train(run_dir, "test", seed=1, log=_quiet)
+    return run_dir, essentials.train(run_dir, "test", essentials.LOOP, seed=1, log=_quiet)
 
 
 # --- graph ---------------------------------------------------------------------------------------------------
@@ -93,19 +94,31 @@ def test_fits_the_toy_data_to_100_percent(toy_run):
     assert essentials.test(run_dir, log=_quiet) == 1.0
 
 
-def test_single_step_quirk_runs_one_optimiser_step(tmp_path):
+def test_the_default_is_the_shipped_single_optimiser_step(tmp_path):
     lines = []
-    result = essentials.train(tmp_path, "book", essentials.Quirks(single_step=True), seed=1, log=lines.append)
+    result = essentials.train(tmp_path, "book", seed=1, log=lines.append)  # the faithful default
     assert [r["iteration"] for r in result["curve"]] == [1] and result["finished"]
     assert lines[0].startswith("Iteration 1/1... Loss: ")
     assert _beta1_power(tmp_path) == pytest.approx(0.81)  # Adam's beta1 power after exactly one step
     assert runs.read_manifest(tmp_path)["quirks"] == {"single_step": True}
+    assert essentials.FAITHFUL == essentials.Quirks() and essentials.FAITHFUL.single_step
+    assert not essentials.LOOP.single_step
+
+
+@pytest.mark.parametrize("given,steps", [({}, 1), ({"single_step": False}, 200)])
+def test_command_line_runs_one_step_unless_nosingle_step(tmp_path, parsed_flags, given, steps):
+    parsed_flags.run_dir, parsed_flags.preset, parsed_flags.seed = str(tmp_path), "test", 1
+    for name, value in given.items():
+        setattr(parsed_flags, name, value)
+    assert essentials.main(["prog"]) == 0
+    assert _beta1_power(tmp_path) == pytest.approx(0.9 ** (steps + 1), rel=1e-4)
+    assert runs.read_manifest(tmp_path)["quirks"] == {"single_step": steps == 1}
 
 
 def test_seeded_runs_repeat_and_seeds_differ(tmp_path, toy_run):
     _, first = toy_run
-    again = essentials.train(tmp_path / "a", "test", seed=1, log=_quiet)
-    other = essentials.train(tmp_path / "b", "test", seed=2, log=_quiet)
+    again = essentials.train(tmp_path / "a", "test", essentials.LOOP, seed=1, log=_quiet)
+    other = essentials.train(tmp_path / "b", "test", essentials.LOOP, seed=2, log=_quiet)
     assert [r["loss"] for r in again["curve"]] == pytest.approx([r["loss"] for r in first["curve"]], rel=1e-7)
     assert other["curve"][0]["loss"] != pytest.approx(first["curve"][0]["loss"], rel=1e-3)
     np.testing.assert_array_equal(np.load(tmp_path / "a" / "word_vectors.npy"),
@@ -114,9 +127,9 @@ def test_seeded_runs_repeat_and_seeds_differ(tmp_path, toy_run):
 
 def test_resume_continues_the_same_run(tmp_path, toy_run):
     _, straight = toy_run
-    essentials.train(tmp_path, "test", seed=1, max_epochs=2, log=_quiet)
+    essentials.train(tmp_path, "test", essentials.LOOP, seed=1, max_epochs=2, log=_quiet)
     lines = []
-    resumed = essentials.train(tmp_path, "test", log=lines.append)  # the seed comes from the manifest
+    resumed = essentials.train(tmp_path, "test", essentials.LOOP, log=lines.append)  # seed from the manifest
     assert lines[0] == f"Resuming {tmp_path} after iteration 100."
     assert [r["iteration"] for r in resumed["curve"]] == [50, 100, 150, 200]
     assert [r["loss"] for r in resumed["curve"][:2]] == pytest.approx([r["loss"] for r in straight["curve"][:2]],
@@ -128,11 +141,11 @@ def test_resume_continues_the_same_run(tmp_path, toy_run):
 
 
 def test_other_word_vectors_are_refused_on_resume(tmp_path):
-    essentials.train(tmp_path, "test", seed=1, max_epochs=1, log=_quiet)
+    essentials.train(tmp_path, "test", essentials.LOOP, seed=1, max_epochs=1, log=_quiet)
     vec = tmp_path / "v.txt"
     write_vectors(vec, [f"w{i}" for i in range(40)], 64)
     with pytest.raises(runs.ManifestMismatchError, match="word vectors differ"):
-        essentials.train(tmp_path, "test", seed=1, word_vectors=vec, log=_quiet)
+        essentials.train(tmp_path, "test", essentials.LOOP, seed=1, word_vectors=vec, log=_quiet)
 
 
 # --- word vectors --------------------------------------------------------------------------------------------
@@ -172,15 +185,16 @@ def test_binary_word_vector_file_is_refused(tmp_path):
 def test_toy_run_with_a_word_vector_file(tmp_path):
     vec = tmp_path / "v.txt"
     rows = write_vectors(vec, [f"w{i}" for i in range(40)], 64)
-    result = essentials.train(tmp_path / "run", "test", seed=1, word_vectors=vec, max_epochs=1, log=_quiet)
+    result = essentials.train(tmp_path / "run", "test", essentials.LOOP, seed=1, word_vectors=vec, max_epochs=1,
+                              log=_quiet)
     np.testing.assert_allclose(np.load(tmp_path / "run" / "word_vectors.npy"), rows)
     assert result["curve"][0]["iteration"] == 50
     write_vectors(vec, [f"w{i}" for i in range(20)], 64)
     with pytest.raises(ess_data.DataFormatError, match="uses ids up to 33"):
-        essentials.train(tmp_path / "run2", "test", seed=1, word_vectors=vec, log=_quiet)
+        essentials.train(tmp_path / "run2", "test", essentials.LOOP, seed=1, word_vectors=vec, log=_quiet)
     write_vectors(vec, [f"w{i}" for i in range(40)], 50)
     with pytest.raises(ess_data.DataFormatError, match="50-dimensional vectors.*dimension is 64"):
-        essentials.train(tmp_path / "run3", "test", seed=1, word_vectors=vec, log=_quiet)
+        essentials.train(tmp_path / "run3", "test", essentials.LOOP, seed=1, word_vectors=vec, log=_quiet)
 
 
 # --- labelled text files ----------------------------------------------------------------------------------------
@@ -233,7 +247,7 @@ def test_train_file_that_is_not_utf8_is_named(tmp_path):
 def test_train_file_learns_and_predicts(tmp_path):
     reviews = write_reviews(tmp_path / "reviews.tsv")
     run_dir = tmp_path / "run"
-    result = essentials.train(run_dir, "test", seed=3, train_file=reviews, log=_quiet)
+    result = essentials.train(run_dir, "test", essentials.LOOP, seed=3, train_file=reviews, log=_quiet)
     assert result["accuracy"] == 1.0
     manifest = runs.read_manifest(run_dir)
     assert manifest["labels"] == ["neg", "pos"] and manifest["data"]["examples"] == 24
@@ -271,13 +285,14 @@ def test_reproduce_script_runs_the_declared_iterations_and_checks_the_target(tmp
                                                                               reproduce_script):
     run_dir, results = tmp_path / "run", tmp_path / "results"
     argv = ["reproduce.py", "essentials", "--preset=test", f"--run_dir={run_dir}", f"--results_dir={results}"]
-    monkeypatch.setattr(sys, "argv", argv + ["--seed=3", "--max_epochs=2"])
+    monkeypatch.setattr(sys, "argv", argv + ["--seed=2017", "--max_epochs=2"])
     reproduce_script.main()
     partial = json.loads((results / "essentials-test.json").read_text())
     assert partial["iterations_done"] == 100 and not partial["complete"] and partial["final"]["accuracy"] is None
-    monkeypatch.setattr(sys, "argv", argv)  # resumes with the run's seed
+    monkeypatch.setattr(sys, "argv", argv + ["--seed=9"])  # resumes with the run's seed, not this one
     reproduce_script.main()
     doc = json.loads((results / "essentials-test.json").read_text())
-    assert doc["seed"] == 3 and doc["complete"] and doc["iterations_done"] == doc["iterations_total"] == 200
+    assert doc["seed"] == 2017 and doc["complete"] and doc["iterations_done"] == doc["iterations_total"] == 200
+    assert doc["quirks"] == {"single_step": False}  # the reproduction runs the loop, not the app's default step
     assert doc["final"]["accuracy"] == essentials.test(run_dir, log=_quiet)
     assert doc["curve"][:2] == partial["curve"] and [s["after_epoch"] for s in doc["sittings"]] == [0, 2]

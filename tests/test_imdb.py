@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -228,22 +229,105 @@ PRESET_VARIABLES = {
 }
 
 
+# The tutorial's head per preset: the variables after the recurrent part and the number of dropouts
+PRESET_HEADS = {"lstm": ({"dense/weights": ["features", 32], "dense/biases": [32], "output/weights": [32, 1]}, 2),
+                "stacked": ({"output/weights": ["features", 1]}, 1),
+                "bidirectional": ({"output/weights": ["features", 1]}, 1),
+                "l2": ({"output/weights": ["features", 1]}, 1),
+                "attention": ({"dense/weights": ["features", 32], "dense/biases": [32], "output/weights": [32, 1]},
+                              0)}
+
+
+def _dropouts(graph):
+    """How many dropouts the forward graph applies (the gradients repeat their names under gradients/)."""
+    return len({op.name.split("/")[0] for op in graph.get_operations() if op.name.startswith("stateless_dropout")})
+
+
 @pytest.mark.parametrize("preset", sorted(PRESET_VARIABLES))
 def test_each_published_preset_builds_with_the_tutorial_shapes(preset):
     config = imdb.PRESETS[preset]
-    with tf.Graph().as_default():
+    with tf.Graph().as_default() as graph:
         imdb.build_graph(config)
         shapes = {v.op.name: v.shape.as_list() for v in tf1.trainable_variables()}
+        dropouts = _dropouts(graph)
     features = 128 if preset == "bidirectional" else config.lstm_sizes[-1]
-    expected = {"embedding": [10000, 128], "dense/weights": [features, 32], "dense/biases": [32],
-                "output/weights": [32, 1], "output/biases": [1]}
+    head, expected_dropouts = PRESET_HEADS[preset]
+    expected = {"embedding": [10000, 128], "output/biases": [1]}
+    expected.update({name: [features if d == "features" else d for d in shape] for name, shape in head.items()})
     for name, shape in PRESET_VARIABLES[preset].items():
         expected[name] = shape
         expected[name[:-len("kernel")] + "bias"] = [shape[1]]
     assert shapes == expected
+    assert dropouts == expected_dropouts
     assert config.maxlen == 200 and config.batch_size == 64 and config.learning_rate == 1e-3
     assert config.epochs == (10 if preset == "l2" else 5)
     assert (config.l2, config.patience) == ((0.01, 2) if preset == "l2" else (0.0, None))
+
+
+def _keras_model(preset):
+    """The tutorial's Keras model of each preset, written out as the tutorial does (tf_keras)."""
+    layers = tf.keras.layers
+    if preset == "attention":
+        inputs = tf.keras.Input((200,))
+        x = layers.LSTM(64, return_sequences=True)(layers.Embedding(10000, 128)(inputs))
+        x = layers.GlobalAveragePooling1D()(layers.Attention()([x, x]))
+        x = layers.Dense(32, activation="relu")(x)
+        return tf.keras.Model(inputs, layers.Dense(1, activation="sigmoid")(x))
+    recurrent = {"lstm": lambda: [layers.LSTM(64)],  # built on demand: Keras numbers the layers it creates
+                 "l2": lambda: [layers.LSTM(64, kernel_regularizer=tf.keras.regularizers.l2(0.01))],
+                 "stacked": lambda: [layers.LSTM(64, return_sequences=True), layers.LSTM(32)],
+                 "bidirectional": lambda: [layers.Bidirectional(layers.LSTM(64))]}[preset]()
+    head = [layers.Dropout(0.5), layers.Dense(32, activation="relu"), layers.Dropout(0.5)] if preset == "lstm" else [
+        layers.Dropout(0.5)]
+    return tf.keras.Sequential([layers.Embedding(10000, 128, input_length=200), *recurrent, *head,
+                                layers.Dense(1, activation="sigmoid")])
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_VARIABLES))
+def test_layer_table_is_the_tutorial_keras_models_summary(preset):
+    tf.keras.backend.clear_session()  # Keras's layer names start again at "dense"
+    with tf.Graph().as_default():
+        keras_rows = [(layer.name, type(layer).__name__, str(layer.output_shape), layer.count_params())
+                      for layer in _keras_model(preset).layers]
+    with tf.Graph().as_default():
+        imdb.build_graph(imdb.PRESETS[preset])
+        ours = imdb.layer_table(imdb.PRESETS[preset])
+        text = imdb.model_summary(imdb.PRESETS[preset])
+    assert ours == keras_rows
+    total = sum(row[3] for row in keras_rows)
+    assert f"Total params: {total} (" in text and f"Trainable params: {total} (" in text
+    for name, kind, shape, params in keras_rows:
+        assert re.search(rf"^ {name} \({kind}\) +{re.escape(shape)} +{params}$", text, re.M), (name, text)
+
+
+def test_uniform_head_gives_every_preset_the_lstm_head_and_differs_from_the_tutorial():
+    for preset in ("stacked", "bidirectional", "attention", "l2"):
+        _, faithful = imdb.resolve_config(preset)
+        _, uniform = imdb.resolve_config(preset, uniform_head=True)
+        assert faithful.head != imdb.UNIFORM_HEAD and uniform.head == imdb.UNIFORM_HEAD
+        assert dataclasses.replace(uniform, head=faithful.head) == faithful  # nothing else changes
+        with tf.Graph().as_default() as graph:
+            imdb.build_graph(uniform)
+            names = {v.op.name for v in tf1.trainable_variables()}
+            assert {"dense/weights", "output/weights"} <= names and _dropouts(graph) == 2
+    assert imdb.resolve_config("lstm", uniform_head=True)[1] == imdb.PRESETS["lstm"]
+    with pytest.raises(ValueError, match="head must be one of"):
+        imdb.Config(head="dense-dense")
+
+
+@pytest.mark.parametrize("arch,head,dropped", [("lstm", "dropout-dense-dropout", True),
+                                               ("stacked", "dropout", True), ("attention", "dense", False)])
+def test_training_dropout_acts_only_where_the_head_has_one(arch, head, dropped):
+    config = dataclasses.replace(SMALL, arch=arch, head=head, lstm_sizes=(8, 4) if arch == "stacked" else (8,))
+    x = np.random.RandomState(0).randint(1, 12, size=[6, config.maxlen])
+    with tf.Graph().as_default():
+        tf1.set_random_seed(3)
+        model = imdb.build_graph(config)
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            inference = sess.run(model.logits, {model.inputs: x})
+            training = sess.run(model.logits, {model.inputs: x, model.keep_prob: 0.5, model.dropout_seed: [5, 6]})
+    assert (np.abs(training - inference).max() > 1e-4) == dropped
 
 
 @pytest.mark.parametrize("arch,quirks,clipnorm", [
@@ -451,6 +535,20 @@ def test_cli_predict_answers_every_text_and_errors_are_one_line(trained, tmp_pat
     assert no_run.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
+def test_uniform_head_flag_contradicting_the_run_is_refused_in_test_mode(trained, tmp_path):
+    run_dir = tmp_path / "stacked"
+    shutil.copytree(trained[0], run_dir)
+    manifest = json.loads((run_dir / runs.MANIFEST).read_text())
+    manifest.update(preset="stacked", config=dict(manifest["config"], head="dropout"))  # as a stacked run's
+    (run_dir / runs.MANIFEST).write_text(json.dumps(manifest))
+    refused = _cli("--mode=test", f"--run_dir={run_dir}", f"--data_dir={tmp_path}", "--uniform_head")
+    assert refused.returncode == 1
+    assert "--uniform_head (the run's head: dropout)" in refused.stderr.strip().splitlines()[-1]
+    # the run's own head: no objection (it then stops at the missing data, naming the file)
+    agreed = _cli("--mode=test", f"--run_dir={run_dir}", f"--data_dir={tmp_path}", "--nouniform_head")
+    assert agreed.returncode == 1 and "imdb_word_index.json not found" in agreed.stderr
+
+
 def test_test_mode_uses_the_data_source_the_run_was_trained_with(trained, tiny, tmp_path, monkeypatch,
                                                                   parsed_flags):
     """Test mode evaluates with the run's own quirks: without --source it locates the files of the run's own
@@ -503,23 +601,28 @@ def test_reproduce_imdb_resumes_then_tests_and_writes_results(tiny, tmp_path, mo
     monkeypatch.setattr(imdb, "locate_data", lambda data_dir, source="raw": tiny)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # keep the tiny tar's encoding out of the user cache
     run_dir, results = tmp_path / "run", tmp_path / "results"
-    argv = ["reproduce.py", "imdb", "--preset=test", f"--run_dir={run_dir}", f"--results_dir={results}", "--seed=5"]
+    argv = ["reproduce.py", "imdb", "--preset=test", f"--run_dir={run_dir}", f"--results_dir={results}", "--seed=2017"]
     monkeypatch.setattr(sys, "argv", argv + ["--max_epochs=1"])
     reproduce.main()
     partial = json.loads((results / "imdb-test.json").read_text())
     assert partial["epochs_done"] == 1 and not partial["complete"] and partial["final"]["test_acc"] is None
-    monkeypatch.setattr(sys, "argv", argv[:-1])  # no --seed: the run dir's seed is reused
+    monkeypatch.setattr(sys, "argv", argv[:-1] + ["--seed=9"])  # resuming: the run dir's seed is kept
     reproduce.main()
     doc = json.loads((results / "imdb-test.json").read_text())
-    assert doc["complete"] and doc["epochs_done"] == 2 and doc["seed"] == 5
+    assert doc["complete"] and doc["epochs_done"] == 2 and doc["seed"] == 2017
     assert doc["curve"][0] == partial["curve"][0]
-    assert doc["command"] == "python scripts/reproduce.py imdb --preset=test --variant=faithful --seed=5"
+    assert doc["command"] == "python scripts/reproduce.py imdb --preset=test --variant=faithful --seed=2017"
     assert doc["final"]["val_accuracy"] == doc["curve"][-1]["val_accuracy"]
     assert doc["final"]["test_acc"] == pytest.approx(imdb.test(tiny, run_dir, log=_quiet)["test_acc"])
     assert doc["comparison"]["passed"] is None  # nothing published to compare with
-    assert "final test accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out  # model.summary()'s table before the first epoch, the tutorial's test line last
+    assert f"Test accuracy: {doc['final']['test_acc']:.4f}\n" in out
+    assert out.index('Model: "sequential"') < out.index(" lstm (LSTM) ") < out.index("Epoch 1/2")
+    assert "Total params: 160881 (628.44 KB)" in out  # the test preset: Embedding 16 x 10,000, LSTM 8, Dense 8
+    from legacy_lstm import compare  # the log, summary table and all, reads as a Keras log with its test accuracy
+    parsed = compare.parse_log(out, app="imdb")
+    assert parsed.final["test_acc"] == pytest.approx(doc["final"]["test_acc"], abs=5e-5) and len(parsed.rows) == 2
     assert len(list((tmp_path / "cache" / "legacy_lstm" / "imdb").glob("imdb-encoded-*.npz"))) == 1
-    import importlib.util
     if importlib.util.find_spec("matplotlib") is not None:  # an optional extra
         assert (results / "imdb-test.png").exists()
 

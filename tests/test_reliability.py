@@ -28,7 +28,7 @@ def _quiet(*args, **kwargs):
 def essentials_run(tmp_path_factory):
     """A seeded essentials run of the test preset, one block trained (another app's run for the others)."""
     run_dir = tmp_path_factory.mktemp("essentials") / "run"
-    essentials.train(run_dir, "test", seed=3, max_epochs=1, log=_quiet)
+    essentials.train(run_dir, "test", essentials.LOOP, seed=3, max_epochs=1, log=_quiet)
     return run_dir
 
 

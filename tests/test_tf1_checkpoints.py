@@ -138,3 +138,132 @@ def test_a_tf16_index_has_our_graphs_names_and_shapes(data_dir):
 def test_unknown_optimizer_is_a_clear_error():
     with tf.Graph().as_default(), pytest.raises(ValueError, match="optimizer must be one of adadelta, adam"):
         stocktwits.build_graph(10, stocktwits.PRESETS["test"], optimizer="sgd")
+
+
+# --- Hoffman-style checkpoints of other sizes from the command line ------------------------------------------
+TF16_FLAGS = {"lstm_sizes": "512", "embed_size": 300, "vocab_size": 10963, "optimizer": "adam"}
+
+
+def test_a_tf16_index_matches_the_graph_main_builds_from_the_size_flags(data_dir, tmp_path):
+    """The flags' values go through the config resolution ``main`` uses; the graph built as training builds it
+    (embedding rows from the config, the config's optimiser) has the TF 1.6 checkpoint's names and shapes, slots
+    included; a --config file with the same fields gives the same config; the preset alone does not fit."""
+    real_file(data_dir, TF16 + ".index")
+    stored = {name: list(shape) for name, shape in tf1.train.list_variables(str(data_dir / TF16))}
+    name, config = stocktwits.resolve_config("hoffman", stocktwits.config_overrides(**TF16_FLAGS))
+    assert name == "custom" and (config.lstm_sizes, config.embed_size, config.vocab_size, config.optimizer) == (
+        (512,), 300, 10963, "adam")
+    assert (config.batch_size, config.learning_rate) == (256, 0.1)  # the rest is the preset's
+    with tf.Graph().as_default():
+        stocktwits.build_graph(stocktwits.embedding_rows(config, {"spy": 1, "calls": 2}), config,
+                               optimizer=config.optimizer)
+        assert {v.op.name: v.shape.as_list() for v in tf1.global_variables()} == stored
+    path = tmp_path / "tf16.json"
+    path.write_text('{"lstm_sizes": [512], "embed_size": 300, "vocab_size": 10963, "optimizer": "adam"}')
+    assert stocktwits.resolve_config("hoffman", stocktwits.config_overrides(config_file=str(path)))[1] == config
+    with tf.Graph().as_default():
+        default = stocktwits.PRESETS["hoffman"]
+        stocktwits.build_graph(stocktwits.embedding_rows(default, {"spy": 1}), default)
+        assert {v.op.name: v.shape.as_list() for v in tf1.global_variables()} != stored
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"lstm_sizes": "512,x"}, "--lstm_sizes=512,x: expected a comma list"),
+    ({"lstm_sizes": "0"}, "lstm_sizes must be one or more sizes >= 1"),
+    ({"embed_size": 0}, "embed_size must be a whole number >= 1"),
+    ({"optimizer": "sgd"}, "optimizer must be one of adadelta, adam"),
+])
+def test_bad_size_flags_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        stocktwits.config_overrides(**kwargs)
+
+
+def test_a_config_file_with_an_unknown_field_is_refused(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text('{"lstm_size": [512]}')
+    with pytest.raises(ValueError, match="not one: lstm_size"):
+        stocktwits.config_overrides(config_file=str(path))
+    with pytest.raises(ValueError, match="vocab_size=5 is smaller than this data's vocabulary"):
+        stocktwits.embedding_rows(stocktwits.Config(vocab_size=5), {w: i for i, w in enumerate("abcdefg", 1)})
+
+
+@pytest.fixture
+def small_messages(tmp_path, monkeypatch):
+    """A small StockTwits-format file that main finds as the data (download.locate patched)."""
+    from stocktwits_fixtures import write_messages
+    path = write_messages(tmp_path / "st.csv.gz")
+    monkeypatch.setattr(stocktwits.download, "locate", lambda *args, **kwargs: path)
+    return path
+
+
+def test_main_tests_a_tf16_checkpoint_only_with_its_sizes(data_dir, small_messages, tmp_path, parsed_flags):
+    """Through main: with the checkpoint's sizes the shape check passes and the restore then stops at its missing
+    values (only its .index is kept); with the preset's sizes the error names the first variable that differs."""
+    real_file(data_dir, TF16 + ".index")
+    from legacy_lstm import runs
+    parsed_flags.mode, parsed_flags.checkpoint, parsed_flags.split_seed = "test", str(data_dir / TF16), 1
+    parsed_flags.run_dir = str(tmp_path / "tf16")
+    with pytest.raises(runs.ManifestMismatchError, match=r"basic_lstm_cell/kernel: checkpoint has shape \[812, 2048\]"):
+        stocktwits.main(["prog"])
+    for flag, value in TF16_FLAGS.items():
+        setattr(parsed_flags, flag, value)
+    with pytest.raises(runs.CorruptCheckpointError, match="cannot be read"):
+        stocktwits.main(["prog"])
+
+
+def test_sizes_and_optimizer_are_recorded_refused_when_changed_and_a_foreign_checkpoint_predicts(
+        small_messages, tmp_path, parsed_flags, capsys):
+    from legacy_lstm import compare, runs
+    quirks = stocktwits.Quirks(seq_len=12)
+    overrides = stocktwits.config_overrides(lstm_sizes="12", embed_size=8, optimizer="adam")
+    _, config = stocktwits.resolve_config("test", overrides)
+    lines = []
+    run_dir = tmp_path / "run"
+    stocktwits.train(small_messages, run_dir, config, quirks, split_seed=2, seed=1, max_epochs=1,
+                     log=lines.append)
+    saved = runs.read_manifest(run_dir)
+    assert saved["config"]["lstm_sizes"] == [12] and saved["config"]["embed_size"] == 8
+    assert saved["config"]["optimizer"] == "adam" and "vocab_size" not in saved["config"]
+    stored = dict(tf1.train.list_variables(str(run_dir / "model.ckpt-1")))
+    assert "rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel/Adam" in stored
+    assert stored["Variable"] == [saved["vocab_size"], 8]
+    # the log line: the notebook's spelling, which compare reads as our curve
+    assert "... Train Accruacy: " in lines[0]
+    parsed = compare.parse_log(lines[0] + "\n")
+    assert parsed.app == "stocktwits" and parsed.rows[1]["train_acc"] == pytest.approx(
+        runs.read_json(run_dir, "curve.json")[0]["train_acc"], abs=5e-4)
+    # a resume with another optimiser is refused by name
+    other = dataclasses.replace(config, optimizer="adadelta")
+    with pytest.raises(runs.ManifestMismatchError, match="config.optimizer: saved None, now 'adadelta'|"
+                                                         "config.optimizer: saved 'adam', now None"):
+        stocktwits.train(small_messages, run_dir, other, quirks, max_epochs=2, log=lines.append)
+    # test mode with flags that contradict the run: refused, naming them
+    parsed_flags.mode, parsed_flags.run_dir = "test", str(run_dir)
+    parsed_flags.optimizer, parsed_flags.lstm_sizes = "adadelta", "12"
+    with pytest.raises(runs.ManifestMismatchError, match=r"optimizer=adadelta \(the run's: adam\)") as err:
+        stocktwits.main(["prog"])
+    assert "lstm_sizes" not in str(err.value)  # given with the run's own value: fine
+    # the checkpoint alone, as from elsewhere: test with its sizes records them, and predict then works
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    for f in run_dir.glob("model.ckpt-1.*"):
+        (foreign / f.name.replace("model.ckpt-1", "sentiment.ckpt")).write_bytes(f.read_bytes())
+    parsed_flags.run_dir, parsed_flags.checkpoint = str(tmp_path / "new"), str(foreign / "sentiment.ckpt")
+    parsed_flags.optimizer, parsed_flags.embed_size, parsed_flags.split_seed, parsed_flags.seq_len = "adam", 8, 2, "12"
+    parsed_flags.preset = "test"
+    capsys.readouterr()
+    stocktwits.main(["prog"])
+    assert "Test Accuracy: " in capsys.readouterr().out
+    assert runs.read_manifest(tmp_path / "new")["config"] == saved["config"]
+    ours = stocktwits.predict(run_dir, ["calls moon rally", "puts crash dump"])
+    theirs = stocktwits.predict(tmp_path / "new", ["calls moon rally", "puts crash dump"],
+                                checkpoint=str(foreign / "sentiment.ckpt"))
+    assert [r["probability"] for r in theirs] == pytest.approx([r["probability"] for r in ours], abs=1e-6)
+
+
+def test_the_articles_spelling_behind_a_flag(small_messages, tmp_path):
+    lines = []
+    config = dataclasses.replace(stocktwits.PRESETS["test"], lstm_sizes=(4,), embed_size=4, epochs=1)
+    stocktwits.train(small_messages, tmp_path, config, stocktwits.Quirks(seq_len=8), split_seed=2, seed=1,
+                     log=lines.append, accruacy=False)
+    assert "... Train Accuracy: " in lines[0] and "Accruacy" not in lines[0]

@@ -87,11 +87,11 @@ def test_seed_rule_on_resume():
 
 
 def test_an_app_resumed_with_another_seed_is_refused_and_with_none_keeps_its_own(tmp_path):
-    first = essentials.train(tmp_path, "test", seed=4, max_epochs=1, log=_quiet)
+    first = essentials.train(tmp_path, "test", essentials.LOOP, seed=4, max_epochs=1, log=_quiet)
     with pytest.raises(runs.ManifestMismatchError, match="--seed=5"):
-        essentials.train(tmp_path, "test", seed=5, log=_quiet)
+        essentials.train(tmp_path, "test", essentials.LOOP, seed=5, log=_quiet)
     assert len(runs.read_json(tmp_path, runs.CURVE_JSON)) == 1  # nothing was trained
-    second = essentials.train(tmp_path, "test", log=_quiet)
+    second = essentials.train(tmp_path, "test", essentials.LOOP, log=_quiet)
     assert second["seed"] == first["seed"] == 4 and len(second["curve"]) == 4
 
 
@@ -138,7 +138,7 @@ def test_progress_off_writes_nothing_and_ticks_outside_an_epoch_are_ignored():
 
 def test_app_progress_goes_to_stderr_and_the_log_lines_to_stdout(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(training, "PLAIN_LINE_SECONDS", 0.0)  # a line at every redraw, not one a minute
-    essentials.train(tmp_path, "test", seed=1, max_epochs=1, progress=True)
+    essentials.train(tmp_path, "test", essentials.LOOP, seed=1, max_epochs=1, progress=True)
     out, err = capsys.readouterr()
     assert "Iteration 50/200... Loss:" in out and "block 1/4" not in out
     assert "block 1/4" in err and "Iteration" not in err
