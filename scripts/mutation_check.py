@@ -260,6 +260,20 @@ def main():
     return 1 if missed else 0
 
 
+NOTES = """## Notes
+
+- StockTwits, state reset instead of carried: the curve test of the `test` preset does not see it (caught by a
+  run-directory test instead, through the recorded quirk). Not a gap of the test: with T=244 and messages
+  left-padded with ~200 pad steps, the LSTM forgets its initial state before a message starts: the curves of the
+  two settings agree within the golden tolerance (1e-6 relative). The test
+  `test_carry_state_changes_what_the_next_batch_sees` (tests/test_stocktwits.py) shows the state is carried; it
+  matters for the numbers only where a message fills most of the window.
+- Fables, window stride: the app passes its stride explicitly, so the default changed here only reaches callers
+  that leave it out (the offsets test); a mutation of `Offsets` itself would reach the app's curve.
+- Fables, loss mean vs sum is not a mutation: with a batch of one example they are the same function.
+"""
+
+
 def write_report(path, rows, seconds, only):
     from legacy_lstm.compat import versions  # noqa: PLC0415 (TF only when a report is written)
     v = versions()
@@ -273,7 +287,7 @@ def write_report(path, rows, seconds, only):
     for m, caught, where, secs in rows:
         lines.append(f"| {m.app} | {m.name} | `{m.path}` | {'`' + caught + '`' if caught else '**not caught**'} | "
                      f"{where if caught else '-'} | {secs:.0f} |")
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n\n" + NOTES)
 
 
 if __name__ == "__main__":
