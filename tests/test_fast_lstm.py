@@ -4,13 +4,12 @@ initial weights and dropout draws, outputs, final states and gradients within 1e
 import dataclasses
 import json
 import pathlib
-import random
 
 import numpy as np
 import pytest
 
 from legacy_lstm import fast_lstm, ptb, ptb_thomas, stocktwits
-from legacy_lstm.compat import tf, tf1
+from legacy_lstm.compat import seed_everything, tf, tf1
 
 from stocktwits_fixtures import QUICK, SMALL, write_messages
 from test_ptb import TINY, TINY_THOMAS, write_corpus
@@ -28,8 +27,10 @@ def _build(kind, style, units, depth, batch, steps, tied=False, keep=None, seed=
     that weighs every output and both parts of every final state, and its gradients. Returns (graph, tensors)."""
     graph = tf.Graph()
     with graph.as_default():
-        tf1.set_random_seed(seed)
-        random.seed(seed)  # the Keras Glorot initializer of the cells draws its seed from Python's random module
+        # As the apps seed: the graph seed, and the source the cells' unseeded Keras Glorot initializer draws its seed
+        # from (Python's random module, or tf_keras' own seed generator once any code has called
+        # tf.keras.utils.set_random_seed, as every seeded app run does: seeding only `random` is then not enough).
+        seed_everything(seed)
         x = tf1.placeholder(tf.float32, [batch, steps, depth], name="x")
         keep_prob = tf1.placeholder(tf.float32, [], name="keep_prob") if keep == "tensor" else keep
         init = tf1.random_uniform_initializer(-0.3, 0.3) if style == "official" else None
