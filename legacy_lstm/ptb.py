@@ -282,7 +282,9 @@ def train(paths, run_dir, preset="small", seed=None, max_epochs=None, rnn_mode=N
     _check_style(config)
     cli.epochs_to_run(config.epochs, max_epochs)  # a usage error before any data is read
     train_data, valid_data, _, word_to_id = common.load(paths, config)
-    seed = training.resolve_seed(distributed.saved_manifest(run_dir, cluster, log), seed)  # a worker: the chief's
+    saved = distributed.saved_manifest(run_dir, cluster, log)  # a worker: the chief's
+    seed = training.resolve_seed(saved, seed)
+    config = common.resume_on(config, saved)  # a block/basic run may resume on fused (and back): same variables
     manifest = common.make_manifest(APP, preset_name, config, word_to_id, seed, len(train_data))
     if cluster is not None:
         train_data = cluster.shard_tokens(train_data)
@@ -325,7 +327,8 @@ class _OfficialLoop(training.Loop):
         log("Epoch: %d Valid Perplexity: %.3f" % (epoch, valid_ppl))
         return {"epoch": epoch, "learning_rate": lr, "train_perplexity": train_ppl, "valid_perplexity": valid_ppl,
                 "seconds": round(time.time() - t0, 3),
-                "seconds_per_train_step": round(train_seconds / m.input.epoch_size, 5)}
+                "seconds_per_train_step": round(train_seconds / m.input.epoch_size, 5),
+                "cell": self.config.rnn_mode}  # the path that trained this epoch (common.SWITCHABLE)
 
     def summaries(self, row):
         return {"train": {"perplexity": row["train_perplexity"], "learning_rate": row["learning_rate"]},
@@ -451,16 +454,17 @@ REPRODUCTION = report.Reproduction("small", (("valid_perplexity", "validation pe
 
 
 def reproduce(run_dir, preset="small", seed=None, data_dir=None, max_epochs=None, train_run=True,
-              variant_quirks=None, variant_cell="basic", split_seed=None, fast_test=False):
+              variant_quirks=None, variant_cell="basic", split_seed=None, fast_test=False, cell=None):
     """PTB: train the preset (resumable, the run dir's seed when resuming), then the test evaluation: the original
     batch-1/1-step Test model (official presets) or Thomas's protocol (legacy_lstm/ptb_thomas.py) on the
-    epoch-index-38 checkpoint, as soon as that epoch exists. ``--fast_test``: the equivalent fast pass."""
+    epoch-index-38 checkpoint, as soon as that epoch exists. ``--fast_test``: the equivalent fast pass. ``cell``:
+    train on this rnn_mode (None: the preset's; a run made on another of ptb_common.SWITCHABLE resumes on it)."""
     paths = ptb_data.locate(data_dir)
     saved = runs.read_manifest(run_dir)
     seed = saved.get("seed") if saved is not None else seed  # resuming: the run's own seed
     app = ptb_thomas if preset == THOMAS_ALIAS else sys.modules[__name__]  # Thomas's tutorial is its own app
     manifest, curve = report.sitting(run_dir, app.APP, None if not train_run else lambda: app.train(
-        paths, run_dir, preset, seed=seed, max_epochs=max_epochs))
+        paths, run_dir, preset, seed=seed, max_epochs=max_epochs, rnn_mode=cell))
     config = Config(**manifest["config"]) if manifest else None
     test_seconds = None
     if config is not None and config.style == "thomas":

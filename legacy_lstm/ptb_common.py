@@ -37,6 +37,32 @@ def session(graph):
 # ---------------------------------------------------------------------------------------------------------
 # Hyperparameters
 # ---------------------------------------------------------------------------------------------------------
+# The rnn_modes that compute one function of one variable layout -- kernel [input + units, 4 * units] with the
+# gates in i, j, f, o order, bias [4 * units], the forget bias added in the cell, no peepholes (tests/test_cells.py
+# and tests/test_fast_lstm.py check block and fused against basic, outputs and gradients) -- and differ only in the
+# name of the cell's variable scope (``cell_scope_name``). A run made on one may resume on another: the new path
+# takes the run's variable names, the manifest keeps the run's rnn_mode, and each curve row records the path that
+# trained its epoch (``"cell"``).
+SWITCHABLE = ("basic", "block", "fused")
+
+
+def cell_scope_name(rnn_mode, style):
+    """The variable scope of one layer's cell: ``lstm_cell`` (LSTMBlockCell; Thomas's LSTMCell) or
+    ``basic_lstm_cell`` (the official graph's BasicLSTMCell, which ``fused`` runs)."""
+    return "lstm_cell" if rnn_mode == "block" or style == "thomas" else "basic_lstm_cell"
+
+
+def resume_on(config, saved):
+    """``config`` for a sitting that trains the run whose manifest is ``saved`` (None: a new run): when the run
+    was made with another rnn_mode of SWITCHABLE than ``config.rnn_mode``, ``layout`` is set to the run's, so that
+    the variables take its names and the manifest check compares the run's own config. Anything else that differs
+    is left for the manifest check to refuse."""
+    run_mode = ((saved or {}).get("config") or {}).get("rnn_mode")
+    if run_mode != config.rnn_mode and run_mode in SWITCHABLE and config.rnn_mode in SWITCHABLE:
+        return dataclasses.replace(config, layout=run_mode)
+    return config
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     style: str = "official"        # official (ptb_word_lm) | thomas (lstm_tutorial.py)
@@ -57,12 +83,17 @@ class Config:
     tie_layers: bool = False       # one cell object in every layer (shared weights)
     test_epoch: int = None         # thomas: the test restores the checkpoint after this many epochs
     print_iter: int = 50           # thomas: a log line every print_iter steps
+    # Not part of the manifest: set when a run dir made on another path of SWITCHABLE is resumed on this one
+    # (``resume_on``): the rnn_mode whose variable names the run's checkpoints have.
+    layout: str = None
 
     def __post_init__(self):
         if self.style not in ("official", "thomas"):
             raise ValueError(f"style must be official or thomas, got {self.style!r}")
         if self.rnn_mode not in ("basic", "block", "fused"):
             raise ValueError(f"rnn_mode must be basic, block or fused, got {self.rnn_mode!r}")
+        if self.layout not in (None, *SWITCHABLE):
+            raise ValueError(f"layout must be None or one of {SWITCHABLE}, got {self.layout!r}")
         if self.style == "thomas" and self.num_layers < 2:
             raise ValueError("the thomas graph needs num_layers >= 2 (the original breaks with 1 layer)")
 
@@ -83,19 +114,23 @@ def resolve_config(presets, preset, **overrides):
 def make_multi_cell(config, is_training):
     """The MultiRNNCell of either graph: per-layer cells (or one shared cell with ``tie_layers``), each
     wrapped in DropoutWrapper(output_keep_prob) when training with keep_prob < 1."""
+    # resumed on another path than the run's: the variables keep the run's names
+    named = {} if config.layout is None else {"name": cell_scope_name(config.layout, config.style)}
+
     def one_cell():
         if config.rnn_mode == "block":
             # official: the kernel takes the scope's uniform initializer, as TF1's LSTMBlockCell did;
             # thomas has no scope initializer, so its (Glorot) default is kept.
             init = None if config.style == "official" else "glorot_uniform"
-            cell = cells.LSTMBlockCell(config.hidden_size, forget_bias=config.forget_bias, kernel_initializer=init)
+            cell = cells.LSTMBlockCell(config.hidden_size, forget_bias=config.forget_bias, kernel_initializer=init,
+                                       **named)
         elif config.style == "thomas":
-            cell = tf1.nn.rnn_cell.LSTMCell(config.hidden_size, forget_bias=config.forget_bias)
+            cell = tf1.nn.rnn_cell.LSTMCell(config.hidden_size, forget_bias=config.forget_bias, **named)
         else:
             # no reuse= here: the Valid model inherits reuse from its scope, and the Test/generation models are
             # built alone in a fresh graph
             cell = tf1.nn.rnn_cell.BasicLSTMCell(config.hidden_size, forget_bias=config.forget_bias,
-                                                 state_is_tuple=True)
+                                                 state_is_tuple=True, **named)
         if is_training and config.keep_prob < 1:
             cell = tf1.nn.rnn_cell.DropoutWrapper(cell, output_keep_prob=config.keep_prob)
         return cell
@@ -136,11 +171,15 @@ def load(paths, config):
 
 
 def make_manifest(app, preset, config, word_to_id, seed, num_tokens):
-    return {"app": app, "preset": preset, "config": dataclasses.asdict(config),
+    """The run's manifest; a config resumed on another path (``layout`` set) gives the run's own rnn_mode."""
+    saved_config = dataclasses.asdict(config)
+    rnn_mode = saved_config.pop("layout") or config.rnn_mode
+    saved_config["rnn_mode"] = rnn_mode
+    return {"app": app, "preset": preset, "config": saved_config,
             "quirks": {"tie_layers": config.tie_layers}, "split_seed": None, "seed": seed,
             # seeded runs are repeatable: static unroll (official), parallel_iterations=1 (thomas)
             "deterministic": seed is not None,
-            "cell": config.rnn_mode, "vocab_size": len(word_to_id), "vocab_sha256": runs.vocab_sha256(word_to_id),
+            "cell": rnn_mode, "vocab_size": len(word_to_id), "vocab_sha256": runs.vocab_sha256(word_to_id),
             "num_tokens": num_tokens}
 
 

@@ -206,7 +206,9 @@ def train(paths, run_dir, preset="thomas", seed=None, max_epochs=None, rnn_mode=
     if data_prints:
         for line in thomas_data_lines(train_data, word_to_id):
             log(line)
-    seed = training.resolve_seed(runs.read_manifest(run_dir), seed)
+    saved = runs.read_manifest(run_dir)
+    seed = training.resolve_seed(saved, seed)
+    config = common.resume_on(config, saved)  # a block/basic run may resume on fused (and back): same variables
     manifest = common.make_manifest(APP, preset_name, config, word_to_id, seed, len(train_data))
     result = training.train(_ThomasLoop(config, train_data, seed, exact_step_seconds), run_dir, manifest,
                             config.epochs, max_epochs, seed, vocab=word_to_id, log=log, progress=progress)
@@ -244,6 +246,7 @@ class _ThomasLoop(training.Loop):
         row = thomas_epoch(self.step, self.step_print, sitting.model.zero_state(config), self.input.epoch_size,
                            epoch - 1, config, sitting.log, self.exact_step_seconds, sitting)
         row["learning_rate"] = lr
+        row["cell"] = config.rnn_mode  # the path that trained this epoch (ptb_common.SWITCHABLE)
         # the kept checkpoint first: a kill between the two saves retrains this epoch and rewrites it
         if config.test_epoch is not None and epoch == config.test_epoch:
             self.keeper.save(sess, str(sitting.run.dir / THOMAS_NAME), global_step=epoch - 1,

@@ -105,6 +105,9 @@ def main(argv=None):
     parser.add_argument("--max_epochs", type=int, default=None, help="stop after this many epochs in total")
     parser.add_argument("--fast_test", action="store_true", help="ptb official presets: the fast test evaluation "
                         "(batch 1, 50-step windows; the same perplexity) instead of the original batch-1, 1-step one")
+    parser.add_argument("--cell", default=None, choices=("basic", "block", "fused"),
+                        help="ptb: train on this LSTM path; a run made on another of basic/block/fused resumes on "
+                        "it (the same variables; each curve row records its epoch's path)")
     parser.add_argument("--report_only", action="store_true", help="do not train; report the run dir as it is")
     parser.add_argument("--results_dir", default=str(REPO / "results"))
     args = parser.parse_args(argv)
@@ -119,13 +122,15 @@ def main(argv=None):
     if args.app not in variant["apps"]:
         parser.error(f"--variant={args.variant} is not one of {args.app}'s: "
                      f"{', '.join(v for v in VARIANTS if args.app in VARIANTS[v]['apps'])}")
+    if args.cell and args.app != "ptb":
+        parser.error("--cell is for ptb (its block, basic and fused paths share one checkpoint layout)")
     args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset, args.variant, args.seed)
     try:
         _take_carried_run(args)
         manifest, curve, final, test_seconds = module.reproduce(
             args.run_dir, args.preset, args.seed, data_dir=args.data_dir, max_epochs=args.max_epochs,
             train_run=not args.report_only, variant_quirks=variant["quirks"], variant_cell=variant["cell"],
-            split_seed=args.split_seed, fast_test=args.fast_test)
+            split_seed=args.split_seed, fast_test=args.fast_test, **({"cell": args.cell} if args.cell else {}))
     except (OSError, ValueError, runs.RunDirBusyError, runs.NonFiniteLossError) as err:  # e.g. --preset=nope
         sys.exit(f"error: {err}")
     if not manifest:

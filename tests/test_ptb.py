@@ -528,3 +528,43 @@ def test_preset_thomas_keeps_using_the_run_dir_it_used_before_the_split(parsed_f
     parsed_flags.run_dir = None
     (old / runs.MANIFEST).unlink()  # no earlier run: the new app's own default
     assert ptb.main(["prog"]) == 1 and parsed_flags.run_dir is None
+
+
+# --- switching the path of a run (block / basic / fused share one checkpoint layout) ---------------------------
+@pytest.mark.parametrize("made_on,resumed_on", [("block", "fused"), ("basic", "fused"), ("fused", "block")])
+def test_a_run_resumes_on_another_path_with_its_own_variables_and_the_same_numbers(corpus, tmp_path, made_on,
+                                                                                    resumed_on):
+    """Epoch 1 on one path, epoch 2 on another: the epoch-2 numbers equal those of the run resumed on its own
+    path (TINY has no dropout, so no random op differs between the graphs), the checkpoints keep the run's
+    variable names, the manifest keeps the run's cell, each curve row names the path that trained it, and the
+    run tests as before."""
+    config = dataclasses.replace(TINY, rnn_mode=made_on)
+    assert config.keep_prob == 1.0
+    ptb.train(corpus, tmp_path / "same", config, seed=4, max_epochs=1, log=_quiet)
+    shutil.copytree(tmp_path / "same", tmp_path / "switched")
+    names_before = sorted(name for name, _ in tf1.train.list_variables(str(tmp_path / "same" / "model.ckpt-1")))
+    same = ptb.train(corpus, tmp_path / "same", config, seed=4, log=_quiet)
+    switched = ptb.train(corpus, tmp_path / "switched", config, seed=4, rnn_mode=resumed_on, log=_quiet)
+    assert switched["finished"] and switched["config"].layout == made_on
+    for key in ("train_perplexity", "valid_perplexity"):
+        assert switched["curve"][1][key] == pytest.approx(same["curve"][1][key], rel=1e-5)
+    assert [row["cell"] for row in switched["curve"]] == [made_on, resumed_on]
+    manifest = runs.read_manifest(tmp_path / "switched")
+    assert manifest["cell"] == manifest["config"]["rnn_mode"] == made_on and "layout" not in manifest["config"]
+    names_after = sorted(name for name, _ in tf1.train.list_variables(str(tmp_path / "switched" / "model.ckpt-2")))
+    assert names_after == names_before
+    assert any(f"/{ptb_common.cell_scope_name(made_on, 'official')}/kernel" in name for name in names_after)
+    tested = ptb.test(corpus, tmp_path / "switched", fast=True, log=_quiet)["test_perplexity"]
+    assert tested == pytest.approx(ptb.test(corpus, tmp_path / "same", fast=True, log=_quiet)["test_perplexity"],
+                                   rel=1e-5)
+
+
+def test_a_path_switch_changes_nothing_else_of_the_config(corpus, tmp_path):
+    """Only the rnn_mode may differ: another hidden size on resume is still refused by name."""
+    ptb.train(corpus, tmp_path, dataclasses.replace(TINY, rnn_mode="block"), seed=4, max_epochs=1, log=_quiet)
+    other = dataclasses.replace(TINY, rnn_mode="fused", hidden_size=8)
+    with pytest.raises(runs.ManifestMismatchError, match="hidden_size"):
+        ptb.train(corpus, tmp_path, other, seed=4, log=_quiet)
+    assert ptb_common.resume_on(other, None) is other  # a new run: nothing to switch
+    with pytest.raises(ValueError, match="layout"):
+        dataclasses.replace(TINY, layout="cudnn")
