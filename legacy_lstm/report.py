@@ -337,6 +337,19 @@ def seed_spread_section(results_dir, docs):
     return lines
 
 
+def cell_ranges(curve, run_cell):
+    """[{"cell", "first_epoch", "last_epoch"}, ...]: the LSTM path of each run of consecutive epochs (a row
+    without a ``cell`` ran on the run's own, ``run_cell``)."""
+    ranges = []
+    for row in curve:
+        cell = row.get("cell", run_cell)
+        if ranges and ranges[-1]["cell"] == cell:
+            ranges[-1]["last_epoch"] = row["epoch"]
+        else:
+            ranges.append({"cell": cell, "first_epoch": row["epoch"], "last_epoch": row["epoch"]})
+    return ranges
+
+
 def write_result(results_dir, app, variant, manifest, curve, final, test_seconds, run_dir, reproduction,
                  variant_quirks=None, variant_cell="basic", extra_seed=False):
     """Compare a run with its published numbers; write ``results/<name>.json`` (curve, finals, comparison, command,
@@ -366,6 +379,8 @@ def write_result(results_dir, app, variant, manifest, curve, final, test_seconds
                        f"{app_flags}{seed_flags}",
         "seed": manifest["seed"], "split_seed": manifest["split_seed"], "quirks": manifest["quirks"],
         "config": manifest["config"], "cell": manifest.get("cell"),
+        # which path trained which epochs (ptb: a run may resume on another path with the same variables)
+        "cells": cell_ranges(curve, manifest.get("cell")),
         "deterministic": manifest.get("deterministic", False),
         # the versions the run was trained with (its manifest), and those of this report
         "versions": manifest.get("versions") or versions(), "report_versions": versions(),

@@ -55,3 +55,13 @@ def test_spread_rows_give_mean_sd_range_and_band_counts(fables_results):
 def test_no_section_without_extra_seeds(tmp_path):
     (tmp_path / "fables-blog.json").write_text((RESULTS / "fables-blog.json").read_text())
     assert "## Seed spread" not in report.summary_text(tmp_path)
+
+
+def test_cell_ranges_name_the_path_of_each_stretch_of_epochs():
+    """A run resumed on another path: rows without a cell ran on the run's own."""
+    curve = [{"epoch": 1}, {"epoch": 2}, {"epoch": 3, "cell": "fused"}, {"epoch": 4, "cell": "fused"},
+             {"epoch": 5, "cell": "block"}]
+    assert report.cell_ranges(curve, "block") == [
+        {"cell": "block", "first_epoch": 1, "last_epoch": 2}, {"cell": "fused", "first_epoch": 3, "last_epoch": 4},
+        {"cell": "block", "first_epoch": 5, "last_epoch": 5}]
+    assert report.cell_ranges([], "basic") == []
