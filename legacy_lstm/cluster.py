@@ -169,11 +169,6 @@ class Local:
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if "--" in argv:
-        split = argv.index("--")
-        own, command = argv[:split], argv[split + 1:]
-    else:
-        own, command = [], argv
     parser = argparse.ArgumentParser(prog="python -m legacy_lstm.cluster", description=__doc__.split("\n\n")[0],
                                      usage="%(prog)s [--ps=1] [--workers=2] [--log_dir=DIR] [--nosync] -- "
                                            "<app command>")
@@ -181,7 +176,17 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2, help="worker tasks (default 2; worker 0 is the chief)")
     parser.add_argument("--log_dir", default=None, help="one log per task (default: <run_dir>/cluster-logs)")
     parser.add_argument("--nosync", action="store_true", help="asynchronous updates (--nosync_replicas)")
-    args = parser.parse_args(own)
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="the app command (best after --)")
+    if "--" in argv:
+        split = argv.index("--")
+        args, command = parser.parse_args(argv[:split]), argv[split + 1:]
+        if args.command:
+            parser.error(f"unexpected before --: {' '.join(args.command)}")
+    else:  # the launcher's options, then the command from its first word on
+        args = parser.parse_args(argv)
+        command = args.command
+    if not command:
+        parser.error("no app command to run, e.g. -- python -m legacy_lstm.stocktwits --preset=test")
     try:
         cluster = Local(command, args.ps, args.workers, args.log_dir, sync=not args.nosync)
     except ValueError as err:
@@ -195,6 +200,9 @@ def main(argv=None):
         try:
             cluster.start()
             code, failed = cluster.wait()
+        except OSError as err:  # e.g. the command's program does not exist
+            print(f"cannot start {' '.join(command)!r}: {err}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             print("interrupted: stopping every task", file=sys.stderr)
             return 130

@@ -153,10 +153,10 @@ def test_async_ptb_cluster_with_the_chief_first_trains_and_its_checkpoint_tests_
 # ---------------------------------------------------------------------------------------------------------
 # Faults: a worker killed and restarted rejoins; a lost ps stops the workers, and a rerun resumes
 # ---------------------------------------------------------------------------------------------------------
-def test_killed_worker_rejoins_and_lost_ps_stops_the_cluster_which_resumes(tmp_path):
+def test_killed_worker_or_chief_rejoins_and_lost_ps_stops_the_cluster_which_resumes(tmp_path):
     data = write_messages(tmp_path / "messages.csv.gz", n=1200)
     run_dir = tmp_path / "faults"
-    spec = _spec(data, run_dir, **_config(epochs=4))
+    spec = _spec(data, run_dir, **_config(epochs=5))
     with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / "logs") as local:
         local.start(log=lambda *a: None)
         ps, chief, worker = local.ps[0], local.workers[0], local.workers[1]
@@ -166,21 +166,30 @@ def test_killed_worker_rejoins_and_lost_ps_stops_the_cluster_which_resumes(tmp_p
         _wait_for(lambda: "joining at global step" in _log(worker) or 2 in runs.epoch_checkpoints(run_dir), WAIT,
                   "rejoin")
         _wait_for(lambda: 2 in runs.epoch_checkpoints(run_dir), WAIT, "checkpoint of epoch 2 after the rejoin")
+        # the chief killed, the ps alive: started again, it restores its last checkpoint into the ps and the
+        # cluster goes on (the other worker waited for it)
+        chief.kill()
+        restored = max(runs.epoch_checkpoints(run_dir))
+        chief.start()
+        _wait_for(lambda: restored + 1 in runs.epoch_checkpoints(run_dir) or not chief.running(), WAIT,
+                  "a checkpoint after the chief's restart")
+        assert chief.running() or chief.proc.returncode == 0, _log(chief)
+        assert f"Resuming {run_dir} after epoch {restored}" in _log(chief)
         ps.kill()
         _wait_for(lambda: not chief.running() and not worker.running(), 30, "the workers' stop")
         assert chief.proc.returncode == 1 and worker.proc.returncode == 1
         assert "lost the parameter server /job:ps/task:0" in _log(chief)
         assert "lost the parameter server /job:ps/task:0" in _log(worker)
     kept = max(runs.epoch_checkpoints(run_dir))
-    assert kept >= 2
+    assert restored + 1 <= kept < 5
     # the same cluster command again (new ports, fresh ps): the chief resumes from its last checkpoint
     with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / "logs-2") as again:
         again.start(log=lambda *a: None)
         code, failed = again.wait(timeout=WAIT)
         assert code == 0, _log(failed)
-    assert [row["epoch"] for row in runs.read_curve(run_dir)] == [1, 2, 3, 4]
+    assert [row["epoch"] for row in runs.read_curve(run_dir)] == [1, 2, 3, 4, 5]
     sittings = [json.loads(line) for line in (run_dir / runs.SITTINGS).read_text().splitlines()]
-    assert [s["after_epoch"] for s in sittings] == [0, kept]
+    assert [s["after_epoch"] for s in sittings] == [0, restored, kept]
     assert f"Resuming {run_dir}" in _log(again.workers[0]) or f"after epoch {kept}" in _log(again.workers[0])
 
 
@@ -196,6 +205,20 @@ def test_cluster_flags_are_checked():
     assert cluster.replicas == 3 and not cluster.is_chief and cluster.steps_per_epoch(16) == 16
     assert distributed.Cluster(("h:1",), ("h:2", "h:3"), "worker", 0, False).steps_per_epoch(16) == 32
     assert list(cluster.shard_tokens(list(range(10)))) == [3, 4, 5]
+
+
+def test_launcher_usage_errors_are_one_message(tmp_path, capsys):
+    """--help prints the usage (it is not run as a command); no command, or one that does not exist, is a clear
+    message and status 2, with nothing left running."""
+    with pytest.raises(SystemExit) as exit_:
+        launcher.main(["--help"])
+    assert exit_.value.code == 0 and "--workers" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        launcher.main(["--workers=1"])
+    assert exit_.value.code == 2 and "no app command" in capsys.readouterr().err
+    missing = str(tmp_path / "no-such-program")
+    assert launcher.main(["--workers=1", "--log_dir", str(tmp_path / "logs"), missing, "--preset=test"]) == 2
+    assert f"cannot start '{missing} --preset=test'" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------------------

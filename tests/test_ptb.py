@@ -531,7 +531,7 @@ def test_preset_thomas_keeps_using_the_run_dir_it_used_before_the_split(parsed_f
 
 
 # --- switching the path of a run (block / basic / fused share one checkpoint layout) ---------------------------
-@pytest.mark.parametrize("made_on,resumed_on", [("block", "fused"), ("basic", "fused"), ("fused", "block")])
+@pytest.mark.parametrize("made_on,resumed_on", [("block", "fused"), ("fused", "block")])
 def test_a_run_resumes_on_another_path_with_its_own_variables_and_the_same_numbers(corpus, tmp_path, made_on,
                                                                                     resumed_on):
     """Epoch 1 on one path, epoch 2 on another: the epoch-2 numbers equal those of the run resumed on its own
