@@ -260,6 +260,19 @@ def summary_text(results_dir):
 LEARNED_ACCURACY = 0.80
 
 
+def _quirks_then(doc):
+    """The quirks a run trained with: its recorded ones, and for a quirk added to its app after the run, the
+    app's faithful default (the only behaviour there was before the switch existed)."""
+    import dataclasses
+    import importlib
+    quirks = dict(doc.get("quirks") or {})
+    try:
+        faithful = importlib.import_module(f"legacy_lstm.{doc.get('app')}").FAITHFUL
+    except (ImportError, AttributeError):
+        return quirks
+    return {**{k: v for k, v in dataclasses.asdict(faithful).items() if k not in quirks}, **quirks}
+
+
 def seed_groups(results_dir, docs):
     """{name: [doc of each seed]} for every results document with extra seeds in ``results_dir/seeds`` (the
     document's own seed first, then the others by seed); only complete runs count."""
@@ -267,7 +280,8 @@ def seed_groups(results_dir, docs):
     for path in sorted((pathlib.Path(results_dir) / SEEDS).glob("*.json")):
         extra = json.loads(path.read_text())
         main = docs.get(extra.get("seed_of"))
-        if main is None or extra.get("config") != main.get("config") or extra.get("quirks") != main.get("quirks"):
+        if main is None or extra.get("config") != main.get("config") or \
+                _quirks_then(main) != _quirks_then(extra):
             continue  # a seed of a configuration that has no committed main run (or another config): not counted
         groups.setdefault(extra["seed_of"], [main]).append(extra)
     return {name: [g[0]] + sorted(g[1:], key=lambda d: d["seed"]) for name, g in groups.items()}

@@ -65,3 +65,16 @@ def test_cell_ranges_name_the_path_of_each_stretch_of_epochs():
         {"cell": "block", "first_epoch": 1, "last_epoch": 2}, {"cell": "fused", "first_epoch": 3, "last_epoch": 4},
         {"cell": "block", "first_epoch": 5, "last_epoch": 5}]
     assert report.cell_ranges([], "basic") == []
+
+
+def test_a_quirk_added_after_the_main_run_counts_as_its_faithful_default(fables_results):
+    """The committed fables-blog run predates the ``inputs`` quirk: a seed with the default (ids) joins it, a seed
+    with the other setting does not."""
+    docs = {"fables-blog": json.loads((fables_results / "fables-blog.json").read_text())}
+    docs["fables-blog"]["quirks"].pop("inputs", None)
+    seeds = fables_results / report.SEEDS
+    for seed, inputs in ((5, "ids"), (6, "one_hot")):
+        doc = _with_final(docs["fables-blog"], seed)
+        doc["quirks"] = dict(doc["quirks"], inputs=inputs)
+        (seeds / f"fables-blog-seed{seed}.json").write_text(json.dumps(doc))
+    assert [d["seed"] for d in report.seed_groups(fables_results, docs)["fables-blog"]] == [2017, 1, 3, 5]
