@@ -89,7 +89,7 @@ def resolve_common(app_name, presets, default_preset, modes, argv, positional_mo
     flags unless the app trains on a cluster (``cluster=True``: its main reads them with ``resolve_cluster``)."""
     if not cluster and _cluster_flags_given():
         raise app.UsageError(f"--{' --'.join(_cluster_flags_given())}: legacy_lstm.{app_name} does not train on a "
-                             "cluster (legacy_lstm.stocktwits and legacy_lstm.ptb do)")
+                             "cluster (legacy_lstm.stocktwits, ptb, fables and essentials do)")
     preset, _ = resolve_preset(presets, default_preset)
     mode = resolve_mode(modes)
     if len(argv) > 1 and mode not in positional_modes:

@@ -51,6 +51,10 @@ How the data is split and how an epoch is counted
       its next initial state. Rows of the N workers side by side are the rows of the combined batch of N x
       batch_size (exactly, when the lengths divide), so a sync step is again the single-process step on it
       (except that the gradients are clipped per worker, before they are averaged).
+    - Fables and essentials: an "epoch" is their checkpoint unit (a display of ``display_step`` windows, a block of
+      ``log_every`` iterations); its windows/iterations are dealt round-robin like StockTwits' batches. Fables
+      draws the display's windows in full on every worker, so the next display starts where one process's would;
+      essentials' workers draw the same word vectors from the chief's seed.
     - Steps: a worker trains its share of an epoch; an epoch ends for every worker when the global step reaches
       ``epoch x steps_per_epoch`` (sync: steps_per_epoch = the share x N / replicas_to_aggregate; async: the share
       x N). A worker that reaches it early stops its share there; one that has finished its share before (after a

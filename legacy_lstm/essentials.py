@@ -87,6 +87,7 @@ import numpy as np
 from absl import flags
 
 from legacy_lstm import cli
+from legacy_lstm import distributed
 from legacy_lstm import report
 from legacy_lstm import runs
 from legacy_lstm import training
@@ -202,7 +203,8 @@ def build_graph(word_vectors, config, parallel_iterations=None):
     bias = tf.cast(bias, tf.float64)
     prediction = tf.matmul(last, weight) + bias
     loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(logits=prediction, labels=labels))
-    optimizer = tf1.train.AdamOptimizer().minimize(loss)
+    # distributed.optimizer: the optimizer itself in one process; on a cluster, replicated (legacy_lstm/distributed.py)
+    optimizer = distributed.optimizer(tf1.train.AdamOptimizer()).minimize(loss)
     correct = tf.equal(tf.argmax(prediction, 1), tf.argmax(labels, 1))
     accuracy = tf.reduce_mean(tf.cast(correct, tf.float64))
     return Model(raw_data, labels, keep_prob, prediction, loss, optimizer, accuracy)
@@ -276,8 +278,10 @@ class _Loop(training.Loop):
         model, data, block = sitting.model, self.data, self.block
         t0 = time.time()
         losses, accs = [], []
-        with sitting.batches(block):
-            for step in range((index - 1) * block, index * block):
+        # one process: every iteration of the block; a cluster worker: its share (legacy_lstm/distributed.py)
+        count, steps = sitting.share(block, list(range((index - 1) * block, index * block)))
+        with sitting.batches(count):
+            for step in steps:
                 rows = ess_data.batch_indices(step, len(data.x), self.config.batch_size)
                 _, loss, acc = sitting.sess.run([model.optimizer, model.loss, model.accuracy],
                                                 {model.raw_data: data.x[rows], model.labels: data.y[rows]})
@@ -286,8 +290,10 @@ class _Loop(training.Loop):
                 losses.append(loss)
                 accs.append(acc)
         accuracy = evaluate(sitting.sess, model, data, self.config.batch_size)
-        row = {"epoch": index, "iteration": index * block, "loss": float(np.mean(losses)),
-               "train_accuracy": float(np.mean(accs)), "accuracy": accuracy, "seconds": round(time.time() - t0, 3)}
+        # (a cluster worker that joined after the block's steps were taken has no losses: NaN means)
+        row = {"epoch": index, "iteration": index * block, "loss": float(np.mean(losses)) if losses else float("nan"),
+               "train_accuracy": float(np.mean(accs)) if accs else float("nan"), "accuracy": accuracy,
+               "seconds": round(time.time() - t0, 3)}
         sitting.log(f"Iteration {row['iteration']}/{self.steps}... Loss: {row['loss']:.4f}... "
                     f"Train Accuracy: {row['train_accuracy']:.3f}... Accuracy: {accuracy:.3f}")
         return row
@@ -298,13 +304,16 @@ class _Loop(training.Loop):
 
 
 def train(run_dir, preset="book", quirks=FAITHFUL, seed=None, train_file=None, word_vectors=None,
-          max_epochs=None, log=print, progress=False):
+          max_epochs=None, log=print, progress=False, cluster=None):
     """Train (resuming an unfinished run in ``run_dir``, with the run's own seed). Returns {"curve", "run_dir",
-    "seed", "finished", "accuracy", "seconds"}; ``max_epochs`` counts blocks of ``log_every`` iterations."""
+    "seed", "finished", "accuracy", "seconds"}; ``max_epochs`` counts blocks of ``log_every`` iterations.
+    ``cluster``: a worker task's ``legacy_lstm.distributed.Cluster`` (None: one process); the workers share each
+    block's iterations round-robin (each draws the same word vectors from the chief's seed), the chief writes the
+    run directory."""
     preset_name, config = cli.preset_config(PRESETS, preset)
     steps, block = num_steps(config, quirks), block_size(config, quirks)
     cli.epochs_to_run(steps // block, max_epochs, f"blocks of {block:,} iterations")  # before any data is read
-    saved = runs.read_manifest(run_dir)
+    saved = distributed.saved_manifest(run_dir, cluster, log)  # the run dir's; a worker's: the chief's
     seed = training.resolve_seed(saved, seed)
     seed = cli.draw_seed("seed", seed, log)  # the word vectors need one; the original's were unseeded
     data = load_data(config, seed, train_file, word_vectors)
@@ -312,7 +321,7 @@ def train(run_dir, preset="book", quirks=FAITHFUL, seed=None, train_file=None, w
     _check_word_vectors(saved, manifest)
     result = training.train(_Loop(config, data, steps, block), run_dir, manifest, steps // block, max_epochs, seed,
                             vocab=data.vocab, log=log, progress=progress,
-                            unit_label=f"blocks of {block:,} iterations")
+                            unit_label=f"blocks of {block:,} iterations", cluster=cluster)
     if result["curve"]:
         log(f"final train accuracy: {result['curve'][-1]['accuracy']:.4f}")
     result["accuracy"] = result["curve"][-1]["accuracy"] if result["curve"] else None
@@ -426,7 +435,10 @@ flags.adopt_module_key_flags(cli)
 
 def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "book", ("train", "test", "predict"), argv,
-                                               ("predict",), "texts are only taken with --mode=predict")
+                                               ("predict",), "texts are only taken with --mode=predict", cluster=True)
+    cluster = cli.resolve_cluster(mode)
+    if cluster is not None and cluster.is_ps:
+        return distributed.serve(cluster)
     if cli.CELL.value != "basic":
         print(f"error: --cell={cli.CELL.value} is not available here: the book's LSTM runs in float64, which only "
               "--cell=basic (BasicLSTMCell) supports", file=sys.stderr)
@@ -436,7 +448,7 @@ def main(argv):
     try:
         if mode == "train":
             train(run_dir, preset, Quirks(single_step=SINGLE_STEP.value), cli.SEED.value, TRAIN_FILE.value,
-                  WORD_VECTORS.value, cli.MAX_EPOCHS.value, progress=cli.PROGRESS.value)
+                  WORD_VECTORS.value, cli.MAX_EPOCHS.value, progress=cli.PROGRESS.value, cluster=cluster)
         elif mode == "test":
             test(run_dir, cli.CHECKPOINT.value, TRAIN_FILE.value)
         else:

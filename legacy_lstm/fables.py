@@ -112,6 +112,7 @@ from absl import flags
 
 from legacy_lstm import cells
 from legacy_lstm import cli
+from legacy_lstm import distributed
 from legacy_lstm import published
 from legacy_lstm import report
 from legacy_lstm import runs
@@ -202,7 +203,8 @@ def build_graph(vocab_size, config, cell="basic", quirks=FAITHFUL):
     outputs, _ = tf1.nn.static_rnn(rnn_cell, steps, dtype=tf.float32)
     pred = tf.matmul(outputs[-1], weights_out) + biases_out
     cost = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(logits=pred, labels=y))
-    train_op = tf1.train.RMSPropOptimizer(learning_rate=config.learning_rate).minimize(cost)
+    # distributed.optimizer: the optimizer itself in one process; on a cluster, replicated (legacy_lstm/distributed.py)
+    train_op = distributed.optimizer(tf1.train.RMSPropOptimizer(learning_rate=config.learning_rate)).minimize(cost)
     correct = tf.equal(tf.argmax(pred, 1), tf.argmax(y, 1))
     accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
     return Model(x, y, pred, cost, train_op, accuracy)
@@ -224,29 +226,38 @@ def train_display(step_fn, ids, reverse, offsets, config, display, log=print, si
 
     ``step_fn(x, y)`` runs one step and returns (accuracy, loss, logits), the original's
     ``session.run([optimizer, accuracy, cost, pred])`` without the optimizer's None. ``sitting`` (the
-    driver's, optional) shows the progress of the iterations.
+    driver's, optional) shows the progress of the iterations and, on a cluster, gives this worker its share of the
+    display's windows (round-robin: worker k trains windows k, k + N, ...; the display's ``display_step`` windows
+    are drawn in full either way, so the next display starts where one process's would). The averages are over
+    the steps this process ran.
     """
     start = time.time()
     vocab_size = len(reverse)
     loss_total = acc_total = 0.0
-    with sitting.batches(config.display_step) if sitting else contextlib.nullcontext():
-        for _ in range(config.display_step):
-            offset = next(offsets)
+    windows = [next(offsets) for _ in range(config.display_step)]
+    steps, mine = sitting.share(len(windows), windows) if sitting else (len(windows), windows)
+    ran, offset = 0, None
+    with sitting.batches(steps) if sitting else contextlib.nullcontext():
+        for offset in mine:
             x, label = fable_data.window(ids, offset, config.n_input)
             acc, loss, logits = step_fn(x, fable_data.one_hot(label, vocab_size))
-            training.check_finite(loss, f"iteration {offsets.steps}")
+            training.check_finite(loss, f"iteration {(display - 1) * config.display_step + ran + 1}")
             if sitting:
                 sitting.tick()
             loss_total += float(loss)
             acc_total += float(acc)
+            ran += 1
+    if offset is None:  # a cluster worker that joined after the display's steps were taken: no log line
+        return {"epoch": display, "iteration": display * config.display_step, "average_loss": float("nan"),
+                "average_accuracy": float("nan"), "sample": "", "seconds": round(time.time() - start, 3)}
     iteration = display * config.display_step
     window_words = [reverse[int(i)] for i in ids[offset:offset + config.n_input]]
-    head, sample = display_lines(iteration, loss_total, acc_total, config.display_step, window_words,
+    head, sample = display_lines(iteration, loss_total, acc_total, ran, window_words,
                                  reverse[label], reverse[int(np.argmax(logits[0]))])
     log(head)
     log(sample)
-    return {"epoch": display, "iteration": iteration, "average_loss": loss_total / config.display_step,
-            "average_accuracy": acc_total / config.display_step, "sample": sample,
+    return {"epoch": display, "iteration": iteration, "average_loss": loss_total / ran,
+            "average_accuracy": acc_total / ran, "sample": sample,
             "seconds": round(time.time() - start, 3)}
 
 
@@ -310,18 +321,20 @@ def graph_dir(run_dir, logs_path=None):
 
 
 def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="basic", quirks=FAITHFUL, log=print,
-          progress=False, logs_path=None):
+          progress=False, logs_path=None, cluster=None):
     """Train (resuming from ``run_dir`` when it holds an unfinished run of the same config).
 
     ``max_epochs`` counts displays (checkpoints) in total, not iterations. A resume keeps the run's seed and
     offset seed. A new run writes its graph for TensorBoard to ``graph_dir(run_dir, logs_path)``.
+    ``cluster``: a worker task's ``legacy_lstm.distributed.Cluster`` (None: one process); each worker trains its
+    share of every display's windows (``train_display``), the chief writes the run directory.
     Returns {"curve", "run_dir", "seed", "offset_seed", "finished", "seconds"}.
     """
     preset_name, config = cli.preset_config(PRESETS, preset)
     unit = f"displays of {config.display_step:,} iterations"
     cli.epochs_to_run(config.num_displays, max_epochs, unit)  # a usage error before any data is read
     words, ids, dictionary, reverse = fable_data.load_raw(data_path)
-    saved = runs.read_manifest(run_dir)
+    saved = distributed.saved_manifest(run_dir, cluster, log)  # the run dir's; a worker's: the chief's
     seed = training.resolve_seed(saved, seed)
     if saved is not None and saved.get("offset_seed") is not None:
         offset_seed = saved["offset_seed"]  # the windows continue the saved run's sequence
@@ -332,7 +345,7 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="b
         manifest["quirks"] = {}  # a run recorded before the quirk switches existed: it was the original's
     loop = _Loop(config, cell, quirks, ids, dictionary, reverse, offset_seed, logs_path)
     result = training.train(loop, run_dir, manifest, config.num_displays, max_epochs, seed, vocab=dictionary, log=log,
-                            progress=progress, unit_label=unit)
+                            progress=progress, unit_label=unit, cluster=cluster)
     if result["done_before"] < len(result["curve"]):
         if result["finished"]:
             log("Optimization Finished!")
@@ -564,12 +577,15 @@ flags.adopt_module_key_flags(cli)
 
 def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "blog", ("train", "test", "generate", "interactive"),
-                                               argv, (), "give the seed words with --prompt")
+                                               argv, (), "give the seed words with --prompt", cluster=True)
+    cluster = cli.resolve_cluster(mode)
+    if cluster is not None and cluster.is_ps:
+        return distributed.serve(cluster)
     if mode == "train":
         data_path = download.locate(download.FABLE, cli.resolve_data_dir())
         result = train(data_path, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value,
                        Quirks(inputs=INPUTS.value, window_stride=WINDOW_STRIDE.value), progress=cli.PROGRESS.value,
-                       logs_path=LOGS_PATH.value)
+                       logs_path=LOGS_PATH.value, cluster=cluster)
         print(f"Run directory: {run_dir} ({len(result['curve']) * PRESETS[preset].display_step} iterations done, "
               f"offset_seed={result['offset_seed']})")
         if result["curve"]:

@@ -254,14 +254,19 @@ def worker(shape_name, impl, steps, warmup):
             "max_ms": max(times) * 1000, "peak_rss_mb": _peak_rss_mb()}
 
 
-def gemm_worker(m, k, n, repeats):
-    """fp32 GEMM throughput (GFLOP/s) of [m,k] x [k,n] in a TF graph, median over ``repeats`` timed runs of 20."""
+def gemm_worker(m, k, n, repeats, dtype="float32"):
+    """GEMM throughput (GFLOP/s) of [m,k] x [k,n] in a TF graph, median over ``repeats`` timed runs of 20;
+    ``dtype`` bfloat16: both operands cast once, outside the timed products (what a bf16 LSTM path's GEMMs
+    would get on this CPU)."""
     from legacy_lstm.compat import tf, tf1
     with tf.Graph().as_default():
         a = tf1.get_variable("a", [m, k], initializer=tf1.random_normal_initializer())
         b = tf1.get_variable("b", [k, n], initializer=tf1.random_normal_initializer())
+        if dtype != "float32":
+            a = tf1.get_variable("a_cast", initializer=tf.cast(a.initialized_value(), dtype))
+            b = tf1.get_variable("b_cast", initializer=tf.cast(b.initialized_value(), dtype))
         # 20 independent products per run, as the forward/backward of the LSTM steps offer both cores work.
-        prods = [tf.reduce_sum(tf.matmul(a + float(i), b)) for i in range(20)]
+        prods = [tf.reduce_sum(tf.cast(tf.matmul(a + tf.cast(i, a.dtype), b), tf.float32)) for i in range(20)]
         total = tf.add_n(prods)
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
@@ -273,7 +278,7 @@ def gemm_worker(m, k, n, repeats):
                 sess.run(total)
                 times.append(time.perf_counter() - start)
     flops = 20 * 2 * m * k * n
-    return {"gflops": flops / statistics.median(times) / 1e9, "shape": [m, k, n]}
+    return {"gflops": flops / statistics.median(times) / 1e9, "shape": [m, k, n], "dtype": dtype}
 
 
 def profile_worker(impl, steps):
@@ -359,13 +364,14 @@ def main():
     parser.add_argument("--out", default=str(REPO / "results" / "benchmark"))
     parser.add_argument("--worker", nargs=2, metavar=("SHAPE", "IMPL"), help=argparse.SUPPRESS)
     parser.add_argument("--gemm", nargs=3, type=int, metavar=("M", "K", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--gemm_dtype", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--profile", metavar="IMPL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(*args.worker, steps=args.steps, warmup=args.warmup)))
         return
     if args.gemm:
-        print(json.dumps(gemm_worker(*args.gemm, repeats=7)))
+        print(json.dumps(gemm_worker(*args.gemm, repeats=7, dtype=args.gemm_dtype)))
         return
     if args.profile:
         print(json.dumps(profile_worker(args.profile, args.profile_steps)))
@@ -379,8 +385,13 @@ def main():
         shape = SHAPES[shape_name]
         gemm = [_spawn(["--gemm", *map(str, shape.dominant_gemm())]) for _ in range(args.processes)]
         gemm_gflops = statistics.median(g["gflops"] for g in gemm if "gflops" in g)
+        # the same GEMM in bfloat16: whether a bf16 path (ptb_word_lm's --use_fp16 analogue) could be faster here
+        bf16 = [_spawn(["--gemm", *map(str, shape.dominant_gemm()), "--gemm_dtype", "bfloat16"])
+                for _ in range(args.processes)]
+        bf16_gflops = statistics.median(g["gflops"] for g in bf16 if "gflops" in g) if any(
+            "gflops" in g for g in bf16) else None
         results[shape_name] = {"shape": dataclasses.asdict(shape), "gemm_gflops": gemm_gflops,
-                               "gemm_shape": shape.dominant_gemm(), "impls": {}}
+                               "gemm_bf16_gflops": bf16_gflops, "gemm_shape": shape.dominant_gemm(), "impls": {}}
         for impl in impls:
             if impl.startswith("fused") and shape.static:
                 continue
@@ -439,7 +450,10 @@ def markdown(doc):
     for shape_name, res in doc["results"].items():
         s = res["shape"]
         lines += [f"## {shape_name}: batch {s['batch']}, {s['steps']} steps, input {s['embed']}, units {s['units']}",
-                  "", f"Roofline: fp32 GEMM {res['gemm_shape']} at {res['gemm_gflops']:.1f} GFLOP/s.", "",
+                  "", f"Roofline: fp32 GEMM {res['gemm_shape']} at {res['gemm_gflops']:.1f} GFLOP/s"
+                  + (f"; the same GEMM in bfloat16 at {res['gemm_bf16_gflops']:.1f} GFLOP/s "
+                     f"({res['gemm_bf16_gflops'] / res['gemm_gflops']:.2f}x fp32)."
+                     if res.get("gemm_bf16_gflops") else "."), "",
                   "| impl | step ms | vs basic | vs torch | steps/s | tokens/s | peak RSS MB | LSTM+head GFLOP/s "
                   "| of roofline |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

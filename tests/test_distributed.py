@@ -193,6 +193,36 @@ def test_killed_worker_or_chief_rejoins_and_lost_ps_stops_the_cluster_which_resu
     assert f"Resuming {run_dir}" in _log(again.workers[0]) or f"after epoch {kept}" in _log(again.workers[0])
 
 
+def test_fables_and_essentials_train_on_a_cluster_and_the_chief_run_dirs_test_in_one_process(tmp_path):
+    """The driver's other apps on 1 ps + 2 workers, synchronous: each worker trains its round-robin share of every
+    display (fables) or block (essentials) and logs its own lines; the chief's run directory holds every
+    display/block and tests in one process."""
+    from test_fables import TEXT
+    from legacy_lstm import essentials, fables
+    text = tmp_path / "fable.txt"
+    text.write_text(TEXT + " \n", encoding="utf-8")
+    specs = {"fables": {"app": "fables", "data": str(text), "run_dir": str(tmp_path / "fables"), "seed": 8,
+                        "config": dataclasses.asdict(fables.Config(n_hidden=32, training_iters=800, display_step=200))},
+             "essentials": {"app": "essentials", "run_dir": str(tmp_path / "essentials"), "seed": 8,
+                            "config": dataclasses.asdict(essentials.PRESETS["test"])}}
+    for name, spec in specs.items():
+        with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / f"logs-{name}") as local:
+            local.start(log=lambda *a: None)
+            code, failed = local.wait(timeout=WAIT)
+            assert code == 0, _log(failed)
+            worker_log = _log(local.workers[1])
+        curve = runs.read_curve(spec["run_dir"])
+        assert [row["epoch"] for row in curve] == [1, 2, 3, 4]
+        assert len(runs.read_manifest(spec["run_dir"])["cluster"]["worker_hosts"]) == 2
+        if name == "fables":
+            assert "Iter= 800, Average Loss=" in worker_log  # the other worker trained every display too
+            accuracy = fables.test(text, spec["run_dir"], log=lambda *a: None)["text_accuracy"]
+        else:
+            assert "Iteration 200/200... Loss:" in worker_log
+            accuracy = essentials.test(spec["run_dir"], log=lambda *a: None)
+        assert 0.0 <= accuracy <= 1.0
+
+
 def test_cluster_flags_are_checked():
     with pytest.raises(ValueError, match="--task_index=2 is not a worker task"):
         distributed.Cluster(("h:1",), ("h:2", "h:3"), "worker", 2)
@@ -243,6 +273,16 @@ def _task(argv):
     def main(_):
         if cluster.is_ps:
             return distributed.serve(cluster)
+        if spec.get("app") == "fables":
+            from legacy_lstm import fables
+            fables.train(spec["data"], spec["run_dir"], fables.Config(**spec["config"]), seed=spec["seed"],
+                         cluster=cluster)
+            return 0
+        if spec.get("app") == "essentials":
+            from legacy_lstm import essentials
+            essentials.train(spec["run_dir"], essentials.Config(**spec["config"]), essentials.LOOP,
+                             seed=spec["seed"], cluster=cluster)
+            return 0
         if spec.get("app") == "ptb":
             from legacy_lstm import ptb
             ptb.train(tuple(spec["paths"]), spec["run_dir"], ptb.Config(**spec["config"]), seed=spec["seed"],

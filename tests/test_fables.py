@@ -1,6 +1,7 @@
 """The fable next-word app: dictionary, windows, graph, training, resume, generation, prompts, CLI."""
 
 import collections
+import contextlib
 import json
 import os
 import pathlib
@@ -467,3 +468,36 @@ def test_reproduce_script_trains_resumes_tests_and_writes_results(tmp_path, monk
                             "verbatim_words": report["generation"]["verbatim_words"]}
     assert doc["curve"][:3] == partial["curve"] and [s["after_epoch"] for s in doc["sittings"]] == [0, 3]
     assert "| fables-test | 2,000/2,000 iterations |" in (results / "README.md").read_text()
+
+
+def test_a_cluster_worker_trains_its_round_robin_share_and_the_next_display_starts_in_step(text_path):
+    """train_display on a cluster worker (worker 1 of 2, as legacy_lstm/distributed.py deals them): it trains
+    windows 1, 3, 5, ... of the display, averages over the steps it ran, and draws the display's windows in full,
+    so the next display starts at the window one process would start it at."""
+    words, ids, dictionary, reverse = fable_data.load_raw(text_path)
+    config = fables.Config(n_hidden=8, training_iters=40, display_step=10)
+
+    class Worker1:
+        def share(self, n, items):
+            mine = list(items)[1::2]
+            return len(mine), mine
+
+        def batches(self, n):
+            return contextlib.nullcontext()
+
+        def tick(self):
+            pass
+
+    seen, losses = [], iter([1.0, 2.0, 3.0, 4.0, 5.0])
+
+    def step(x, y):
+        seen.append(x.reshape(-1).tolist())
+        return 1.0, next(losses), np.zeros([1, len(dictionary)])
+
+    offsets = fable_data.make_offsets(len(ids), 3, 5)
+    row = fables.train_display(step, ids, reverse, offsets, config, 1, _quiet, sitting=Worker1())
+    expected = fable_data.make_offsets(len(ids), 3, 5)
+    drawn = [next(expected) for _ in range(10)]
+    assert seen == [[float(i) for i in ids[o:o + 3]] for o in drawn[1::2]]
+    assert row["average_loss"] == 3.0 and row["average_accuracy"] == 1.0  # over its 5 steps, not 10
+    assert next(offsets) == next(expected)  # the next display starts where one process's would
