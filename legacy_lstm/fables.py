@@ -459,11 +459,28 @@ def verbatim_words(words, prompt, generated):
     return best
 
 
+def window_hits(generator, ids):
+    """Teacher forced, for every window of the text (stride 1; 201 for the fable): whether the model predicts the
+    word after it (bool [len(ids) - n_input]; window j predicts word j + n_input)."""
+    x, y = fable_data.all_windows(ids, generator.config.n_input)
+    return np.argmax(generator._predict(x), 1) == y
+
+
 def evaluate_text(generator, ids):
     """Teacher-forced next-word accuracy over every window of the text (stride 1; 201 for the fable)."""
-    x, y = fable_data.all_windows(ids, generator.config.n_input)
-    logits = generator._predict(x)
-    return float(np.mean(np.argmax(logits, 1) == y)), len(y)
+    hits = window_hits(generator, ids)
+    return float(np.mean(hits)), len(hits)
+
+
+def passage_hits(hits, words, prompt, num_words):
+    """Of the ``num_words`` words after the first occurrence of ``prompt`` (n_input words) in the text, how many
+    the model predicts from the true words before each (``hits`` of ``window_hits``): a verbatim continuation
+    needs all of them; None when the prompt is not in the text."""
+    prompt = prompt.split()
+    for i in range(len(words) - len(prompt) + 1):
+        if words[i:i + len(prompt)] == prompt:
+            return int(np.sum(hits[i:i + num_words]))
+    return None
 
 
 def test(data_path, run_dir, checkpoint=None, log=print):
@@ -480,7 +497,9 @@ def test(data_path, run_dir, checkpoint=None, log=print):
     config = Config(**manifest["config"])
     with Generator(run_dir, checkpoint) as generator:
         log(f"Restored {generator.checkpoint}")
-        text_acc, n_windows = evaluate_text(generator, ids)
+        hits = window_hits(generator, ids)
+        text_acc, n_windows = float(np.mean(hits)), len(hits)
+        passage = passage_hits(hits, words, gen_ref["prompt"], gen_ref["num_words"])
         try:
             continuation = generator.continue_prompt(gen_ref["prompt"], gen_ref["num_words"])
         except PromptError:  # another text (a user's own file) need not hold the published prompt's words
@@ -502,6 +521,9 @@ def test(data_path, run_dir, checkpoint=None, log=print):
               "generation": {"prompt": gen_ref["prompt"],
                              "words": None if continuation is None else " ".join(continuation),
                              "verbatim_words": matched,
+                             # teacher forced: of the words after the prompt, how many it predicts from the
+                             # true words before each (a verbatim continuation needs every one)
+                             "passage_hits": passage,
                              "verbatim": None if matched is None else matched == gen_ref["num_words"]},
               "curve": curve}
     log(f"Whole-text next-word accuracy ({n_windows} windows, teacher forced): {text_acc:.4f}")
@@ -509,7 +531,8 @@ def test(data_path, run_dir, checkpoint=None, log=print):
         log(f"{gen_ref['prompt']!r} is not in this text's dictionary: no continuation check")
     else:
         log(f"{gen_ref['prompt']} -> {' '.join(continuation)}")
-        log(f"verbatim continuation of the fable: {matched}/{gen_ref['num_words']} words")
+        log(f"verbatim continuation of the fable: {matched}/{gen_ref['num_words']} words (teacher forced, "
+            f"{passage}/{gen_ref['num_words']} of those words predicted from the true words before them)")
     if manifest["preset"] in doc["presets"] and curve:
         ref = doc["presets"][manifest["preset"]]
         final = {"average_accuracy": curve[-1]["average_accuracy"]} if report["complete"] else {}
@@ -547,14 +570,16 @@ def reproduce(run_dir, preset="blog", seed=None, data_dir=None, max_epochs=None,
     manifest, curve = report.sitting(run_dir, APP, None if not train_run else lambda: train(
         data_path, run_dir, preset, seed=seed, max_epochs=max_epochs, cell=variant_cell))
     total = report.epochs_total(manifest) if manifest else None
-    final = {"average_accuracy": None, "text_accuracy": None, "verbatim_words": None}
+    final = {"average_accuracy": None, "text_accuracy": None, "verbatim_words": None,
+             "passage_hits": None}
     test_seconds = None
     if curve and len(curve) == total:
         t = time.time()
         result = test(data_path, run_dir)
         test_seconds = time.time() - t
         final = {"average_accuracy": curve[-1]["average_accuracy"], "text_accuracy": result["text_accuracy"],
-                 "verbatim_words": result["generation"]["verbatim_words"]}
+                 "verbatim_words": result["generation"]["verbatim_words"],
+                 "passage_hits": result["generation"]["passage_hits"]}
     return manifest, curve, final, test_seconds
 
 

@@ -320,7 +320,7 @@ def seed_spread_rows(name, group):
             ref, verdict = f"target {bound}", f"{met}/{len(values)} meet it"
         else:
             ref, verdict = "none published", ""
-        if group[0]["app"] == "imdb" and metric == "test_accuracy":
+        if group[0]["app"] == "imdb" and metric in ("test_acc", "test_accuracy"):
             stalled = sum(v < LEARNED_ACCURACY for v in values)
             verdict = "; ".join(x for x in (verdict, f"{stalled}/{len(values)} stalled (< {LEARNED_ACCURACY})") if x)
         rows.append((metric, len(values), f"{_num(mean)} ± {_num(sd)}", f"{_num(min(values))} – {_num(max(values))}",

@@ -419,6 +419,9 @@ def test_test_mode_reports_on_the_real_fable(fable_path, tmp_path):
     follow = words[start[0] + 3:]
     assert gen["verbatim_words"] == next((k for k, (a, b) in enumerate(zip(generated, follow)) if a != b),
                                          min(len(generated), len(follow)))
+    # teacher forced over the same 32 words: the windows that start at the prompt's first word onwards
+    assert gen["passage_hits"] == int(hits[start[0]:start[0] + 32].sum())
+    assert f"(teacher forced, {gen['passage_hits']}/32 of those words predicted" in "\n".join(lines)
     assert not report["complete"] and report["iterations_done"] == 400
     assert json.loads((tmp_path / "report.json").read_text())["text_accuracy"] == report["text_accuracy"]
     assert lines[-1].startswith("final train average_accuracy: ")
@@ -465,7 +468,8 @@ def test_reproduce_script_trains_resumes_tests_and_writes_results(tmp_path, monk
     report = json.loads((run_dir / "report.json").read_text())  # written by the app's test mode
     assert doc["final"] == {"average_accuracy": doc["curve"][-1]["average_accuracy"],
                             "text_accuracy": report["text_accuracy"],
-                            "verbatim_words": report["generation"]["verbatim_words"]}
+                            "verbatim_words": report["generation"]["verbatim_words"],
+                            "passage_hits": report["generation"]["passage_hits"]}
     assert doc["curve"][:3] == partial["curve"] and [s["after_epoch"] for s in doc["sittings"]] == [0, 3]
     assert "| fables-test | 2,000/2,000 iterations |" in (results / "README.md").read_text()
 

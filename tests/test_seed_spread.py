@@ -78,3 +78,17 @@ def test_a_quirk_added_after_the_main_run_counts_as_its_faithful_default(fables_
         doc["quirks"] = dict(doc["quirks"], inputs=inputs)
         (seeds / f"fables-blog-seed{seed}.json").write_text(json.dumps(doc))
     assert [d["seed"] for d in report.seed_groups(fables_results, docs)["fables-blog"]] == [2017, 1, 3, 5]
+
+
+def test_imdb_rows_count_the_seeds_that_stalled(tmp_path):
+    """IMDB's target metric is test_acc: the row says how many seeds stalled near chance."""
+    main = json.loads((RESULTS / "imdb-lstm.json").read_text())
+    main = dict(main, final=dict(main["final"], test_acc=0.86), complete=True)
+    (tmp_path / "imdb-lstm.json").write_text(json.dumps(main))
+    (tmp_path / report.SEEDS).mkdir()
+    for seed, acc in ((1, 0.50), (2, 0.87)):
+        doc = dict(main, seed=seed, final=dict(main["final"], test_acc=acc), seed_of="imdb-lstm")
+        (tmp_path / report.SEEDS / f"imdb-lstm-seed{seed}.json").write_text(json.dumps(doc))
+    text = report.summary_text(tmp_path)
+    row = next(line for line in text[text.index("## Seed spread"):].splitlines() if "test_acc" in line)
+    assert "2/3 meet it" in row and f"1/3 stalled (< {report.LEARNED_ACCURACY})" in row
