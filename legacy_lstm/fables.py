@@ -59,9 +59,15 @@ Quirks of the original, reproduced by default; the two that shape what the model
     - ``--window_stride`` (default 4 = n_input + 1): windows: a random start in 0..4, then steps of 4
       (non-overlapping windows of 3 words + label), a new random start in 0..4 whenever fewer than 4 tokens
       are left; ``--window_stride=1`` moves one word per step, so each pass sees every window.
-    - Kept as they are (they are the model, not a switchable behaviour): the dictionary in
-      ``Counter.most_common()`` order (ties in first-appearance order on Python 3.7+: "council" 39; the
-      blog's Python 3.5 gave 37; stored in the run directory as vocab.json); the three steps go through
+    - ``--tie_order`` (default ``first_seen``): the dictionary is in ``Counter.most_common()`` order, so
+      words of equal count (the 84 words seen once, ...) are in the order the dict gives them: first
+      appearance on Python 3.7+ ("council" 39, and the passage after "had a general" gets consecutive ids:
+      council 39, consider 40, what 41, measures 42, they 43), which is what the original's code gives on any
+      current Python. The blog ran on Python 3.5, where that order followed the per-process string hashes:
+      every run had its own dictionary (the blog shows "council" as 37; its note 5 says to expect a different
+      dictionary per run). ``--tie_order=hashed`` emulates that: ties in a per-run order drawn from the
+      offset seed. Stored in the run directory as vocab.json either way.
+    - Kept as they are (they are the model, not a switchable behaviour): the three steps go through
       ``static_rnn``; logits = last output x W + b with W and b ``random_normal`` stddev 1; softmax
       cross-entropy on a one-hot label, batch 1; the displayed accuracy and loss are averages of online
       training steps, not an evaluation.
@@ -159,10 +165,13 @@ class Quirks:
     """The original's input and window quirks; the defaults are the original. Recorded in the manifest."""
     inputs: str = "ids"            # ids: each word's dictionary id as one float feature | one_hot
     window_stride: int = None      # None: n_input + 1 (non-overlapping windows) | k >= 1
+    tie_order: str = "first_seen"  # dictionary ties: first_seen (Python >= 3.7) | hashed (Python < 3.6: per run)
 
     def __post_init__(self):
         if self.inputs not in ("ids", "one_hot"):
             raise ValueError(f"inputs must be 'ids' or 'one_hot', got {self.inputs!r}")
+        if self.tie_order not in ("first_seen", "hashed"):
+            raise ValueError(f"tie_order must be 'first_seen' or 'hashed', got {self.tie_order!r}")
         if self.window_stride is not None and self.window_stride < 1:
             raise ValueError(f"window_stride must be >= 1, got {self.window_stride}")
 
@@ -333,16 +342,21 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="b
     preset_name, config = cli.preset_config(PRESETS, preset)
     unit = f"displays of {config.display_step:,} iterations"
     cli.epochs_to_run(config.num_displays, max_epochs, unit)  # a usage error before any data is read
-    words, ids, dictionary, reverse = fable_data.load_raw(data_path)
     saved = distributed.saved_manifest(run_dir, cluster, log)  # the run dir's; a worker's: the chief's
     seed = training.resolve_seed(saved, seed)
     if saved is not None and saved.get("offset_seed") is not None:
         offset_seed = saved["offset_seed"]  # the windows continue the saved run's sequence
     else:
         offset_seed = seed if seed is not None else cli.draw_seed("offset_seed", None, log)
+    words, ids, dictionary, reverse = fable_data.load_raw(data_path, tie_seed(quirks, offset_seed))
     manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words), cell, quirks)
     if saved is not None and saved.get("quirks") == {} and quirks == FAITHFUL:
         manifest["quirks"] = {}  # a run recorded before the quirk switches existed: it was the original's
+    elif saved is not None and isinstance(saved.get("quirks"), dict):
+        # a quirk added after the run was made is not in its manifest: at its default, it is what the run did
+        faithful = dataclasses.asdict(FAITHFUL)
+        manifest["quirks"] = {k: v for k, v in manifest["quirks"].items()
+                              if k in saved["quirks"] or v != faithful[k]}
     loop = _Loop(config, cell, quirks, ids, dictionary, reverse, offset_seed, logs_path)
     result = training.train(loop, run_dir, manifest, config.num_displays, max_epochs, seed, vocab=dictionary, log=log,
                             progress=progress, unit_label=unit, cluster=cluster)
@@ -387,6 +401,13 @@ def generate_ids(predict_fn, ids, num_words, n_input):
         out.append(index)
         keys = keys[1:] + [index]
     return out
+
+
+def tie_seed(quirks, offset_seed):
+    """The seed of the dictionary's tie order: None (first appearance) unless ``tie_order`` is hashed, whose
+    per-run order is drawn from the run's offset seed (``quirks``: a Quirks or the manifest's dict)."""
+    order = quirks.get("tie_order") if isinstance(quirks, dict) else quirks.tie_order
+    return offset_seed if order == "hashed" else None
 
 
 def load_vocab(run_dir):
@@ -487,7 +508,8 @@ def test(data_path, run_dir, checkpoint=None, log=print):
     """Report on a trained run: the last display against the published band, whole-text accuracy, and the
     "had a general" continuation. Writes ``run_dir/report.json`` and returns the report."""
     saved_dictionary, _, manifest = load_vocab(run_dir)  # first: a run dir of another app is named as such
-    words, ids, dictionary, _ = fable_data.load_raw(data_path)
+    words, ids, dictionary, _ = fable_data.load_raw(data_path, tie_seed(manifest.get("quirks") or {},
+                                                                       manifest.get("offset_seed")))
     if saved_dictionary != dictionary:
         raise runs.ManifestMismatchError(f"{data_path} gives another dictionary than the one {run_dir} was "
                                          "trained with; use the data file of that run.")
@@ -567,8 +589,9 @@ def reproduce(run_dir, preset="blog", seed=None, data_dir=None, max_epochs=None,
     data_path = download.locate(download.FABLE, data_dir)
     saved = runs.read_manifest(run_dir)
     seed = saved.get("seed") if saved is not None else seed
+    quirks = Quirks(**(variant_quirks or {}))
     manifest, curve = report.sitting(run_dir, APP, None if not train_run else lambda: train(
-        data_path, run_dir, preset, seed=seed, max_epochs=max_epochs, cell=variant_cell))
+        data_path, run_dir, preset, seed=seed, max_epochs=max_epochs, cell=variant_cell, quirks=quirks))
     total = report.epochs_total(manifest) if manifest else None
     final = {"average_accuracy": None, "text_accuracy": None, "verbatim_words": None,
              "passage_hits": None}
@@ -594,6 +617,9 @@ INPUTS = flags.DEFINE_enum("inputs", "ids", ["ids", "one_hot"], "Quirk: ids (the
 WINDOW_STRIDE = flags.DEFINE_integer("window_stride", None, "Quirk: how far the training window moves per "
                                      "step. Default: n_input + 1 = 4, the original's non-overlapping windows; "
                                      "1 visits every window.", lower_bound=1)
+TIE_ORDER = flags.DEFINE_enum("tie_order", "first_seen", ["first_seen", "hashed"], "Quirk: the dictionary's "
+                              "order of words with equal counts: first_seen (Python >= 3.7, the original's code "
+                              "today) or hashed (a per-run order, as the blog's Python 3.5 gave).")
 LOGS_PATH = flags.DEFINE_string("logs_path", None, "Folder for the TensorBoard graph of a new run. Default: the "
                                  "run directory's train/ (beside the scalars); the original's was "
                                  "/tmp/tensorflow/rnn_words.")
@@ -609,7 +635,8 @@ def main(argv):
     if mode == "train":
         data_path = download.locate(download.FABLE, cli.resolve_data_dir())
         result = train(data_path, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value,
-                       Quirks(inputs=INPUTS.value, window_stride=WINDOW_STRIDE.value), progress=cli.PROGRESS.value,
+                       Quirks(inputs=INPUTS.value, window_stride=WINDOW_STRIDE.value, tie_order=TIE_ORDER.value),
+                       progress=cli.PROGRESS.value,
                        logs_path=LOGS_PATH.value, cluster=cluster)
         print(f"Run directory: {run_dir} ({len(result['curve']) * PRESETS[preset].display_step} iterations done, "
               f"offset_seed={result['offset_seed']})")

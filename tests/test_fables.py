@@ -2,6 +2,7 @@
 
 import collections
 import contextlib
+import dataclasses
 import json
 import os
 import pathlib
@@ -309,7 +310,8 @@ def test_one_hot_inputs_and_stride_1_are_recorded_and_restored(text_path, tmp_pa
     quirks = fables.Quirks(inputs="one_hot", window_stride=1)
     cfg = fables.Config(n_hidden=32, training_iters=400, display_step=200)
     fables.train(text_path, tmp_path, cfg, seed=1, quirks=quirks, log=_quiet)
-    assert runs.read_manifest(tmp_path)["quirks"] == {"inputs": "one_hot", "window_stride": 1}
+    assert runs.read_manifest(tmp_path)["quirks"] == {"inputs": "one_hot", "window_stride": 1,
+                                                       "tie_order": "first_seen"}
     shapes = dict(tf1.train.list_variables(tf1.train.latest_checkpoint(str(tmp_path))))
     assert shapes["rnn/basic_lstm_cell/kernel"] == [len(dictionary) + 32, 128]
     with tf.Graph().as_default():  # the cell's first-step input is the one-hot of the fed id
@@ -505,3 +507,31 @@ def test_a_cluster_worker_trains_its_round_robin_share_and_the_next_display_star
     assert seen == [[float(i) for i in ids[o:o + 3]] for o in drawn[1::2]]
     assert row["average_loss"] == 3.0 and row["average_accuracy"] == 1.0  # over its 5 steps, not 10
     assert next(offsets) == next(expected)  # the next display starts where one process's would
+
+
+def test_hashed_tie_order_draws_a_per_run_dictionary_that_test_mode_rebuilds(text_path, tmp_path):
+    """--tie_order=hashed: words keep the count order, ties take a per-run order (from the offset seed); the run
+    trains, resumes and tests on its own dictionary. A run made before the quirk existed still resumes."""
+    words = fable_data.read_words(text_path)
+    counts = collections.Counter(words)
+    first_seen, _ = fable_data.build_dataset(words)
+    assert list(first_seen) == [w for w, _ in counts.most_common()]
+    shuffled, _ = fable_data.build_dataset(words, tie_seed=3)
+    assert [counts[w] for w in shuffled] == sorted(counts.values(), reverse=True)
+    assert list(shuffled) != list(first_seen) and shuffled == fable_data.build_dataset(words, tie_seed=3)[0]
+    assert list(shuffled) != list(fable_data.build_dataset(words, tie_seed=4)[0])
+
+    hashed = fables.Quirks(tie_order="hashed")
+    fables.train(text_path, tmp_path / "hashed", TINY, seed=11, quirks=hashed, max_epochs=2, log=_quiet)
+    saved = json.loads((tmp_path / "hashed" / "vocab.json").read_text())
+    assert saved == fable_data.build_dataset(words, tie_seed=11)[0] != first_seen  # offset seed = seed 11
+    fables.train(text_path, tmp_path / "hashed", TINY, quirks=hashed, log=_quiet)  # resumes on it
+    assert fables.test(text_path, tmp_path / "hashed", log=_quiet)["complete"]
+
+    fables.train(text_path, tmp_path / "old", TINY, seed=11, max_epochs=1, log=_quiet)
+    manifest = runs.read_manifest(tmp_path / "old")
+    del manifest["quirks"]["tie_order"]  # as written before --tie_order existed
+    (tmp_path / "old" / runs.MANIFEST).write_text(json.dumps(manifest))
+    assert fables.train(text_path, tmp_path / "old", TINY, log=_quiet)["finished"]
+    with pytest.raises(runs.ManifestMismatchError, match="tie_order"):
+        fables.train(text_path, tmp_path / "old", dataclasses.replace(TINY), quirks=hashed, log=_quiet)

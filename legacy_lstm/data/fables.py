@@ -31,9 +31,16 @@ def read_words(path):
         return [word for line in f for word in line.strip().split()]
 
 
-def build_dataset(words):
-    """(dictionary {word: id}, reverse_dictionary {id: word}), ids in ``Counter(words).most_common()`` order."""
-    dictionary = {word: i for i, (word, _) in enumerate(collections.Counter(words).most_common())}
+def build_dataset(words, tie_seed=None):
+    """(dictionary {word: id}, reverse_dictionary {id: word}), ids in ``Counter(words).most_common()`` order:
+    by count, ties in first-appearance order (Python >= 3.7). ``tie_seed``: ties in an order drawn from
+    ``random.Random(tie_seed)`` instead, as the original's Python < 3.6 gave them (dict order followed the
+    per-process string hashes, so every run had its own dictionary)."""
+    counted = list(collections.Counter(words).items())
+    if tie_seed is not None:
+        random.Random(tie_seed).shuffle(counted)
+    counted.sort(key=lambda item: -item[1])  # stable: ties keep their order
+    dictionary = {word: i for i, (word, _) in enumerate(counted)}
     reverse_dictionary = {i: word for word, i in dictionary.items()}
     return dictionary, reverse_dictionary
 
@@ -43,12 +50,12 @@ def encode(words, dictionary):
     return np.array([dictionary[w] for w in words], dtype=np.int64)
 
 
-def load_raw(path):
-    """(words, ids, dictionary, reverse_dictionary) of a text file."""
+def load_raw(path, tie_seed=None):
+    """(words, ids, dictionary, reverse_dictionary) of a text file (``tie_seed``: see ``build_dataset``)."""
     words = read_words(path)
     if not words:
         raise ValueError(f"{path} holds no words")
-    dictionary, reverse = build_dataset(words)
+    dictionary, reverse = build_dataset(words, tie_seed)
     return words, encode(words, dictionary), dictionary, reverse
 
 
