@@ -260,11 +260,8 @@ def gemm_worker(m, k, n, repeats, dtype="float32"):
     would get on this CPU)."""
     from legacy_lstm.compat import tf, tf1
     with tf.Graph().as_default():
-        a = tf1.get_variable("a", [m, k], initializer=tf1.random_normal_initializer())
-        b = tf1.get_variable("b", [k, n], initializer=tf1.random_normal_initializer())
-        if dtype != "float32":
-            a = tf1.get_variable("a_cast", initializer=tf.cast(a.initialized_value(), dtype))
-            b = tf1.get_variable("b_cast", initializer=tf.cast(b.initialized_value(), dtype))
+        a = tf1.get_variable("a", [m, k], dtype, initializer=tf1.random_normal_initializer(dtype=dtype))
+        b = tf1.get_variable("b", [k, n], dtype, initializer=tf1.random_normal_initializer(dtype=dtype))
         # 20 independent products per run, as the forward/backward of the LSTM steps offer both cores work.
         prods = [tf.reduce_sum(tf.cast(tf.matmul(a + tf.cast(i, a.dtype), b), tf.float32)) for i in range(20)]
         total = tf.add_n(prods)
