@@ -68,8 +68,11 @@ Faults
     - A worker killed (even SIGKILL) and started again with the same command rejoins: it reads the global step,
       starts in the current epoch after the steps already taken (its LSTM state starts from zeros; PTB's producer
       starts at the first window of its piece) and the others wait for it in sync mode. No finished epoch is lost.
-    - The chief killed: start it again; it restores its last checkpoint into the ps (the steps since are lost, no
-      finished epoch).
+    - The chief killed: stop the cluster and start it again; the chief resumes from its last checkpoint (the
+      steps since are lost, no finished epoch). Restarting the chief alone while the ps and the other workers
+      run is not reliable: it restores its checkpoint into the ps and resets the global step, and in one of two
+      synchronous trials on a loaded 2-core machine the cluster then hung (the other worker waiting on the token
+      queue); it is not tested and not recommended.
     - A ps task lost: every worker watches the ps ports and stops with a clear message (exit status 1) naming the
       lost task; the ps state is gone, so start the cluster again: the chief resumes from its last checkpoint.
     A cluster needs fresh ps tasks: a ps keeps the state of the run it served (as in TF1); the launcher starts new

@@ -13,7 +13,7 @@ workers a synchronous global step trains N batches of 256 (legacy_lstm/distribut
 
     global steps/s = (batches per epoch // N) / epoch seconds,   examples/s = global steps/s x N x 256.
 
-Writes the JSON (default results/distributed-bench.json) and prints a Markdown table. Run it alone on the machine:
+Writes the JSON (default results/benchmark-distributed.json) and prints a Markdown table. Run it alone on the machine:
 the tasks of a cluster share its cores.
 """
 
@@ -77,7 +77,7 @@ def main(argv=None):
     parser.add_argument("--records", type=int, default=7680, help="messages of the data used (default: 24 batches "
                         "of 256 per epoch)")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--out", default=str(REPO / "results" / "distributed-bench.json"))
+    parser.add_argument("--out", default=str(REPO / "results" / "benchmark-distributed.json"))
     args = parser.parse_args(argv)
     sizes = [0] + [int(w) for w in args.workers.split(",")]
     if args.epochs < 2:

@@ -25,7 +25,7 @@ def _cli(*args, stdin=None):
 EXPECTED = {
     "stocktwits": "within", "stocktwits-fast": "within", "ptb-small": "within",
     "ptb-medium": "nothing compared", "ptb-thomas": "nothing compared",  # partial runs: no final number yet
-    "fables-blog": "within", "fables-improved": "outside", "essentials-book": "within",
+    "fables-blog": "within", "fables-blog-hashed": "within", "fables-improved": "outside", "essentials-book": "within",
     "imdb-lstm": "outside", "imdb-lstm-mask": "outside", "imdb-lstm-pre": "within",  # test_acc >= 0.85 target
     "imdb-stacked": "nothing compared", "imdb-stacked-pre": "nothing compared", "imdb-stacked-mask": "nothing compared",
     "imdb-bidirectional": "nothing compared", "imdb-attention": "nothing compared", "imdb-l2": "nothing compared",

@@ -153,10 +153,10 @@ def test_async_ptb_cluster_with_the_chief_first_trains_and_its_checkpoint_tests_
 # ---------------------------------------------------------------------------------------------------------
 # Faults: a worker killed and restarted rejoins; a lost ps stops the workers, and a rerun resumes
 # ---------------------------------------------------------------------------------------------------------
-def test_killed_worker_or_chief_rejoins_and_lost_ps_stops_the_cluster_which_resumes(tmp_path):
+def test_killed_worker_rejoins_and_lost_ps_stops_the_cluster_which_resumes(tmp_path):
     data = write_messages(tmp_path / "messages.csv.gz", n=1200)
     run_dir = tmp_path / "faults"
-    spec = _spec(data, run_dir, **_config(epochs=5))
+    spec = _spec(data, run_dir, **_config(epochs=4))
     with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / "logs") as local:
         local.start(log=lambda *a: None)
         ps, chief, worker = local.ps[0], local.workers[0], local.workers[1]
@@ -166,61 +166,43 @@ def test_killed_worker_or_chief_rejoins_and_lost_ps_stops_the_cluster_which_resu
         _wait_for(lambda: "joining at global step" in _log(worker) or 2 in runs.epoch_checkpoints(run_dir), WAIT,
                   "rejoin")
         _wait_for(lambda: 2 in runs.epoch_checkpoints(run_dir), WAIT, "checkpoint of epoch 2 after the rejoin")
-        # the chief killed, the ps alive: started again, it restores its last checkpoint into the ps and the
-        # cluster goes on (the other worker waited for it)
-        chief.kill()
-        restored = max(runs.epoch_checkpoints(run_dir))
-        chief.start()
-        _wait_for(lambda: restored + 1 in runs.epoch_checkpoints(run_dir) or not chief.running(), WAIT,
-                  "a checkpoint after the chief's restart")
-        assert chief.running() or chief.proc.returncode == 0, _log(chief)
-        assert f"Resuming {run_dir} after epoch {restored}" in _log(chief)
         ps.kill()
         _wait_for(lambda: not chief.running() and not worker.running(), 30, "the workers' stop")
         assert chief.proc.returncode == 1 and worker.proc.returncode == 1
         assert "lost the parameter server /job:ps/task:0" in _log(chief)
         assert "lost the parameter server /job:ps/task:0" in _log(worker)
     kept = max(runs.epoch_checkpoints(run_dir))
-    assert restored + 1 <= kept < 5
+    assert kept >= 2
     # the same cluster command again (new ports, fresh ps): the chief resumes from its last checkpoint
     with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / "logs-2") as again:
         again.start(log=lambda *a: None)
         code, failed = again.wait(timeout=WAIT)
         assert code == 0, _log(failed)
-    assert [row["epoch"] for row in runs.read_curve(run_dir)] == [1, 2, 3, 4, 5]
+    assert [row["epoch"] for row in runs.read_curve(run_dir)] == [1, 2, 3, 4]
     sittings = [json.loads(line) for line in (run_dir / runs.SITTINGS).read_text().splitlines()]
-    assert [s["after_epoch"] for s in sittings] == [0, restored, kept]
+    assert [s["after_epoch"] for s in sittings] == [0, kept]
     assert f"Resuming {run_dir}" in _log(again.workers[0]) or f"after epoch {kept}" in _log(again.workers[0])
 
 
-def test_fables_and_essentials_train_on_a_cluster_and_the_chief_run_dirs_test_in_one_process(tmp_path):
-    """The driver's other apps on 1 ps + 2 workers, synchronous: each worker trains its round-robin share of every
-    display (fables) or block (essentials) and logs its own lines; the chief's run directory holds every
-    display/block and tests in one process."""
+def test_fables_trains_on_a_cluster_and_the_chiefs_run_dir_tests_in_one_process(tmp_path):
+    """The driver's other apps (fables here; essentials' share of a block: tests/test_essentials.py) on 1 ps + 2
+    workers, synchronous: each worker trains its round-robin share of every display and logs its own lines; the
+    chief's run directory holds every display and tests in one process."""
     from test_fables import TEXT
-    from legacy_lstm import essentials, fables
+    from legacy_lstm import fables
     text = tmp_path / "fable.txt"
     text.write_text(TEXT + " \n", encoding="utf-8")
-    specs = {"fables": {"app": "fables", "data": str(text), "run_dir": str(tmp_path / "fables"), "seed": 8,
-                        "config": dataclasses.asdict(fables.Config(n_hidden=32, training_iters=800, display_step=200))},
-             "essentials": {"app": "essentials", "run_dir": str(tmp_path / "essentials"), "seed": 8,
-                            "config": dataclasses.asdict(essentials.PRESETS["test"])}}
-    for name, spec in specs.items():
-        with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / f"logs-{name}") as local:
-            local.start(log=lambda *a: None)
-            code, failed = local.wait(timeout=WAIT)
-            assert code == 0, _log(failed)
-            worker_log = _log(local.workers[1])
-        curve = runs.read_curve(spec["run_dir"])
-        assert [row["epoch"] for row in curve] == [1, 2, 3, 4]
-        assert len(runs.read_manifest(spec["run_dir"])["cluster"]["worker_hosts"]) == 2
-        if name == "fables":
-            assert "Iter= 800, Average Loss=" in worker_log  # the other worker trained every display too
-            accuracy = fables.test(text, spec["run_dir"], log=lambda *a: None)["text_accuracy"]
-        else:
-            assert "Iteration 200/200... Loss:" in worker_log
-            accuracy = essentials.test(spec["run_dir"], log=lambda *a: None)
-        assert 0.0 <= accuracy <= 1.0
+    spec = {"app": "fables", "data": str(text), "run_dir": str(tmp_path / "fables"), "seed": 8,
+            "config": dataclasses.asdict(fables.Config(n_hidden=32, training_iters=800, display_step=200))}
+    with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / "logs") as local:
+        local.start(log=lambda *a: None)
+        code, failed = local.wait(timeout=WAIT)
+        assert code == 0, _log(failed)
+        worker_log = _log(local.workers[1])
+    assert [row["epoch"] for row in runs.read_curve(spec["run_dir"])] == [1, 2, 3, 4]
+    assert len(runs.read_manifest(spec["run_dir"])["cluster"]["worker_hosts"]) == 2
+    assert "Iter= 800, Average Loss=" in worker_log  # the other worker trained every display too
+    assert 0.0 <= fables.test(text, spec["run_dir"], log=lambda *a: None)["text_accuracy"] <= 1.0
 
 
 def test_cluster_flags_are_checked():
@@ -277,11 +259,6 @@ def _task(argv):
             from legacy_lstm import fables
             fables.train(spec["data"], spec["run_dir"], fables.Config(**spec["config"]), seed=spec["seed"],
                          cluster=cluster)
-            return 0
-        if spec.get("app") == "essentials":
-            from legacy_lstm import essentials
-            essentials.train(spec["run_dir"], essentials.Config(**spec["config"]), essentials.LOOP,
-                             seed=spec["seed"], cluster=cluster)
             return 0
         if spec.get("app") == "ptb":
             from legacy_lstm import ptb

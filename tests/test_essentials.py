@@ -296,3 +296,29 @@ def test_reproduce_script_runs_the_declared_iterations_and_checks_the_target(tmp
     assert doc["quirks"] == {"single_step": False}  # the reproduction runs the loop, not the app's default step
     assert doc["final"]["accuracy"] == essentials.test(run_dir, log=_quiet)
     assert doc["curve"][:2] == partial["curve"] and [s["after_epoch"] for s in doc["sittings"]] == [0, 2]
+
+
+def test_a_cluster_worker_trains_its_round_robin_share_of_a_block(monkeypatch):
+    """A block on a cluster worker (worker 1 of 2, as legacy_lstm/distributed.py deals them): it runs
+    iterations 1, 3, 5, ... of the block (each iteration's rows are those one process would use) and the row
+    averages its own steps."""
+    from cluster_fixtures import RoundRobinWorker
+    config = essentials.PRESETS["test"]
+    data = essentials.load_data(config, 3)
+    ran = []
+
+    with tf.Graph().as_default():
+        tf1.set_random_seed(3)
+        model = essentials.build_graph(data.word_vectors, config, parallel_iterations=1)
+        real_batch = ess_data.batch_indices
+        monkeypatch.setattr(ess_data, "batch_indices",
+                            lambda step, n, size: ran.append(step) or real_batch(step, n, size))
+        loop = essentials._Loop(config, data, config.num_iterations, config.log_every)
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            worker = RoundRobinWorker(1, 2)
+            worker.sess, worker.model = sess, model
+            row = loop.epoch(worker, 2)
+    block = config.log_every
+    assert ran == list(range(block, 2 * block))[1::2]
+    assert row["epoch"] == 2 and row["iteration"] == 2 * block and np.isfinite(row["loss"])

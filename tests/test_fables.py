@@ -1,7 +1,6 @@
 """The fable next-word app: dictionary, windows, graph, training, resume, generation, prompts, CLI."""
 
 import collections
-import contextlib
 import dataclasses
 import json
 import os
@@ -15,6 +14,7 @@ import pytest
 
 from legacy_lstm import fables, published, runs
 
+from cluster_fixtures import RoundRobinWorker
 from conftest import real_file
 from legacy_lstm.compat import tf, tf1
 from legacy_lstm.data import fables as fable_data
@@ -483,17 +483,6 @@ def test_a_cluster_worker_trains_its_round_robin_share_and_the_next_display_star
     words, ids, dictionary, reverse = fable_data.load_raw(text_path)
     config = fables.Config(n_hidden=8, training_iters=40, display_step=10)
 
-    class Worker1:
-        def share(self, n, items):
-            mine = list(items)[1::2]
-            return len(mine), mine
-
-        def batches(self, n):
-            return contextlib.nullcontext()
-
-        def tick(self):
-            pass
-
     seen, losses = [], iter([1.0, 2.0, 3.0, 4.0, 5.0])
 
     def step(x, y):
@@ -501,7 +490,7 @@ def test_a_cluster_worker_trains_its_round_robin_share_and_the_next_display_star
         return 1.0, next(losses), np.zeros([1, len(dictionary)])
 
     offsets = fable_data.make_offsets(len(ids), 3, 5)
-    row = fables.train_display(step, ids, reverse, offsets, config, 1, _quiet, sitting=Worker1())
+    row = fables.train_display(step, ids, reverse, offsets, config, 1, _quiet, sitting=RoundRobinWorker(1, 2))
     expected = fable_data.make_offsets(len(ids), 3, 5)
     drawn = [next(expected) for _ in range(10)]
     assert seen == [[float(i) for i in ids[o:o + 3]] for o in drawn[1::2]]

@@ -531,29 +531,31 @@ def test_preset_thomas_keeps_using_the_run_dir_it_used_before_the_split(parsed_f
 
 
 # --- switching the path of a run (block / basic / fused share one checkpoint layout) ---------------------------
-@pytest.mark.parametrize("made_on,resumed_on", [("block", "fused"), ("fused", "block")])
-def test_a_run_resumes_on_another_path_with_its_own_variables_and_the_same_numbers(corpus, tmp_path, made_on,
-                                                                                    resumed_on):
-    """Epoch 1 on one path, epoch 2 on another: the epoch-2 numbers equal those of the run resumed on its own
-    path (TINY has no dropout, so no random op differs between the graphs), the checkpoints keep the run's
-    variable names, the manifest keeps the run's cell, each curve row names the path that trained it, and the
-    run tests as before."""
-    config = dataclasses.replace(TINY, rnn_mode=made_on)
+def test_a_run_resumes_on_another_path_with_its_own_variables_and_the_same_numbers(corpus, tmp_path):
+    """A block run resumed on fused for epoch 2, then on block again for epoch 3: every epoch's numbers equal
+    those of the run trained on block throughout (TINY has no dropout, so no random op differs between the
+    graphs), the checkpoints keep the run's variable names, the manifest keeps the run's cell, each curve row names
+    the path that trained it, and the run tests as before."""
+    config = dataclasses.replace(TINY, rnn_mode="block", epochs=3)
     assert config.keep_prob == 1.0
     ptb.train(corpus, tmp_path / "same", config, seed=4, max_epochs=1, log=_quiet)
     shutil.copytree(tmp_path / "same", tmp_path / "switched")
     names_before = sorted(name for name, _ in tf1.train.list_variables(str(tmp_path / "same" / "model.ckpt-1")))
     same = ptb.train(corpus, tmp_path / "same", config, seed=4, log=_quiet)
-    switched = ptb.train(corpus, tmp_path / "switched", config, seed=4, rnn_mode=resumed_on, log=_quiet)
-    assert switched["finished"] and switched["config"].layout == made_on
-    for key in ("train_perplexity", "valid_perplexity"):
-        assert switched["curve"][1][key] == pytest.approx(same["curve"][1][key], rel=1e-5)
-    assert [row["cell"] for row in switched["curve"]] == [made_on, resumed_on]
+    ptb.train(corpus, tmp_path / "switched", config, seed=4, max_epochs=2, rnn_mode="fused", log=_quiet)
+    switched = ptb.train(corpus, tmp_path / "switched", config, seed=4, rnn_mode="block", log=_quiet)
+    assert switched["finished"] and switched["config"].layout is None  # block again: the run's own path
+    for epoch in (1, 2):
+        for key in ("train_perplexity", "valid_perplexity"):
+            assert switched["curve"][epoch][key] == pytest.approx(same["curve"][epoch][key], rel=1e-5)
+    assert [row["cell"] for row in switched["curve"]] == ["block", "fused", "block"]
     manifest = runs.read_manifest(tmp_path / "switched")
-    assert manifest["cell"] == manifest["config"]["rnn_mode"] == made_on and "layout" not in manifest["config"]
-    names_after = sorted(name for name, _ in tf1.train.list_variables(str(tmp_path / "switched" / "model.ckpt-2")))
-    assert names_after == names_before
-    assert any(f"/{ptb_common.cell_scope_name(made_on, 'official')}/kernel" in name for name in names_after)
+    assert manifest["cell"] == manifest["config"]["rnn_mode"] == "block" and "layout" not in manifest["config"]
+    for epoch in (2, 3):
+        names = sorted(name for name, _ in tf1.train.list_variables(str(tmp_path / "switched" / f"model.ckpt-{epoch}")))
+        assert names == names_before
+    assert any(f"/{ptb_common.cell_scope_name('block', 'official')}/kernel" in name for name in names_before)
+    assert ptb_common.cell_scope_name("fused", "official") == "basic_lstm_cell"  # what fused names on its own
     tested = ptb.test(corpus, tmp_path / "switched", fast=True, log=_quiet)["test_perplexity"]
     assert tested == pytest.approx(ptb.test(corpus, tmp_path / "same", fast=True, log=_quiet)["test_perplexity"],
                                    rel=1e-5)
