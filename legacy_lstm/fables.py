@@ -487,12 +487,6 @@ def window_hits(generator, ids):
     return np.argmax(generator._predict(x), 1) == y
 
 
-def evaluate_text(generator, ids):
-    """Teacher-forced next-word accuracy over every window of the text (stride 1; 201 for the fable)."""
-    hits = window_hits(generator, ids)
-    return float(np.mean(hits)), len(hits)
-
-
 def passage_hits(hits, words, prompt, num_words):
     """Of the ``num_words`` words after the first occurrence of ``prompt`` (n_input words) in the text, how many
     the model predicts from the true words before each (``hits`` of ``window_hits``): a verbatim continuation

@@ -100,7 +100,7 @@ def make_case(name, n_layers, batch_offsets, seed, note):
     batches = [windows(ids, offsets) for offsets in batch_offsets]
     xs = np.stack([b[0] for b in batches])
     ys = np.stack([b[1] for b in batches])
-    all_x, all_y = windows(ids, range(len(ids) - N_INPUT))  # every window, stride 1 (the port's evaluate_text)
+    all_x, all_y = windows(ids, range(len(ids) - N_INPUT))  # every window, stride 1 (the port's window_hits)
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(seed)
