@@ -45,7 +45,7 @@ CHECKPOINT = flags.DEFINE_string("checkpoint", None, "test/predict: checkpoint p
                                  "newest in --run_dir). May be a checkpoint written by the original TF 1.x code.")
 
 # Distributed training on TensorFlow's runtime (legacy_lstm/distributed.py), with the names of TF1's distributed
-# examples. Only the apps whose main calls resolve_cluster take them (resolve_common refuses them elsewhere).
+# examples; every app's main reads them with resolve_cluster.
 PS_HOSTS = flags.DEFINE_list("ps_hosts", [], "Distributed training: comma-separated host:port list of the "
                              "parameter server (ps) tasks, the same on every task.")
 WORKER_HOSTS = flags.DEFINE_list("worker_hosts", [], "Distributed training: comma-separated host:port list of the "
@@ -82,14 +82,10 @@ def resolve_cluster(mode):
         raise app.UsageError(str(err)) from None
 
 
-def resolve_common(app_name, presets, default_preset, modes, argv, positional_modes=(), positional_hint="",
-                   cluster=False):
+def resolve_common(app_name, presets, default_preset, modes, argv, positional_modes=(), positional_hint=""):
     """The preamble of every app's ``main``: (preset name, mode, run dir), with usage errors for an unknown
-    preset, an unsupported mode, or positional arguments outside ``positional_modes``; and for the distributed
-    flags unless the app trains on a cluster (``cluster=True``: its main reads them with ``resolve_cluster``)."""
-    if not cluster and _cluster_flags_given():
-        raise app.UsageError(f"--{' --'.join(_cluster_flags_given())}: legacy_lstm.{app_name} does not train on a "
-                             "cluster (legacy_lstm.stocktwits, ptb, fables and essentials do)")
+    preset, an unsupported mode, or positional arguments outside ``positional_modes``. Every app trains on a
+    cluster too: its main reads the distributed flags with ``resolve_cluster``."""
     preset, _ = resolve_preset(presets, default_preset)
     mode = resolve_mode(modes)
     if len(argv) > 1 and mode not in positional_modes:

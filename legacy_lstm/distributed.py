@@ -34,6 +34,12 @@ Updates
                     combined batch (the workers' batches side by side). The token queue starts empty (TF1's hook
                     seeded it with ``replicas_to_aggregate`` tokens, which lets each worker run one step ahead and have
                     that gradient dropped as stale): so the steps are exactly those of the combined batch.
+                    One exception, TF1's own: an embedding's sparse gradient is averaged per row over the
+                    workers whose batch holds that row (``SparseConditionalAccumulator``), so a word in one
+                    worker's batch only gets that worker's gradient, not half of it as in the combined batch's
+                    mean; when every batch holds every word the step is the combined batch's exactly. Each
+                    worker's sparse gradient is first made one slice per row, in ascending order (``_unique_rows``),
+                    which the accumulator needs to merge them right.
     async           each worker applies its own gradients to the ps variables as soon as it has them (one global
                     step per worker batch), as TF1's asynchronous examples did.
 
@@ -46,11 +52,13 @@ How the data is split and how an epoch is counted
       the single-process step on the batch of N x batch_size consecutive examples. Each worker carries its own
       LSTM state from its batch to its next one (``--carry_state``): row r of worker k's state is what row r of
       the combined batch would carry.
-    - PTB: the token stream of the training text is cut into N contiguous pieces of equal length; worker k runs the
-      original's producer (batch_size rows, num_steps windows) over piece k and feeds its own final state back as
-      its next initial state. Rows of the N workers side by side are the rows of the combined batch of N x
-      batch_size (exactly, when the lengths divide), so a sync step is again the single-process step on it
-      (except that the gradients are clipped per worker, before they are averaged).
+    - PTB (``ptb_word_lm`` and Thomas's graph alike): the token stream of the training text is cut into N
+      contiguous pieces of equal length; worker k runs the original's producer (batch_size rows, num_steps
+      windows) over piece k and feeds its own final state back as its next initial state. Rows of the N workers
+      side by side are the rows of the combined batch of N x batch_size (exactly, when the lengths divide), so a
+      sync step is again the single-process step on it, except that the gradients are clipped per worker, before
+      they are averaged, and the embedding's rows are averaged as below. The global step the PTB checkpoints
+      hold counts the cluster's steps (an epoch is the steps of one worker's piece).
     - Fables and essentials: an "epoch" is their checkpoint unit (a display of ``display_step`` windows, a block of
       ``log_every`` iterations); its windows/iterations are dealt round-robin like StockTwits' batches. Fables
       draws the display's windows in full on every worker, so the next display starts where one process's would;
@@ -60,6 +68,12 @@ How the data is split and how an epoch is counted
       x N). A worker that reaches it early stops its share there; one that has finished its share before (after a
       restart some of its gradients may be dropped as stale) goes on with its own batches again until it is
       reached. So no worker waits forever for a step the others will not take.
+    - IMDB: its training batches (of the shuffled epoch order) are dealt round-robin like StockTwits' (the
+      last, partial batch is left out when it falls outside the workers' equal shares); each batch keeps the
+      dropout seed of its index in the epoch. Early stopping (the l2 preset's ``patience``) is the chief's:
+      before each epoch the chief decides on its own curve and publishes the verdict on ps task 0, and the other
+      workers wait for it, so none trains an epoch the chief stopped before; the best epoch's weights and the
+      final checkpoint are the chief's.
     - Validation and the curve row are the chief's own (the other workers evaluate too, as the app always does,
       but their rows are not recorded). In sync mode the chief's checkpoint is the model after exactly the epoch's
       steps; in async mode the other workers may already have applied gradients of the next epoch.
@@ -98,6 +112,7 @@ from legacy_lstm.compat import tf, tf1
 
 JOBS = ("ps", "worker")
 PLAN_VARIABLE = "distributed/plan"  # on ps task 0: the chief's JSON plan, "" until it is published
+VERDICT_VARIABLE = "distributed/verdict"  # on ps task 0: 2 x epoch + (1: stop before it), -1 until the first
 WAIT_LOG_SECONDS = 30.0             # a worker waiting for the chief says so this often
 WATCH_SECONDS = 1.0                 # how often a worker checks that the ps tasks are there
 WATCH_MISSES = 3                    # this many failed checks in a row: the task is lost
@@ -233,6 +248,11 @@ def _plan_variable():
     with tf1.device("/job:ps/task:0"):
         # in no collection: no initializer touches it but the chief's, and no Saver saves it
         return tf1.Variable("", trainable=False, name=PLAN_VARIABLE, collections=[])
+
+
+def _verdict_variable():
+    with tf1.device("/job:ps/task:0"):
+        return tf1.Variable(tf.constant(-1, tf.int64), trainable=False, name=VERDICT_VARIABLE, collections=[])
 
 
 def _read_plan(sess, var, initialized):
@@ -377,12 +397,14 @@ class _Replicated(tf1.train.Optimizer):
         self._inner, self._replica = inner, replica
 
     def compute_gradients(self, *args, **kwargs):
-        grads_and_vars = self._inner.compute_gradients(*args, **kwargs)
-        if self._replica.sync_opt is None:
-            return grads_and_vars
-        return [(_unique_rows(g) if isinstance(g, tf.IndexedSlices) else g, v) for g, v in grads_and_vars]
+        return self._inner.compute_gradients(*args, **kwargs)
 
     def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+        # Here, not in compute_gradients: the PTB graphs take their gradients with tf.gradients (and clip them)
+        # and come in through apply_gradients alone.
+        if self._replica.sync_opt is not None:
+            grads_and_vars = [(_unique_rows(g) if isinstance(g, tf.IndexedSlices) else g, v)
+                              for g, v in grads_and_vars]
         global_step = self._replica.use_global_step(global_step)
         return self._inner.apply_gradients(grads_and_vars, global_step=global_step, name=name)
 
@@ -447,6 +469,10 @@ class Replica:
             self._plan_text = tf1.placeholder(tf.string, [], name="distributed_plan_text")
             self._publish = tf1.assign(self._plan_var, self._plan_text)
             self._plan_init = self._plan_var.initializer
+            self._verdict_var = _verdict_variable()
+            self._verdict_value = tf1.placeholder(tf.int64, [], name="distributed_verdict")
+            self._set_verdict = tf1.assign(self._verdict_var, self._verdict_value)
+            self._verdict_init = self._verdict_var.initializer
             self._step_value = tf1.placeholder(self.global_step.dtype.base_dtype, [], name="distributed_step")
             self._set_step = tf1.assign(self.global_step, self._step_value)
             self._local_init = tf1.local_variables_initializer()
@@ -502,7 +528,7 @@ class Replica:
         self._manifest = dict(run.manifest)
         self._watch = _Watch(self.cluster, self._last_checkpoint).__enter__()
         if self.cluster.is_chief:
-            sess.run([self._global_init, self._local_init, self._plan_init])
+            sess.run([self._global_init, self._local_init, self._plan_init, self._verdict_init])
             done = run.resume(sess)
             if not done:
                 run.write_manifest(vocab=vocab)
@@ -572,6 +598,26 @@ class Replica:
         skip = offset // (n_workers if not self.cluster.sync_replicas else 1) if split else 0
         planned = max(count - (offset if self.cluster.sync_replicas else offset // n_workers), 1)
         return planned, self._take(mine, skip, end)
+
+    def agree_to_stop(self, epoch, decide):
+        """Whether the run stops before ``epoch``: the chief decides (``decide()``, the app's early stopping on
+        its own curve) and publishes it; every other worker waits for that verdict and follows it. A worker that
+        finds a later epoch's verdict (it rejoined late) knows the chief went on past this one."""
+        if self.cluster.is_chief:
+            stop = bool(decide())
+            self._sess.run(self._set_verdict, {self._verdict_value: 2 * epoch + int(stop)})
+            return stop
+        waited = last_log = time.time()
+        while True:
+            verdict = int(self._sess.run(self._verdict_var))
+            if verdict // 2 >= epoch:
+                return verdict == 2 * epoch + 1
+            self._watch.check()
+            if time.time() - last_log >= WAIT_LOG_SECONDS:
+                last_log = time.time()
+                self.log(f"{self.cluster.task}: waiting for the chief's verdict on epoch {epoch} (early stopping) "
+                         f"({time.time() - waited:.0f} s)")
+            time.sleep(0.2)
 
     def _take(self, mine, skip, end):
         sess, step = self._sess, self.global_step

@@ -435,7 +435,7 @@ flags.adopt_module_key_flags(cli)
 
 def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "book", ("train", "test", "predict"), argv,
-                                               ("predict",), "texts are only taken with --mode=predict", cluster=True)
+                                               ("predict",), "texts are only taken with --mode=predict")
     cluster = cli.resolve_cluster(mode)
     if cluster is not None and cluster.is_ps:
         return distributed.serve(cluster)

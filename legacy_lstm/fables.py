@@ -350,13 +350,6 @@ def train(data_path, run_dir, preset="blog", seed=None, max_epochs=None, cell="b
         offset_seed = seed if seed is not None else cli.draw_seed("offset_seed", None, log)
     words, ids, dictionary, reverse = fable_data.load_raw(data_path, tie_seed(quirks, offset_seed))
     manifest = make_manifest(preset_name, config, dictionary, seed, offset_seed, len(words), cell, quirks)
-    if saved is not None and saved.get("quirks") == {} and quirks == FAITHFUL:
-        manifest["quirks"] = {}  # a run recorded before the quirk switches existed: it was the original's
-    elif saved is not None and isinstance(saved.get("quirks"), dict):
-        # a quirk added after the run was made is not in its manifest: at its default, it is what the run did
-        faithful = dataclasses.asdict(FAITHFUL)
-        manifest["quirks"] = {k: v for k, v in manifest["quirks"].items()
-                              if k in saved["quirks"] or v != faithful[k]}
     loop = _Loop(config, cell, quirks, ids, dictionary, reverse, offset_seed, logs_path)
     result = training.train(loop, run_dir, manifest, config.num_displays, max_epochs, seed, vocab=dictionary, log=log,
                             progress=progress, unit_label=unit, cluster=cluster)
@@ -622,7 +615,7 @@ flags.adopt_module_key_flags(cli)
 
 def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "blog", ("train", "test", "generate", "interactive"),
-                                               argv, (), "give the seed words with --prompt", cluster=True)
+                                               argv, (), "give the seed words with --prompt")
     cluster = cli.resolve_cluster(mode)
     if cluster is not None and cluster.is_ps:
         return distributed.serve(cluster)

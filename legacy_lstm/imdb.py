@@ -123,6 +123,12 @@ Test mode ends with ``evaluate``'s closing line and the tutorial's print of the 
 Predict: ``python -m legacy_lstm.imdb --mode=predict "A wonderful film." "Dull."`` (or one review per line on
 stdin) prints the probability of a positive review and the label. Every text gets an answer: an empty text
 is the start token alone, unknown words are OOV ids, longer texts are truncated like the training data.
+
+On a cluster (TF1's ps/worker flags; legacy_lstm/distributed.py): each worker trains a round-robin share of every
+epoch's batches; the chief writes the run directory, keeps the best epoch's weights and decides early stopping,
+which the other workers follow::
+
+    python -m legacy_lstm.cluster -- python -m legacy_lstm.imdb --preset=test --run_dir=runs/imdb-cluster
 """
 
 import collections
@@ -138,6 +144,7 @@ from absl import flags
 
 from legacy_lstm import cells
 from legacy_lstm import cli
+from legacy_lstm import distributed
 from legacy_lstm import report
 from legacy_lstm import runs
 from legacy_lstm import training
@@ -479,7 +486,8 @@ def build_graph(config, quirks=FAITHFUL, cell="basic", parallel_iterations=None)
     loss = tf.add(data_loss, penalty, name="loss")
     # Keras binary accuracy: prediction > 0.5.
     correct = tf.reduce_sum(tf.cast(tf.equal(tf.cast(probability > 0.5, tf.float32), labels), tf.float32))
-    optimizer = tf1.train.AdamOptimizer(config.learning_rate, epsilon=1e-7)  # Keras's Adam epsilon
+    # Keras's Adam epsilon. distributed.optimizer: the optimizer itself in one process; replicated on a cluster.
+    optimizer = distributed.optimizer(tf1.train.AdamOptimizer(config.learning_rate, epsilon=1e-7))
     grads_and_vars = optimizer.compute_gradients(loss)
     if config.clipnorm:
         grads_and_vars = [(tf.clip_by_norm(g, config.clipnorm), v) for g, v in grads_and_vars if g is not None]
@@ -505,17 +513,21 @@ def evaluate(sess, model, split, batch_size=EVAL_BATCH):
 
 def run_epoch(sess, model, data, config, epoch, shuffle_seed, log=print, sitting=None):
     """One epoch of fit(): shuffled batches (the last one partial); returns the curve row. ``sitting`` (the
-    driver's, optional) shows the progress of the batches."""
+    driver's, optional) shows the progress of the batches and, on a cluster, gives this worker its share of them
+    (round-robin; each batch keeps its dropout seed)."""
     start = time.time()
     x, y = data.train
     order = np.random.RandomState([shuffle_seed, epoch]).permutation(len(x))
     steps = math.ceil(len(x) / config.batch_size)
+    numbers = range(1, steps + 1)  # the batches of the epoch, 1-based
+    if sitting:  # one process: all of them; a cluster worker: its share (legacy_lstm/distributed.py)
+        steps, numbers = sitting.share(steps, numbers)
     every = max(1, steps // 10)
-    total_loss, total_correct, seen = 0.0, 0.0, 0
+    total_loss, total_correct, seen, ran = 0.0, 0.0, 0, 0
     fetches = [model.train_op, model.loss, model.correct]
     keep_prob = 1.0 - config.dropout
     with sitting.batches(steps) if sitting else contextlib.nullcontext():
-        for step in range(1, steps + 1):
+        for step in numbers:
             idx = order[(step - 1) * config.batch_size:step * config.batch_size]
             feed = {model.inputs: x[idx], model.labels: y[idx], model.keep_prob: keep_prob,
                     model.dropout_seed: [shuffle_seed, 2 * (epoch * 1_000_000 + step)]}
@@ -526,15 +538,17 @@ def run_epoch(sess, model, data, config, epoch, shuffle_seed, log=print, sitting
             total_loss += float(loss) * len(idx)
             total_correct += float(correct)
             seen += len(idx)
-            if step % every == 0 and step < steps:
-                log(f"Epoch {epoch}/{config.epochs} - {step}/{steps} - loss: {total_loss / seen:.4f} - accuracy: "
+            ran += 1
+            if ran % every == 0 and ran < steps:
+                log(f"Epoch {epoch}/{config.epochs} - {ran}/{steps} - loss: {total_loss / seen:.4f} - accuracy: "
                     f"{total_correct / seen:.4f} - {seen / (time.time() - start):.0f} examples/s")
     train_seconds = time.time() - start
     val_loss, val_acc = evaluate(sess, model, data.val)
+    seen = seen or float("nan")  # only a cluster worker that joined after the epoch's steps were taken
     row = {"epoch": epoch, "loss": total_loss / seen, "accuracy": total_correct / seen, "val_loss": val_loss,
-           "val_accuracy": val_acc, "steps": steps, "train_seconds": round(train_seconds, 3),
+           "val_accuracy": val_acc, "steps": ran, "train_seconds": round(train_seconds, 3),
            "seconds": round(time.time() - start, 3)}
-    log(f"Epoch {epoch}/{config.epochs} - {steps}/{steps} - {row['seconds']:.0f}s - loss: {row['loss']:.4f} - "
+    log(f"Epoch {epoch}/{config.epochs} - {ran}/{steps} - {row['seconds']:.0f}s - loss: {row['loss']:.4f} - "
         f"accuracy: {row['accuracy']:.4f} - val_loss: {val_loss:.4f} - val_accuracy: {val_acc:.4f}")
     return row
 
@@ -581,6 +595,7 @@ def resolve_config(preset, clipnorm=None, uniform_head=False):
 
 class _Loop(training.Loop):
     final_name = FINAL_CHECKPOINT
+    stops_early = True  # EarlyStopping (patience): on a cluster the chief's verdict (legacy_lstm/distributed.py)
 
     def __init__(self, config, quirks, cell, data, shuffle_seed):
         self.config, self.quirks, self.cell, self.data, self.shuffle_seed = config, quirks, cell, data, shuffle_seed
@@ -594,6 +609,8 @@ class _Loop(training.Loop):
 
     def start(self, sitting):
         sitting.log(model_summary(self.config, sitting.sess.graph))
+        if not sitting.is_chief:  # on a cluster the chief keeps the best weights and decides early stopping
+            return
         run = sitting.run
         self.best_saver = tf1.train.Saver(tf1.trainable_variables(), max_to_keep=1, save_relative_paths=True)
         self.best_path = str(run.dir / BEST_CHECKPOINT)
@@ -619,7 +636,7 @@ class _Loop(training.Loop):
                 "validation": {"loss": row["val_loss"], "accuracy": row["val_accuracy"]}}
 
     def after_epoch(self, sitting, row):
-        if self.config.patience is None:
+        if self.config.patience is None or not sitting.is_chief:
             return
         self.best_epoch, self.stopped = early_stopping(sitting.run.curve, self.config.patience)
         if self.best_epoch == row["epoch"]:
@@ -639,15 +656,17 @@ class _Loop(training.Loop):
 
 
 def train(paths, run_dir, preset="lstm", quirks=FAITHFUL, seed=None, max_epochs=None, cell="basic", clipnorm=None,
-          cache_dir=None, export=True, log=print, progress=False, uniform_head=False):
+          cache_dir=None, export=True, log=print, progress=False, uniform_head=False, cluster=None):
     """Train (resuming from ``run_dir``, with the run's own seeds); at the end write the final checkpoint,
     curves.png and the SavedModel. ``uniform_head``: the lstm model's head on any preset (``resolve_config``).
+    ``cluster``: a worker task's ``legacy_lstm.distributed.Cluster`` (None: one process); each worker trains its
+    round-robin share of every epoch's batches, the chief writes the run directory and decides early stopping.
 
     Returns {"curve", "run_dir", "seed", "shuffle_seed", "finished", "stopped_early", "best_epoch", "seconds"}.
     """
     preset_name, config = resolve_config(preset, clipnorm, uniform_head)
     cli.epochs_to_run(config.epochs, max_epochs)  # a usage error before any data is read
-    saved = runs.read_manifest(run_dir)
+    saved = distributed.saved_manifest(run_dir, cluster, log)  # the run dir's; a worker's: the chief's
     seed = training.resolve_seed(saved, seed)
     shuffle_seed = saved.get("shuffle_seed") if saved is not None else None
     if shuffle_seed is None:
@@ -661,8 +680,8 @@ def train(paths, run_dir, preset="lstm", quirks=FAITHFUL, seed=None, max_epochs=
     # the initial weights of a new run.
     loop = _Loop(config, quirks, cell, data, shuffle_seed)
     result = training.train(loop, run_dir, manifest, config.epochs, max_epochs, seed, vocab=data.vocab, log=log,
-                            progress=progress)
-    if result["finished"]:
+                            progress=progress, cluster=cluster)
+    if result["finished"] and (cluster is None or cluster.is_chief):
         plot_curves(result["curve"], pathlib.Path(run_dir).resolve() / "curves.png", f"imdb {preset_name}", log=log)
         if export:
             export_saved_model(run_dir, log=log)
@@ -893,6 +912,9 @@ flags.adopt_module_key_flags(cli)
 def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "lstm", ("train", "test", "predict"), argv,
                                                ("predict",), "reviews are only taken with --mode=predict")
+    cluster = cli.resolve_cluster(mode)
+    if cluster is not None and cluster.is_ps:
+        return distributed.serve(cluster)
     if mode != "train":  # the run's own settings are used: a flag given with another value is an error
         cli.check_given_flags(run_dir)
         saved = runs.read_manifest(run_dir) or {}
@@ -918,7 +940,9 @@ def main(argv):
     if mode == "train":
         result = train(paths, run_dir, preset, quirks, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value,
                        CLIPNORM.value, cache_dir=cache, progress=cli.PROGRESS.value,
-                       uniform_head=UNIFORM_HEAD_FLAG.value)
+                       uniform_head=UNIFORM_HEAD_FLAG.value, cluster=cluster)
+        if cluster is not None and not cluster.is_chief:  # the chief writes the run directory
+            return 0
         print(f"Run directory: {run_dir} ({len(result['curve'])} epochs done"
               f"{', finished' if result['finished'] else ''})")
     else:

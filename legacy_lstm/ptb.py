@@ -506,8 +506,7 @@ def main(argv):
         if cli.RUN_DIR.value is None and runs.read_manifest(old_default) is not None:
             flags.FLAGS.run_dir = old_default
         return ptb_thomas.main(argv)
-    preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "small", ("train", "test", "generate"), argv,
-                                               cluster=True)
+    preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "small", ("train", "test", "generate"), argv)
     cluster = cli.resolve_cluster(mode)
     rnn_mode = common.rnn_mode_flag()
     if cluster is not None and cluster.is_ps:

@@ -73,6 +73,11 @@ Deliberate differences
 Generation (not in the original)::
 
     python -m legacy_lstm.ptb_thomas --mode=generate --prompt "the stock market" --num_words 20
+
+On a cluster (TF1's ps/worker flags; legacy_lstm/distributed.py): each worker trains on its contiguous piece of the
+training text; the chief writes the run directory, the epoch-index-38 checkpoint included::
+
+    python -m legacy_lstm.cluster -- python -m legacy_lstm.ptb_thomas --preset=test --run_dir=runs/thomas-cluster
 """
 
 import contextlib
@@ -83,6 +88,7 @@ import numpy as np
 from absl import flags
 
 from legacy_lstm import cli
+from legacy_lstm import distributed
 from legacy_lstm import fast_lstm
 from legacy_lstm import ptb_common as common
 from legacy_lstm import published
@@ -169,7 +175,8 @@ class Model:
         self.learning_rate = tf.Variable(0.0, trainable=False)
         tvars = tf1.trainable_variables()
         grads, _ = tf.clip_by_global_norm(tf.gradients(self.cost, tvars), config.max_grad_norm)
-        optimizer = tf1.train.GradientDescentOptimizer(self.learning_rate)
+        # distributed.optimizer: the optimizer itself in one process; replicated on a cluster
+        optimizer = distributed.optimizer(tf1.train.GradientDescentOptimizer(self.learning_rate))
         self.train_op = optimizer.apply_gradients(zip(grads, tvars),
                                                   global_step=tf1.train.get_or_create_global_step())
         self.new_lr = tf1.placeholder(tf.float32, shape=[])
@@ -194,11 +201,14 @@ def thomas_data_lines(train_data, word_to_id):
 
 
 def train(paths, run_dir, preset="thomas", seed=None, max_epochs=None, rnn_mode=None, tie_layers=None, log=print,
-          exact_step_seconds=False, data_prints=True, progress=False):
+          exact_step_seconds=False, data_prints=True, progress=False, cluster=None):
     """Train (resuming from ``run_dir``, with the run's own seed); ``paths`` = (train, valid, test) files.
     Returns {"curve", "run_dir", "seed", "finished", "seconds", "config"}. ``max_epochs`` counts epochs in
     total. ``exact_step_seconds``: the log line shows the measured seconds per step instead of the original's
-    whole seconds / 50. ``data_prints``: log what the original's ``load_data()`` printed (``thomas_data_lines``)."""
+    whole seconds / 50. ``data_prints``: log what the original's ``load_data()`` printed (``thomas_data_lines``).
+    ``cluster``: a worker task's ``legacy_lstm.distributed.Cluster`` (None: one process); the worker trains on its
+    contiguous piece of the training text, and the chief alone writes the run directory (the epoch-38 checkpoint
+    included)."""
     preset_name, config = common.resolve_config(PRESETS, preset, rnn_mode=rnn_mode, tie_layers=tie_layers)
     _check_style(config)
     cli.epochs_to_run(config.epochs, max_epochs)  # a usage error before any data is read
@@ -206,12 +216,15 @@ def train(paths, run_dir, preset="thomas", seed=None, max_epochs=None, rnn_mode=
     if data_prints:
         for line in thomas_data_lines(train_data, word_to_id):
             log(line)
-    saved = runs.read_manifest(run_dir)
+    saved = distributed.saved_manifest(run_dir, cluster, log)  # a worker: the chief's
     seed = training.resolve_seed(saved, seed)
     config = common.resume_on(config, saved)  # a block/basic run may resume on fused (and back): same variables
     manifest = common.make_manifest(APP, preset_name, config, word_to_id, seed, len(train_data))
+    if cluster is not None:
+        train_data = cluster.shard_tokens(train_data)
     result = training.train(_ThomasLoop(config, train_data, seed, exact_step_seconds), run_dir, manifest,
-                            config.epochs, max_epochs, seed, vocab=word_to_id, log=log, progress=progress)
+                            config.epochs, max_epochs, seed, vocab=word_to_id, log=log, progress=progress,
+                            cluster=cluster)
     result["config"] = config
     return result
 
@@ -230,8 +243,10 @@ class _ThomasLoop(training.Loop):
     def start(self, sitting):
         m = sitting.model
         # The original kept the last 5 per-epoch checkpoints; the epoch-index-38 one its test loads is kept here
-        # under its original name by a second Saver that deletes nothing.
-        self.keeper = tf1.train.Saver(var_list=sitting.run.var_list, max_to_keep=None, save_relative_paths=True)
+        # under its original name by a second Saver that deletes nothing (the chief's, on a cluster).
+        self.keeper = None
+        if sitting.is_chief:
+            self.keeper = tf1.train.Saver(var_list=sitting.run.var_list, max_to_keep=None, save_relative_paths=True)
         self.step = sitting.sess.make_callable([m.cost, m.train_op, m.state_array], feed_list=[m.init_state])
         self.step_print = sitting.sess.make_callable([m.cost, m.train_op, m.state_array, m.accuracy],
                                                      feed_list=[m.init_state])
@@ -248,7 +263,7 @@ class _ThomasLoop(training.Loop):
         row["learning_rate"] = lr
         row["cell"] = config.rnn_mode  # the path that trained this epoch (ptb_common.SWITCHABLE)
         # the kept checkpoint first: a kill between the two saves retrains this epoch and rewrites it
-        if config.test_epoch is not None and epoch == config.test_epoch:
+        if self.keeper is not None and config.test_epoch is not None and epoch == config.test_epoch:
             self.keeper.save(sess, str(sitting.run.dir / THOMAS_NAME), global_step=epoch - 1,
                              latest_filename=THOMAS_STATE_FILE, write_meta_graph=False)
         return row
@@ -265,11 +280,14 @@ def thomas_epoch(step, step_print, zero_state, epoch_size, epoch, config, log=pr
     the measured value). The curve row: mean cost, its per-word perplexity, and the mean accuracy of the
     printed steps."""
     current_state = zero_state
-    costs, accs = 0.0, []
+    costs, accs, ran = 0.0, [], 0
     start = time.time()
     t_print = start
+    steps = range(epoch_size)
+    if sitting:  # one process: every step; a cluster worker: its steps over its own piece of the data
+        epoch_size, steps = sitting.share(epoch_size, steps, split=False)
     with sitting.batches(epoch_size) if sitting else contextlib.nullcontext():
-        for s in range(epoch_size):
+        for s in steps:
             if s % config.print_iter != 0:
                 cost, _, current_state = step(current_state)
             else:
@@ -286,10 +304,12 @@ def thomas_epoch(step, step_print, zero_state, epoch_size, epoch, config, log=pr
             if sitting:
                 sitting.tick()
             costs += float(cost)
-    mean_cost = costs / epoch_size
+            ran += 1
+    ran = ran or float("nan")  # only a cluster worker that joined after the epoch's steps were taken
+    mean_cost = costs / ran
     return {"epoch": epoch + 1, "cost": mean_cost, "train_perplexity": float(np.exp(mean_cost / config.num_steps)),
-            "train_accuracy": float(np.mean(accs)), "seconds": round(time.time() - start, 3),
-            "seconds_per_train_step": round((time.time() - start) / epoch_size, 5)}
+            "train_accuracy": float(np.mean(accs)) if accs else float("nan"),
+            "seconds": round(time.time() - start, 3), "seconds_per_train_step": round((time.time() - start) / ran, 5)}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -421,12 +441,20 @@ flags.adopt_module_key_flags(common)
 
 def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "thomas", ("train", "test", "generate"), argv)
+    cluster = cli.resolve_cluster(mode)
     rnn_mode = common.rnn_mode_flag()
+    if cluster is not None and cluster.is_ps:
+        return distributed.serve(cluster)
+
+    def train_it(paths):
+        return train(paths, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, rnn_mode, common.TIE_LAYERS.value,
+                     exact_step_seconds=EXACT_STEP_SECONDS.value, data_prints=DATA_PRINTS.value,
+                     progress=cli.PROGRESS.value, cluster=cluster)
+    if cluster is not None and not cluster.is_chief:  # a worker trains; the chief also tests, as one process does
+        train_it(ptb_data.locate(cli.resolve_data_dir()))
+        return 0
     return common.run_mode(
-        mode, run_dir,
-        lambda paths: train(paths, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, rnn_mode,
-                            common.TIE_LAYERS.value, exact_step_seconds=EXACT_STEP_SECONDS.value,
-                            data_prints=DATA_PRINTS.value, progress=cli.PROGRESS.value),
+        mode, run_dir, train_it,
         lambda paths, checkpoint: test(paths, run_dir, checkpoint, thomas_test=THOMAS_TEST.value),
         Generator)
 

@@ -261,31 +261,12 @@ LEARNED_ACCURACY = 0.80
 CHANCE_ACCURACY = 0.60
 
 
-def _quirks_then(doc):
-    """The quirks a run trained with: its recorded ones, and for a quirk added to its app after the run, the
-    app's faithful default (the only behaviour there was before the switch existed)."""
-    import dataclasses
-    import importlib
-    quirks = dict(doc.get("quirks") or {})
-    try:
-        faithful = importlib.import_module(f"legacy_lstm.{doc.get('app')}").FAITHFUL
-    except (ImportError, AttributeError):
-        return quirks
-    return {**{k: v for k, v in dataclasses.asdict(faithful).items() if k not in quirks}, **quirks}
-
-
-def _config_then(doc):
-    """The config a run trained with: its recorded one, and for a field added to its app's Config after the run,
-    the value of the run's preset (the behaviour the preset had before the field existed)."""
-    import dataclasses
-    import importlib
-    config = dict(doc.get("config") or {})
-    try:
-        preset = importlib.import_module(f"legacy_lstm.{doc.get('app')}").PRESETS[doc.get("preset")]
-    except (ImportError, AttributeError, KeyError):
-        return config
-    return {**{k: v for k, v in json.loads(json.dumps(dataclasses.asdict(preset))).items() if k not in config},
-            **config}
+def _trained_as(doc):
+    """(config, quirks) a results document's run trained with, completed for fields added to its app since
+    (``runs.with_app_defaults``)."""
+    full = runs.with_app_defaults(dict(doc, config=doc.get("config") or {}, quirks=doc.get("quirks") or {}),
+                                  config=True)
+    return full["config"], full["quirks"]
 
 
 def seed_groups(results_dir, docs):
@@ -295,7 +276,7 @@ def seed_groups(results_dir, docs):
     for path in sorted((pathlib.Path(results_dir) / SEEDS).glob("*.json")):
         extra = json.loads(path.read_text())
         main = docs.get(extra.get("seed_of"))
-        if main is None or _config_then(main) != _config_then(extra) or _quirks_then(main) != _quirks_then(extra):
+        if main is None or _trained_as(main) != _trained_as(extra):
             continue  # a seed of a configuration that has no committed main run (or another config): not counted
         groups.setdefault(extra["seed_of"], [main]).append(extra)
     return {name: [g[0]] + sorted(g[1:], key=lambda d: d["seed"]) for name, g in groups.items()}

@@ -37,6 +37,7 @@ training into the same folder stops at once with ``RunDirBusyError`` instead of 
 """
 
 import csv
+import dataclasses
 import errno
 import hashlib
 import io
@@ -151,6 +152,40 @@ def _flatten(prefix, value, out):
     return out
 
 
+def _app_module(name):
+    """The module of app ``name`` (None if there is none): the running ``__main__`` when it is that app (``python -m
+    legacy_lstm.<app>``: importing it again would define its flags twice), else ``legacy_lstm.<name>``."""
+    import importlib
+    main = sys.modules.get("__main__")
+    if isinstance(name, str) and getattr(main, "APP", None) == name:
+        return main
+    try:
+        return importlib.import_module(f"legacy_lstm.{name}")
+    except ImportError:
+        return None
+
+
+def with_app_defaults(manifest, config=False):
+    """A copy of ``manifest`` (a run's, or a results document) completed for the fields added to its app after it
+    was written: each quirk missing from ``quirks`` at the app's faithful default (its ``FAITHFUL``: a quirk switch
+    is added with the behaviour the code had as its default), and with ``config``, each field missing from
+    ``config`` at its preset's value. The resume check (``Run.check_manifest``) completes only the quirks: a config
+    field can come with a change of its preset (IMDB's ``head``), so a run without it must not pass for the preset
+    as it is now; the results' seed grouping (``report``) completes both. A manifest of an unknown app (or of a
+    custom config) is completed as far as that is known."""
+    out = dict(manifest)
+    app = _app_module(manifest.get("app"))
+    if app is None:
+        return out
+    faithful = getattr(app, "FAITHFUL", None)
+    if isinstance(out.get("quirks"), dict) and dataclasses.is_dataclass(faithful):
+        out["quirks"] = {**json.loads(json.dumps(dataclasses.asdict(faithful))), **out["quirks"]}
+    preset = getattr(app, "PRESETS", {}).get(manifest.get("preset"))
+    if config and isinstance(out.get("config"), dict) and dataclasses.is_dataclass(preset):
+        out["config"] = {**json.loads(json.dumps(dataclasses.asdict(preset))), **out["config"]}
+    return out
+
+
 def diff_manifests(saved, current, fields=CHECKED_FIELDS):
     """Return ['field: saved X, now Y', ...] for every checked (nested) field that differs."""
     saved_flat = _flatten("", {k: saved.get(k) for k in fields}, {})
@@ -182,7 +217,7 @@ class Run:
         saved = read_manifest(self.dir)
         if saved is None:
             return None
-        problems = diff_manifests(saved, self.manifest)
+        problems = diff_manifests(with_app_defaults(saved), self.manifest)
         now = versions()
         changed = {k: (v, now.get(k)) for k, v in (saved.get("versions") or {}).items() if now.get(k) != v}
         if changed:

@@ -648,8 +648,7 @@ def _check_config_flags(run_dir, overrides):
 
 def main(argv):
     preset, mode, run_dir = cli.resolve_common(APP, PRESETS, "hoffman", ("train", "test", "predict"), argv,
-                                               ("predict",), "messages are only taken with --mode=predict",
-                                               cluster=True)
+                                               ("predict",), "messages are only taken with --mode=predict")
     cluster = cli.resolve_cluster(mode)
     if cluster is not None and cluster.is_ps:
         return distributed.serve(cluster)

@@ -189,6 +189,11 @@ class Sitting:
         """Context of one epoch of ``n`` batches (the progress display); call ``tick`` after each batch."""
         return self.progress.epoch(self.epoch, self.total_epochs, n)
 
+    @property
+    def is_chief(self):
+        """True in one process and on a cluster's chief: the process that writes the run directory."""
+        return self.replica is None or self.replica.cluster.is_chief
+
     def share(self, n, items, split=True):
         """(count, iterable): the batches of this epoch this process trains, of the epoch's ``n`` batches
         ``items``. In one process all of them, unchanged; on a cluster this worker's share (round-robin when
@@ -208,6 +213,7 @@ class Loop:
     unit = "epoch"            # what one checkpoint is: epoch | display | block
     final_name = None         # the original's final checkpoint name (saved once the run is complete)
     session_config = None     # a tf1.ConfigProto for the session
+    stops_early = False       # should_stop can end the run early (on a cluster the workers then follow the chief)
 
     def build(self):
         """Build the model in the (default) graph; return it. Called after seeding."""
@@ -304,7 +310,7 @@ def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, voc
                 graph.finalize()  # nothing below may add ops: the graph does not grow during training
                 with loop.context(sitting):
                     for epoch in range(sitting.done + 1, num_epochs + 1):
-                        if loop.should_stop(sitting):
+                        if _should_stop(loop, sitting, epoch):
                             break
                         sitting.epoch = epoch
                         row = loop.epoch(sitting, epoch)
@@ -318,6 +324,14 @@ def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, voc
                     replica.finish()
     return {"curve": run.curve, "run_dir": str(run_dir), "seed": seed, "finished": finished,
             "seconds": time.time() - start, "done_before": sitting.done}
+
+
+def _should_stop(loop, sitting, epoch):
+    """``loop.should_stop`` before ``epoch``; on a cluster, for a loop that ``stops_early``, the chief's verdict
+    (published on the ps; the other workers wait for it), so that no worker trains an epoch the chief will not."""
+    if sitting.replica is None or not loop.stops_early:
+        return loop.should_stop(sitting)
+    return sitting.replica.agree_to_stop(epoch, lambda: loop.should_stop(sitting))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -15,6 +15,18 @@ workers a synchronous global step trains N batches of 256 (legacy_lstm/distribut
 
 Writes the JSON (default results/benchmark-distributed.json) and prints a Markdown table. Run it alone on the machine:
 the tasks of a cluster share its cores.
+
+    python scripts/distributed_bench.py --traffic [--out=FILE]
+
+computes instead (nothing is trained or timed) the bytes one worker moves per step to and from the ps tasks for
+each app's published configuration, from the variables of the app's own training graph built in this process:
+every trainable variable an embedding lookup reads (a Gather) is an embedding, every other one is dense. Per worker
+step: it reads every dense variable and the embedding rows of its batch (the gather runs on the ps), and sends the
+gradients of the dense variables and of the gathered rows (async: one row per lookup; sync: the rows are summed
+per word first, ``distributed._unique_rows``, so one per distinct word of the batch: the mean over the real
+data's batches of the first epoch is used). Indices are int32 (4 bytes) per sent row. The data files (the
+vocabulary sizes and the distinct words per batch) come from ``$LEGACY_LSTM_DATA``. Default output:
+results/benchmark-distributed-traffic.json.
 """
 
 import argparse
@@ -30,6 +42,7 @@ import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BATCH = 256
+SEED, SPLIT_SEED = 1, 1  # every setup's app command
 
 
 def _run(command, log_path):
@@ -48,13 +61,14 @@ def measure(workers, records, epochs, work):
     config = work / "config.json"
     config.write_text(json.dumps({"max_records": records}))
     app = [sys.executable, "-m", "legacy_lstm.stocktwits", f"--config={config}", f"--run_dir={run_dir}",
-           f"--max_epochs={epochs}", "--seed=1", "--split_seed=1", "--noprogress"]
+           f"--max_epochs={epochs}", f"--seed={SEED}", f"--split_seed={SPLIT_SEED}", "--noprogress"]
     command = app if workers == 0 else [sys.executable, "-m", "legacy_lstm.cluster", "--ps=1",
                                         f"--workers={workers}", f"--log_dir={work / f'logs-{workers}'}", "--", *app]
     wall = _run(command, work / f"{workers}.log")
     curve = json.loads((run_dir / "curve.json").read_text())
     manifest = json.loads((run_dir / "manifest.json").read_text())
     seconds = [row["seconds"] for row in curve[1:]]
+    _VERSIONS.update(manifest.get("versions") or {})
     epoch_seconds = statistics.median(seconds)
     n = max(workers, 1)
     batches = _batches_per_epoch(manifest)
@@ -66,9 +80,126 @@ def measure(workers, records, epochs, work):
             "examples_per_second": round(steps * n * BATCH / epoch_seconds, 1)}
 
 
+_VERSIONS = {}  # the versions the runs' manifests record (TensorFlow, tf-keras, numpy, Python)
+
+
 def _batches_per_epoch(manifest):
     """Full batches of the training split: int(80%) of the records read (the app's split), in batches of 256."""
     return int(manifest["num_records"] * 0.8) // BATCH
+
+
+# app, preset, lookups per worker step (batch x steps of the embedding's input; 0: no embedding)
+TRAFFIC = [("stocktwits", "hoffman", 256 * 244), ("ptb", "small", 20 * 20), ("ptb", "medium", 20 * 35),
+           ("ptb", "large", 20 * 35), ("ptb_thomas", "thomas", 20 * 35), ("fables", "blog", 0),
+           ("fables", "improved", 0), ("essentials", "book", 0), ("imdb", "lstm", 64 * 200),
+           ("imdb", "stacked", 64 * 200), ("imdb", "bidirectional", 64 * 200), ("imdb", "attention", 64 * 200),
+           ("imdb", "l2", 64 * 200)]
+
+
+def _distinct(batches):
+    """Mean number of distinct ids in a worker's batch (the rows a sync step sends), over ``batches``."""
+    import numpy as np
+    return float(np.mean([np.unique(b).size for b in batches]))
+
+
+def _build_published(app, preset):
+    """Build the app's published training graph in the default graph (no session). Returns (note on the sizes,
+    mean distinct embedding rows per worker batch over the data's first epoch, or None without an embedding)."""
+    import numpy as np
+
+    from legacy_lstm import cli, essentials, fables, imdb, ptb, ptb_thomas, stocktwits
+    from legacy_lstm.data import download
+    from legacy_lstm.data import fables as fable_data
+    from legacy_lstm.data import ptb as ptb_data
+    data_dir = str(cli.default_data_dir())
+    if app == "stocktwits":
+        config = stocktwits.PRESETS[preset]
+        data = stocktwits.load_data(download.locate(download.STOCKTWITS, data_dir), config, stocktwits.FAITHFUL, 1)
+        stocktwits.build_graph(stocktwits.embedding_rows(config, data.vocab), config)
+        x, b = data.train.x, config.batch_size
+        return f"vocabulary {len(data.vocab):,} words + padding", _distinct(
+            x[i:i + b] for i in range(0, len(x) - b + 1, b))
+    if app in ("ptb", "ptb_thomas"):
+        module = ptb if app == "ptb" else ptb_thomas
+        config = module.PRESETS[preset]
+        fake = np.arange(config.vocab_size, dtype=np.int32)  # the producer only needs enough tokens to build
+        if app == "ptb":
+            ptb.official_graph(config, fake, fake)
+        else:
+            ptb_thomas.Model(ptb_thomas.Input(config.batch_size, config.num_steps, fake), True, config)
+        train = np.asarray(ptb_data.load_raw(*ptb_data.locate(data_dir))[0])
+        rows = train[:len(train) // config.batch_size * config.batch_size].reshape(config.batch_size, -1)
+        t = config.num_steps
+        return f"vocabulary {config.vocab_size:,}", _distinct(
+            rows[:, i:i + t] for i in range(0, rows.shape[1] - t, t))
+    if app == "fables":
+        config = fables.PRESETS[preset]
+        dictionary = fable_data.load_raw(download.locate(download.FABLE, data_dir))[2]
+        fables.build_graph(len(dictionary), config)
+        return f"vocabulary {len(dictionary)} (the fable's words)", None
+    if app == "essentials":
+        config = essentials.PRESETS[preset]
+        essentials.build_graph(essentials.load_data(config, 1).word_vectors, config)
+        return "word vectors fed, not variables", None
+    config = imdb.PRESETS[preset]
+    imdb.build_graph(config)
+    data = imdb.load_data(imdb.locate_data(data_dir), config, imdb.FAITHFUL, download.cache_dir() / "imdb")
+    x, b = data.train.x, config.batch_size
+    return f"num_words {config.num_words:,}", _distinct(x[i:i + b] for i in range(0, len(x), b))
+
+
+def traffic_row(app, preset, lookups):
+    """Bytes per worker step of one published configuration (see the module docstring)."""
+    from legacy_lstm.compat import tf, tf1
+    with tf.Graph().as_default() as graph:
+        note, distinct = _build_published(app, preset)
+        gathered = set()
+        for op in graph.get_operations():
+            if op.type in ("Gather", "GatherV2", "ResourceGather"):
+                source = op.inputs[0].op
+                while source.type == "Identity":  # a variable's read
+                    source = source.inputs[0].op
+                gathered.add(source.name)
+        dense = embed = 0
+        embeddings = []
+        for var in tf1.trainable_variables():
+            size = var.shape.num_elements() * var.dtype.base_dtype.size
+            if var.op.name in gathered:
+                rows, dim = var.shape.as_list()
+                embeddings.append({"name": var.op.name, "rows": rows, "dim": dim,
+                                   "row_bytes": dim * var.dtype.base_dtype.size})
+                embed += size
+            else:
+                dense += size
+    lookup_bytes = sum(lookups * e["row_bytes"] for e in embeddings)
+    sync_rows = sum(min(distinct, e["rows"]) * (e["row_bytes"] + 4) for e in embeddings)
+    async_rows = sum(lookups * (e["row_bytes"] + 4) for e in embeddings)
+    read = dense + lookup_bytes
+    return {"app": app, "preset": preset, "note": note, "dense_bytes": dense, "embedding_bytes": embed,
+            "embeddings": embeddings, "lookups_per_step": lookups if embeddings else 0,
+            "distinct_rows_per_step": round(distinct, 1) if embeddings else 0,
+            "read_bytes": read, "send_sync_bytes": round(dense + sync_rows), "send_async_bytes": dense + async_rows,
+            "per_step_sync_bytes": round(read + dense + sync_rows), "per_step_async_bytes": read + dense + async_rows}
+
+
+def _mb(n):
+    return f"{n / 1e6:,.2f}"
+
+
+def traffic(out):
+    rows = [traffic_row(*item) for item in TRAFFIC]
+    from legacy_lstm.compat import versions
+    doc = {"command": "python scripts/distributed_bench.py --traffic", "what": "bytes per worker step, computed",
+           "versions": versions(), "rows": rows}
+    pathlib.Path(out).write_text(json.dumps(doc, indent=1) + "\n")
+    print("| app, preset | dense variables (MB) | lookups / distinct rows per step | read (MB) | send, sync (MB) | "
+          "send, async (MB) | per worker step, sync (MB) | per worker step, async (MB) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        rows_text = f"{r['lookups_per_step']:,} / {r['distinct_rows_per_step']:,.0f}" if r["embeddings"] else "-"
+        print(f"| {r['app']} {r['preset']} | {_mb(r['dense_bytes'])} | {rows_text} | {_mb(r['read_bytes'])} | "
+              f"{_mb(r['send_sync_bytes'])} | {_mb(r['send_async_bytes'])} | {_mb(r['per_step_sync_bytes'])} | "
+              f"{_mb(r['per_step_async_bytes'])} |")
 
 
 def main(argv=None):
@@ -77,8 +208,14 @@ def main(argv=None):
     parser.add_argument("--records", type=int, default=7680, help="messages of the data used (default: 24 batches "
                         "of 256 per epoch)")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--out", default=str(REPO / "results" / "benchmark-distributed.json"))
+    parser.add_argument("--out", default=None, help="default: results/benchmark-distributed.json (--traffic: "
+                        "results/benchmark-distributed-traffic.json)")
+    parser.add_argument("--traffic", action="store_true", help="compute the bytes per worker step of every app's "
+                        "published configuration instead of timing clusters")
     args = parser.parse_args(argv)
+    if args.traffic:
+        return traffic(args.out or str(REPO / "results" / "benchmark-distributed-traffic.json"))
+    args.out = args.out or str(REPO / "results" / "benchmark-distributed.json")
     sizes = [0] + [int(w) for w in args.workers.split(",")]
     if args.epochs < 2:
         parser.error("--epochs must be >= 2 (epoch 1 is left out)")
@@ -94,6 +231,7 @@ def main(argv=None):
     doc = {"command": "python scripts/distributed_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "app": "stocktwits", "preset": "hoffman", "records": args.records, "batch_size": BATCH,
            "machine": {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine()},
+           "seed": SEED, "split_seed": SPLIT_SEED, "versions": dict(_VERSIONS),
            "measured": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
     pathlib.Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
     print("| setup | global steps/s | examples/s | vs one process | median epoch s |")

@@ -120,18 +120,70 @@ def test_sync_cluster_equals_one_process_on_the_combined_batch(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Asynchronous PTB, the chief started before the ps: the loss goes down; the chief's checkpoint tests in one process
+# PTB (ptb_word_lm), synchronous: the same steps as one process on the combined batch
 # ---------------------------------------------------------------------------------------------------------
-def test_async_ptb_cluster_with_the_chief_first_trains_and_its_checkpoint_tests_in_one_process(tmp_path):
-    """Tasks start in any order: a chief whose ps is not up yet waits for it (it is not "lost" before it ever
-    answered). Then asynchronous training of the official PTB graph (each worker its own slice of the tokens):
-    the train perplexity goes down, and the chief's run dir tests in one process."""
-    from test_ptb import write_corpus
+def write_cyclic_corpus(folder, lines=201):
+    """(train, valid, test) PTB files whose lines are all "a b c": the token stream cycles through the 4 words
+    (with <eos>), so every window of 4 steps holds every word -- each worker's sparse embedding gradient has every
+    row (see the StockTwits test above). 201 lines = 804 tokens: two pieces of 402, rows of 201 for batch 2, so
+    the 4 rows start at 4 different phases of the cycle and the workers' gradients list the words in different
+    orders (which the sparse accumulator merges right only once each is made unique and sorted)."""
+    paths = []
+    for name, count in (("train", lines), ("valid", 40), ("test", 40)):
+        path = folder / f"ptb.{name}.txt"
+        path.write_text(" a b c \n" * count)
+        paths.append(path)
+    return tuple(paths)
+
+
+def test_sync_ptb_cluster_equals_one_process_on_the_combined_batch(tmp_path):
+    """1 ps + 2 workers running ptb_word_lm's graph, sync, batch 2 each on their contiguous halves of the tokens:
+    after 2 epochs of 50 steps every variable (and the global step the checkpoints hold) equals a one-process run
+    of the same seed with batch 4 (its rows 0-1 are worker 0's, 2-3 worker 1's). The conditions: keep_prob 1, a
+    clip norm no gradient reaches (the workers clip their own gradients), every batch holding every word (the
+    sparse accumulator's per-row average), and learning rate 0.1: at the presets' 1.0 with no clipping, this
+    corpus's steps amplify the float32 rounding of the other summation order (~1e-6 after epoch 1, as here) to
+    0.7 in softmax_w by the end of epoch 2 -- chaos, not a different step. The embedding's gradient comes through
+    apply_gradients alone (tf.gradients, then clipping), so this also checks that its rows are made unique there
+    (without that, the workers' gradients, which list the words in different orders, are merged wrong)."""
     from legacy_lstm import ptb
+    paths = write_cyclic_corpus(tmp_path)
+    run_dir = tmp_path / "sync-ptb"
+    config = dataclasses.replace(ptb.PRESETS["test"], num_steps=4, hidden_size=8, batch_size=2, vocab_size=10,
+                                 max_grad_norm=1e6, epochs=2, epochs_at_initial_lr=2, learning_rate=0.1)
+    spec = {"app": "ptb", "paths": [str(p) for p in paths], "run_dir": str(run_dir),
+            "config": dataclasses.asdict(config), "seed": 8}
+    with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / "logs") as local:
+        local.start(log=lambda *a: None)
+        code, failed = local.wait(timeout=WAIT)
+        assert code == 0, _log(failed)
+    single = tmp_path / "single"
+    ptb.train(paths, single, dataclasses.replace(config, batch_size=4), seed=8, log=lambda *a, **k: None)
+    for epoch in (1, 2):
+        ours = _variables(str(run_dir / f"model.ckpt-{epoch}"))
+        ref = _variables(str(single / f"model.ckpt-{epoch}"))
+        assert sorted(ours) == sorted(ref) and ref["Model/global_step"] == 50 * epoch
+        for name in ref:
+            np.testing.assert_allclose(ours[name], ref[name], rtol=1e-5, atol=1e-6, err_msg=f"{name}, epoch {epoch}")
+    report = ptb.test(paths, run_dir, log=lambda *a, **k: None)  # the chief's run dir tests in one process
+    assert np.isfinite(report["test_perplexity"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Asynchronous Thomas, the chief started before the ps: the loss goes down; his test checkpoint tests in one process
+# ---------------------------------------------------------------------------------------------------------
+def test_async_thomas_cluster_with_the_chief_first_trains_and_its_checkpoint_tests_in_one_process(tmp_path):
+    """Tasks start in any order: a chief whose ps is not up yet waits for it (it is not "lost" before it ever
+    answered). Then asynchronous training of Thomas's graph (tied layers, dropout; each worker its own slice of
+    the tokens): the training cost goes down, the chief keeps his test checkpoint (epoch index 1) under its
+    original name, and his test protocol runs on the chief's run dir in one process."""
+    from test_ptb import TINY_THOMAS, write_corpus
+    from legacy_lstm import ptb_thomas
     paths = write_corpus(tmp_path, (300, 60, 120))
-    run_dir = tmp_path / "async-ptb"
-    config = dataclasses.asdict(dataclasses.replace(ptb.PRESETS["test"], epochs=3, epochs_at_initial_lr=3))
-    spec = {"app": "ptb", "paths": [str(p) for p in paths], "run_dir": str(run_dir), "config": config, "seed": 8}
+    run_dir = tmp_path / "async-thomas"
+    config = dataclasses.asdict(dataclasses.replace(TINY_THOMAS, epochs=3, test_epoch=2))
+    spec = {"app": "ptb_thomas", "paths": [str(p) for p in paths], "run_dir": str(run_dir), "config": config,
+            "seed": 8}
     with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / "logs", sync=False) as local:
         ps, chief, worker = local.ps[0], local.workers[0], local.workers[1]
         chief.start()
@@ -142,12 +194,47 @@ def test_async_ptb_cluster_with_the_chief_first_trains_and_its_checkpoint_tests_
         worker.start()
         code, failed = local.wait(timeout=WAIT)
         assert code == 0, _log(failed)
+        assert "Epoch 2, Step 0, cost: " in _log(worker)  # the other worker trained every epoch too
     assert runs.read_manifest(run_dir)["cluster"]["sync_replicas"] is False
     curve = runs.read_curve(run_dir)
     assert [row["epoch"] for row in curve] == [1, 2, 3]
-    assert curve[-1]["train_perplexity"] < curve[0]["train_perplexity"] / 2, curve
-    report = ptb.test(paths, run_dir, log=lambda *a, **k: None)  # the run's own config, one process
-    assert np.isfinite(report["test_perplexity"]) and report["test_perplexity"] < curve[0]["valid_perplexity"]
+    assert curve[-1]["cost"] < curve[0]["cost"], curve
+    report = ptb_thomas.test(paths, run_dir, log=lambda *a, **k: None)  # his protocol, one process
+    assert report["checkpoint"].endswith(f"{ptb_thomas.THOMAS_NAME}-1")
+    assert 0.0 <= report["thomas_accuracy"] <= 1.0
+    # untrained, the softmax over vocab_size (50) rows is near uniform: a perplexity near 50
+    assert report["test_perplexity"] < 0.5 * TINY_THOMAS.vocab_size
+
+
+# ---------------------------------------------------------------------------------------------------------
+# IMDB: early stopping is the chief's verdict, which the other worker follows
+# ---------------------------------------------------------------------------------------------------------
+def test_imdb_cluster_stops_early_on_the_chiefs_verdict_and_its_run_dir_tests_in_one_process(tmp_path):
+    """IMDB on 1 ps + 2 workers, sync, with early stopping (patience 1) and a learning rate of 0, so that the
+    validation loss cannot improve: the chief stops after epoch 2 of 4 and publishes that verdict; the other
+    worker, which decides nothing, must stop there too (were it to start epoch 3, its first sync step would wait
+    forever and the test would time out). The chief's run dir holds 2 epochs and the best epoch's final
+    checkpoint, and tests in one process."""
+    from test_imdb import SMALL, WORD_INDEX, write_tar
+    from legacy_lstm import imdb
+    write_tar(tmp_path / "aclImdb_labeled.tar.gz")
+    (tmp_path / "imdb_word_index.json").write_text(json.dumps(WORD_INDEX))
+    paths = imdb.Paths(word_index=str(tmp_path / "imdb_word_index.json"), tar=str(tmp_path / "aclImdb_labeled.tar.gz"))
+    config = dataclasses.replace(SMALL, learning_rate=0.0, patience=1, epochs=4)
+    spec = {"app": "imdb", "paths": dataclasses.asdict(paths), "run_dir": str(tmp_path / "imdb"), "seed": 8,
+            "config": dict(dataclasses.asdict(config), lstm_sizes=list(config.lstm_sizes))}
+    with launcher.Local(_command(spec), 1, 2, log_dir=tmp_path / "logs") as local:
+        local.start(log=lambda *a: None)
+        code, failed = local.wait(timeout=WAIT)
+        assert code == 0, _log(failed)
+        worker_log = _log(local.workers[1])
+    assert "Epoch 2/4 - 2/2" in worker_log and "Epoch 3/4" not in worker_log  # its share of 4 batches: 2
+    run_dir = spec["run_dir"]
+    assert [row["epoch"] for row in runs.read_curve(run_dir)] == [1, 2]
+    assert "Epoch 2: early stopping" in _log(local.workers[0])
+    assert tf1.train.checkpoint_exists(str(pathlib.Path(run_dir) / imdb.FINAL_CHECKPOINT))
+    report = imdb.test(paths, run_dir, log=lambda *a, **k: None)
+    assert 0.0 <= report["test_acc"] <= 1.0
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -260,10 +347,17 @@ def _task(argv):
             fables.train(spec["data"], spec["run_dir"], fables.Config(**spec["config"]), seed=spec["seed"],
                          cluster=cluster)
             return 0
-        if spec.get("app") == "ptb":
-            from legacy_lstm import ptb
-            ptb.train(tuple(spec["paths"]), spec["run_dir"], ptb.Config(**spec["config"]), seed=spec["seed"],
+        if spec.get("app") in ("ptb", "ptb_thomas"):
+            from legacy_lstm import ptb, ptb_thomas
+            app = ptb if spec["app"] == "ptb" else ptb_thomas
+            app.train(tuple(spec["paths"]), spec["run_dir"], app.Config(**spec["config"]), seed=spec["seed"],
                       cluster=cluster)
+            return 0
+        if spec.get("app") == "imdb":
+            from legacy_lstm import imdb
+            config = imdb.Config(**dict(spec["config"], lstm_sizes=tuple(spec["config"]["lstm_sizes"])))
+            imdb.train(imdb.Paths(**spec["paths"]), spec["run_dir"], config, seed=spec["seed"], export=False,
+                       cluster=cluster)
             return 0
         config = stocktwits.Config(**dict(spec["config"], lstm_sizes=tuple(spec["config"]["lstm_sizes"])))
         stocktwits.train(spec["data"], spec["run_dir"], config, QUICK, split_seed=spec["split_seed"],

@@ -2,6 +2,7 @@
 dir, files and folders in the wrong place, bad flags, a seed that is not the run's, and training killed with
 SIGKILL at random moments (legacy_lstm/training.py, legacy_lstm/runs.py, legacy_lstm/cli.py)."""
 
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -212,13 +213,42 @@ def _without_seconds(curve):
     return [{k: v for k, v in row.items() if k not in WALL_CLOCK} for row in curve]
 
 
+def _killed_sittings(app, data_dir, run_dir):
+    """The 3 killed sittings of ``app`` into ``run_dir``, one subprocess each (a fixed random.Random, so the places
+    it dies are repeatable); returns [(kill_at, exit status, stderr tail)]."""
+    rng = random.Random(19)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    outcomes = []
+    for _ in range(3):
+        kill_at = rng.randint(1, 14)
+        proc = subprocess.run([sys.executable, "-c", _KILLED_SITTING, app, str(data_dir), str(run_dir),
+                               str(kill_at)], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+        outcomes.append((kill_at, proc.returncode, proc.stderr[-3000:]))
+    return outcomes
+
+
+@pytest.fixture(scope="module")
+def killed_runs(tmp_path_factory):
+    """{app: (data, run dir, outcomes)}: every app's killed sittings, two apps at a time. The sittings of one app
+    follow each other (each resumes the last one's run dir); different apps' are independent, and a sitting's
+    time is mostly Python and TensorFlow starting up, so two run side by side on the 2 cores. Where each dies is
+    counted in events, not timed, so running them side by side changes nothing but the wall time."""
+    root = tmp_path_factory.mktemp("killed")
+    prepared = {app: kill_apps.prepare(app, root / app / "data") for app in kill_apps.APPS}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {app: pool.submit(_killed_sittings, app, root / app / "data", root / app / "run")
+                   for app in kill_apps.APPS}
+        return {app: (prepared[app], root / app / "run", futures[app].result()) for app in kill_apps.APPS}
+
+
 @pytest.mark.parametrize("app", kill_apps.APPS)
-def test_training_killed_at_random_moments_then_completed_equals_a_run_stopped_at_the_same_epochs(app, tmp_path):
+def test_training_killed_at_random_moments_then_completed_equals_a_run_stopped_at_the_same_epochs(app, tmp_path,
+                                                                                                  killed_runs):
     """The resume contract, through the one training driver, for every app: a seeded training of 4 epochs
     (essentials' blocks, fables' displays; tests/kill_apps.py) is killed with SIGKILL at random moments -- in the
     middle of an epoch, while a curve file is written, before a checkpoint, between a checkpoint and its state
-    file, inside the state file's write -- 3 times (a fixed random.Random, so the test is repeatable), then
-    completed by an unkilled sitting.
+    file, inside the state file's write -- 3 times (a fixed random.Random, so the test is repeatable; the killed
+    sittings of all apps run in the ``killed_runs`` fixture), then completed by an unkilled sitting.
 
     The finished curve must hold rows 1..4 once each, curve.csv the same rows, no temporary file may be left, and
     each row must equal an in-process reference run interrupted at the same epoch boundaries. Not an uninterrupted
@@ -227,18 +257,10 @@ def test_training_killed_at_random_moments_then_completed_equals_a_run_stopped_a
     bit-identical to an uninterrupted one. The boundaries are the ``after_epoch`` of each recorded sitting
     (``sittings.jsonl``); a killed sitting that finished no epoch leaves nothing behind and the reference skips it.
     """
-    data_dir = tmp_path / "data"
-    data = kill_apps.prepare(app, data_dir)
-    run_dir = tmp_path / "run"
-    rng = random.Random(19)
-    outcomes = []
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    for _ in range(3):
-        kill_at = rng.randint(1, 14)
-        proc = subprocess.run([sys.executable, "-c", _KILLED_SITTING, app, str(data_dir), str(run_dir),
-                               str(kill_at)], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
-        assert proc.returncode in (-signal.SIGKILL, 0), proc.stderr[-3000:]
-        outcomes.append((kill_at, proc.returncode))
+    data, run_dir, killed = killed_runs[app]
+    for _, code, stderr in killed:
+        assert code in (-signal.SIGKILL, 0), stderr
+    outcomes = [(kill_at, code) for kill_at, code, _ in killed]
     done = kill_apps.train(app, data, run_dir)  # the last sitting, not killed
     assert done["finished"]
     curve = runs.read_json(run_dir, runs.CURVE_JSON)
