@@ -63,6 +63,16 @@ Quirks of the original, reproduced by default, each switchable
                       the time (small, measured by scripts/ptb_speed.py on this project's loaded 2-core
                       machine: 249 s faithful, 37 s fast; the committed reproduction's faithful test took 165 s).
 
+Precision (the original's ``--use_fp16``)
+    --use_fp16        ptb_word_lm's flag: ``data_type()`` float16 for the embedding, the LSTM, the softmax, the
+                      initial state, the loss weights and so the whole computation and the gradients, applied by
+                      plain SGD to float16 variables (no loss scaling, no float32 master weights), on the basic
+                      and block cells. Off by default, as in the original.
+    --precision       float32 (default) | float16 (= --use_fp16) | bfloat16 (ours: the same in bfloat16, basic cell
+                      only: the LSTMBlockCell op has no bfloat16 kernel). Recorded in the manifest (``precision``);
+                      the checkpoints hold variables of that dtype, so a run keeps its precision. The fused path
+                      is float32 only. On a CPU without AVX512_BF16 bfloat16 is slower, not faster (docs/cells.md).
+
 Data: ``ptb/ptb.{train,valid,test}.txt`` (sha256 in legacy_lstm/data/download.py) in ``--data_dir`` (default
 ``$LEGACY_LSTM_DATA``, else ``~/.cache/legacy_lstm``), downloaded when missing and reachable. Reader and queue
 producer: legacy_lstm/data/ptb.py.
@@ -91,7 +101,7 @@ import sys
 import time
 
 import numpy as np
-from absl import flags
+from absl import app, flags
 
 from legacy_lstm import cli
 from legacy_lstm import distributed
@@ -156,13 +166,14 @@ class PTBModel:
         self.input = input_
         self.batch_size, self.num_steps = input_.batch_size, input_.num_steps
         size, vocab = config.hidden_size, config.vocab_size
+        dtype = config.dtype  # ptb_word_lm's data_type(): float32, or float16 with --use_fp16 (bfloat16: ours)
         with tf.device("/cpu:0"):
-            embedding = tf1.get_variable("embedding", [vocab, size], dtype=tf.float32)
+            embedding = tf1.get_variable("embedding", [vocab, size], dtype=dtype)
             inputs = tf.nn.embedding_lookup(embedding, input_.input_data)
         if is_training and config.keep_prob < 1:
             inputs = tf1.nn.dropout(inputs, config.keep_prob)
         cell = make_multi_cell(config, is_training)
-        self.initial_state = cell.zero_state(self.batch_size, tf.float32)
+        self.initial_state = cell.zero_state(self.batch_size, dtype)
         state = self.initial_state
         outputs = []
         with tf1.variable_scope("RNN"):
@@ -177,11 +188,12 @@ class PTBModel:
                     outputs.append(cell_output)
         output = tf.reshape(tf.concat(outputs, 1), [-1, size])
         self.final_state = state
-        softmax_w = tf1.get_variable("softmax_w", [size, vocab], dtype=tf.float32)
-        softmax_b = tf1.get_variable("softmax_b", [vocab], dtype=tf.float32)
+        softmax_w = tf1.get_variable("softmax_w", [size, vocab], dtype=dtype)
+        softmax_b = tf1.get_variable("softmax_b", [vocab], dtype=dtype)
         logits = tf1.nn.xw_plus_b(output, softmax_w, softmax_b)
         self.logits = tf.reshape(logits, [self.batch_size, self.num_steps, vocab])
-        weights = input_.weights if input_.weights is not None else tf.ones([self.batch_size, self.num_steps])
+        weights = (tf.cast(input_.weights, dtype) if input_.weights is not None
+                   else tf.ones([self.batch_size, self.num_steps], dtype))
         loss = sequence_loss(self.logits, input_.targets, weights, average_across_timesteps=False,
                              average_across_batch=True)
         self.cost = tf.reduce_sum(loss)
@@ -273,12 +285,14 @@ def run_epoch(step, epoch_size, num_steps, batch_size=1, verbose=False, log=prin
 # Training
 # ---------------------------------------------------------------------------------------------------------
 def train(paths, run_dir, preset="small", seed=None, max_epochs=None, rnn_mode=None, tie_layers=None, log=print,
-          progress=False, cluster=None):
+          progress=False, cluster=None, precision=None):
     """Train (resuming from ``run_dir``, with the run's own seed); ``paths`` = (train, valid, test) files.
     Returns {"curve", "run_dir", "seed", "finished", "seconds", "config"}. ``max_epochs`` counts epochs in
     total. ``cluster``: a worker task's ``legacy_lstm.distributed.Cluster`` (None: one process); the worker
-    trains on its contiguous piece of the training text."""
-    preset_name, config = common.resolve_config(PRESETS, preset, rnn_mode=rnn_mode, tie_layers=tie_layers)
+    trains on its contiguous piece of the training text. ``precision``: float32 (None: the preset's), float16
+    (ptb_word_lm's --use_fp16) or bfloat16."""
+    preset_name, config = common.resolve_config(PRESETS, preset, rnn_mode=rnn_mode, tie_layers=tie_layers,
+                                                precision=precision)
     _check_style(config)
     cli.epochs_to_run(config.epochs, max_epochs)  # a usage error before any data is read
     train_data, valid_data, _, word_to_id = common.load(paths, config)
@@ -454,17 +468,19 @@ REPRODUCTION = report.Reproduction("small", (("valid_perplexity", "validation pe
 
 
 def reproduce(run_dir, preset="small", seed=None, data_dir=None, max_epochs=None, train_run=True,
-              variant_quirks=None, variant_cell="basic", split_seed=None, fast_test=False, cell=None):
+              variant_quirks=None, variant_cell="basic", split_seed=None, fast_test=False, cell=None, precision=None):
     """PTB: train the preset (resumable, the run dir's seed when resuming), then the test evaluation: the original
     batch-1/1-step Test model (official presets) or Thomas's protocol (legacy_lstm/ptb_thomas.py) on the
     epoch-index-38 checkpoint, as soon as that epoch exists. ``--fast_test``: the equivalent fast pass. ``cell``:
-    train on this rnn_mode (None: the preset's; a run made on another of ptb_common.SWITCHABLE resumes on it)."""
+    train on this rnn_mode (None: the preset's; a run made on another of ptb_common.SWITCHABLE resumes on it).
+    ``precision``: the official graph's dtype (None: the preset's float32)."""
     paths = ptb_data.locate(data_dir)
     saved = runs.read_manifest(run_dir)
     seed = saved.get("seed") if saved is not None else seed  # resuming: the run's own seed
-    app = ptb_thomas if preset == THOMAS_ALIAS else sys.modules[__name__]  # Thomas's tutorial is its own app
-    manifest, curve = report.sitting(run_dir, app.APP, None if not train_run else lambda: app.train(
-        paths, run_dir, preset, seed=seed, max_epochs=max_epochs, rnn_mode=cell))
+    module = ptb_thomas if preset == THOMAS_ALIAS else sys.modules[__name__]  # Thomas's tutorial is its own app
+    extra = {"precision": precision} if precision else {}
+    manifest, curve = report.sitting(run_dir, module.APP, None if not train_run else lambda: module.train(
+        paths, run_dir, preset, seed=seed, max_epochs=max_epochs, rnn_mode=cell, **extra))
     config = Config(**manifest["config"]) if manifest else None
     test_seconds = None
     if config is not None and config.style == "thomas":
@@ -494,8 +510,21 @@ def reproduce(run_dir, preset="small", seed=None, data_dir=None, max_epochs=None
 FAST_TEST = flags.DEFINE_boolean("fast_test", False, "official presets: evaluate the test set with batch 1 and "
                                  f"{FAST_TEST_STEPS}-step windows (the same perplexity, much faster) instead of the "
                                  "original batch-1, 1-step model.")
+USE_FP16 = flags.DEFINE_boolean("use_fp16", False, "ptb_word_lm's flag: train using 16-bit floats instead of "
+                                "32-bit floats (the same as --precision=float16).")
+PRECISION = flags.DEFINE_enum("precision", None, list(common.PRECISIONS), "The dtype of the variables and the "
+                              "whole computation (default: float32, the presets'). float16 is ptb_word_lm's "
+                              "--use_fp16; bfloat16 is ours (--cell=basic). No loss scaling, no float32 master "
+                              "weights, as the original's float16.")
 flags.adopt_module_key_flags(cli)
 flags.adopt_module_key_flags(common)
+
+
+def precision_flag():
+    """--precision, or float16 for the original's --use_fp16 (both given and different: a usage error)."""
+    if USE_FP16.value and PRECISION.value not in (None, "float16"):
+        raise app.UsageError(f"--use_fp16 is --precision=float16; it contradicts --precision={PRECISION.value}")
+    return "float16" if USE_FP16.value else PRECISION.value
 
 
 def main(argv):
@@ -511,14 +540,16 @@ def main(argv):
     rnn_mode = common.rnn_mode_flag()
     if cluster is not None and cluster.is_ps:
         return distributed.serve(cluster)
+    precision = precision_flag()
     if cluster is not None and not cluster.is_chief:  # a worker trains; the chief also tests, as one process does
         train(ptb_data.locate(cli.resolve_data_dir()), run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, rnn_mode,
-              common.TIE_LAYERS.value, progress=cli.PROGRESS.value, cluster=cluster)
+              common.TIE_LAYERS.value, progress=cli.PROGRESS.value, cluster=cluster, precision=precision)
         return 0
     return common.run_mode(
         mode, run_dir,
         lambda paths: train(paths, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, rnn_mode,
-                            common.TIE_LAYERS.value, progress=cli.PROGRESS.value, cluster=cluster),
+                            common.TIE_LAYERS.value, progress=cli.PROGRESS.value, cluster=cluster,
+                            precision=precision),
         lambda paths, checkpoint: test(paths, run_dir, checkpoint, fast=FAST_TEST.value),
         Generator)
 

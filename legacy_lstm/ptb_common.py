@@ -63,6 +63,9 @@ def resume_on(config, saved):
     return config
 
 
+PRECISIONS = ("float32", "float16", "bfloat16")
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     style: str = "official"        # official (ptb_word_lm) | thomas (lstm_tutorial.py)
@@ -81,6 +84,9 @@ class Config:
     forget_bias: float = 0.0
     rnn_mode: str = "block"        # basic | block | fused (basic's cells run by legacy_lstm.fast_lstm)
     tie_layers: bool = False       # one cell object in every layer (shared weights)
+    # official: the dtype of the variables and of the whole computation, as ptb_word_lm's data_type():
+    # float32, float16 (its --use_fp16) or bfloat16 (ours); no loss scaling and no float32 master weights
+    precision: str = "float32"
     test_epoch: int = None         # thomas: the test restores the checkpoint after this many epochs
     print_iter: int = 50           # thomas: a log line every print_iter steps
     # Not part of the manifest: set when a run dir made on another path of SWITCHABLE is resumed on this one
@@ -96,6 +102,22 @@ class Config:
             raise ValueError(f"layout must be None or one of {SWITCHABLE}, got {self.layout!r}")
         if self.style == "thomas" and self.num_layers < 2:
             raise ValueError("the thomas graph needs num_layers >= 2 (the original breaks with 1 layer)")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision != "float32":
+            if self.style == "thomas":
+                raise ValueError("Thomas's tutorial trains in float32 only (it has no --use_fp16)")
+            if self.rnn_mode == "fused":
+                raise ValueError(f"--precision={self.precision}: the fused path is float32 only; use --cell=basic"
+                                 f"{' or block' if self.precision == 'float16' else ''}")
+            if self.rnn_mode == "block" and self.precision == "bfloat16":
+                raise ValueError("--precision=bfloat16: the LSTMBlockCell op has float16 and float32 kernels only; "
+                                 "use --cell=basic")
+
+    @property
+    def dtype(self):
+        """The TF dtype of the variables and the computation (ptb_word_lm's ``data_type()``)."""
+        return tf.as_dtype(self.precision)
 
     def learning_rate_at(self, epoch_index):
         return self.learning_rate * self.lr_decay ** max(epoch_index + 1 - self.epochs_at_initial_lr, 0.0)
@@ -116,6 +138,8 @@ def make_multi_cell(config, is_training):
     wrapped in DropoutWrapper(output_keep_prob) when training with keep_prob < 1."""
     # resumed on another path than the run's: the variables keep the run's names
     named = {} if config.layout is None else {"name": cell_scope_name(config.layout, config.style)}
+    if config.precision != "float32":  # float32 cells are built as before: their dtype comes from the inputs
+        named["dtype"] = config.dtype
 
     def one_cell():
         if config.rnn_mode == "block":

@@ -264,8 +264,7 @@ CHANCE_ACCURACY = 0.60
 def _trained_as(doc):
     """(config, quirks) a results document's run trained with, completed for fields added to its app since
     (``runs.with_app_defaults``)."""
-    full = runs.with_app_defaults(dict(doc, config=doc.get("config") or {}, quirks=doc.get("quirks") or {}),
-                                  config=True)
+    full = runs.with_app_defaults(dict(doc, config=doc.get("config") or {}, quirks=doc.get("quirks") or {}))
     return full["config"], full["quirks"]
 
 

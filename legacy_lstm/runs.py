@@ -165,24 +165,25 @@ def _app_module(name):
         return None
 
 
-def with_app_defaults(manifest, config=False):
+def _field_defaults(cls):
+    """{field: default} of a dataclass, as JSON values (tuples become lists), for the fields that have one."""
+    return json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(cls)
+                                  if f.default is not dataclasses.MISSING}))
+
+
+def with_app_defaults(manifest):
     """A copy of ``manifest`` (a run's, or a results document) completed for the fields added to its app after it
-    was written: each quirk missing from ``quirks`` at the app's faithful default (its ``FAITHFUL``: a quirk switch
-    is added with the behaviour the code had as its default), and with ``config``, each field missing from
-    ``config`` at its preset's value. The resume check (``Run.check_manifest``) completes only the quirks: a config
-    field can come with a change of its preset (IMDB's ``head``), so a run without it must not pass for the preset
-    as it is now; the results' seed grouping (``report``) completes both. A manifest of an unknown app (or of a
-    custom config) is completed as far as that is known."""
+    was written: each field missing from its ``config`` or ``quirks`` at the default of the app's ``Config`` or
+    ``Quirks`` class. The convention that makes this right: a field is added with the behaviour the code had before
+    as its default (a quirk switch defaults to the original; IMDB's ``head`` defaults to the head every preset had
+    before presets got their own, so an old ``stacked`` run is still told apart from today's ``stacked``; PTB's
+    ``precision`` defaults to float32). The one place this is decided: the resume check (``Run.check_manifest``)
+    and the results' seed grouping (``report``) both use it. An unknown app's manifest is returned as it is."""
     out = dict(manifest)
     app = _app_module(manifest.get("app"))
-    if app is None:
-        return out
-    faithful = getattr(app, "FAITHFUL", None)
-    if isinstance(out.get("quirks"), dict) and dataclasses.is_dataclass(faithful):
-        out["quirks"] = {**json.loads(json.dumps(dataclasses.asdict(faithful))), **out["quirks"]}
-    preset = getattr(app, "PRESETS", {}).get(manifest.get("preset"))
-    if config and isinstance(out.get("config"), dict) and dataclasses.is_dataclass(preset):
-        out["config"] = {**json.loads(json.dumps(dataclasses.asdict(preset))), **out["config"]}
+    for key, cls in (("config", getattr(app, "Config", None)), ("quirks", getattr(app, "Quirks", None))):
+        if isinstance(out.get(key), dict) and dataclasses.is_dataclass(cls):
+            out[key] = {**_field_defaults(cls), **out[key]}
     return out
 
 

@@ -2,6 +2,7 @@
 
     python scripts/ptb_speed.py --preset=small --steps=100                # basic and block, training steps
     python scripts/ptb_speed.py --preset=small --steps=100 --test_eval    # + faithful and fast test passes
+    python scripts/ptb_speed.py --preset=small --modes=basic,basic@float16,basic@bfloat16,basic   # precisions
 
 Training steps are timed in the app's own loop (``PTBModel.stepper`` inside ``queue_runners``) after a warm-up,
 on the real data, with an untrained model. The test evaluations restore nothing: they time the faithful
@@ -102,12 +103,15 @@ def main():
     config = ptb_thomas.PRESETS["thomas"] if args.preset == "thomas" else ptb.PRESETS[args.preset]
     out = {"preset": args.preset, "steps": args.steps, "gemm_gflops_before": round(gemm_gflops(), 1)}
     print(f"NumPy GEMM yardstick: {out['gemm_gflops_before']} GFLOP/s", flush=True)
-    for mode in filter(None, args.modes.split(",")):
-        cfg = dataclasses.replace(config, rnn_mode=mode)
+    for label in filter(None, args.modes.split(",")):  # rnn_mode, or rnn_mode@precision
+        mode, _, precision = label.partition("@")
+        cfg = dataclasses.replace(config, rnn_mode=mode, precision=precision or "float32")
         sec = time_training(cfg, train_data, valid_data, args.steps, args.warmup)
         epoch_size = ptb_data.epoch_size(len(train_data), cfg.batch_size, cfg.num_steps)
-        out[mode] = {"seconds_per_step": round(sec, 5), "epoch_size": epoch_size,
-                     "projected_train_hours": round(sec * epoch_size * cfg.epochs / 3600, 2)}
+        row = {"seconds_per_step": round(sec, 5), "epoch_size": epoch_size,
+               "projected_train_hours": round(sec * epoch_size * cfg.epochs / 3600, 2)}
+        out.setdefault(label, row) if label not in out else out.setdefault(f"{label} (again)", row)
+        mode = label
         print(f"{args.preset} {mode}: {sec * 1000:.1f} ms/step, {epoch_size} steps/epoch -> "
               f"{sec * epoch_size / 60:.1f} min/epoch, {sec * epoch_size * cfg.epochs / 3600:.2f} h for "
               f"{cfg.epochs} epochs (train steps only)", flush=True)

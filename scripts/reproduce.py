@@ -6,6 +6,7 @@
     python scripts/reproduce.py imdb --variant=pre          # imdb with --padding=pre --truncating=pre (or =mask)
     python scripts/reproduce.py imdb --preset=lstm          # lstm | stacked | bidirectional | attention | l2
     python scripts/reproduce.py ptb --preset=small          # small | medium | large | thomas
+    python scripts/reproduce.py ptb --variant=bfloat16      # small in bfloat16 (--precision), basic cell
     python scripts/reproduce.py fables --preset=blog        # blog | improved (50,000 iterations, then test mode)
     python scripts/reproduce.py essentials                  # the book's graph, 1,000 iterations on the toy data
     python scripts/reproduce.py fables --seed=1             # another seed: results/seeds/fables-blog-seed1.json
@@ -54,7 +55,17 @@ VARIANTS = {
     "mask": {"quirks": {"mask": True}, "cell": "basic", "apps": ("imdb",)},
     # fables: the dictionary's ties in a per-run order, as the blog's Python 3.5 gave them (legacy_lstm/fables.py)
     "hashed": {"quirks": {"tie_order": "hashed"}, "cell": "basic", "apps": ("fables",)},
+    # ptb: the whole computation in bfloat16 (--precision, legacy_lstm/ptb.py), on the basic cell
+    "bfloat16": {"quirks": {}, "cell": "basic", "precision": "bfloat16", "apps": ("ptb",)},
 }
+
+
+def _ptb_path(args, variant):
+    """ptb's extra arguments: --cell (the path to train on) and a precision variant's dtype (on its cell)."""
+    extra = {"cell": args.cell} if args.cell else {}
+    if variant.get("precision"):
+        extra = {"cell": args.cell or variant["cell"], "precision": variant["precision"]}
+    return extra
 
 
 def app_module(app):
@@ -132,7 +143,7 @@ def main(argv=None):
         manifest, curve, final, test_seconds = module.reproduce(
             args.run_dir, args.preset, args.seed, data_dir=args.data_dir, max_epochs=args.max_epochs,
             train_run=not args.report_only, variant_quirks=variant["quirks"], variant_cell=variant["cell"],
-            split_seed=args.split_seed, fast_test=args.fast_test, **({"cell": args.cell} if args.cell else {}))
+            split_seed=args.split_seed, fast_test=args.fast_test, **_ptb_path(args, variant))
     except (OSError, ValueError, runs.RunDirBusyError, runs.NonFiniteLossError) as err:  # e.g. --preset=nope
         sys.exit(f"error: {err}")
     if not manifest:

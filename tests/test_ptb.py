@@ -476,6 +476,44 @@ def test_cli_errors_are_one_clear_line(tmp_path):
     assert "error: Data file ptb/ptb.train.txt not found" in out.stderr and "Traceback" not in out.stderr
     out = _cli("--mode=generate", "--prompt=the", f"--run_dir={tmp_path / 'none'}", tmp_path=tmp_path)
     assert out.returncode == 1 and "has no manifest.json: train a model there first" in out.stderr
+    out = _cli("--use_fp16", "--precision=bfloat16", f"--run_dir={tmp_path / 'run'}", tmp_path=tmp_path)
+    assert out.returncode != 0 and "--use_fp16 is --precision=float16; it contradicts --precision=bfloat16" in \
+        out.stderr and "Traceback" not in out.stderr
+
+
+def test_half_precisions_train_in_their_dtype_and_a_run_keeps_its_own(corpus, tmp_path):
+    """--use_fp16 (ptb_word_lm's data_type(): float16 variables and computation, on the basic and block cells)
+    and our bfloat16 (basic): the checkpoints hold that dtype, the run tracks the float32 one closely on this tiny
+    corpus, test mode and generation run in it, and a resume with another precision is refused by name. The
+    paths that cannot (fused: float32 only; block in bfloat16: no op kernel) are clear errors. A run made before
+    the precision field existed resumes as the float32 run it was."""
+    config = dataclasses.replace(TINY, epochs=2)
+    reference = ptb.train(corpus, tmp_path / "float32", config, seed=3, log=_quiet)["curve"]
+    for precision, cell in (("float16", "block"), ("bfloat16", "basic")):
+        run_dir = tmp_path / precision
+        curve = ptb.train(corpus, run_dir, config, seed=3, rnn_mode=cell, precision=precision, log=_quiet)["curve"]
+        prefix = str(run_dir / "model.ckpt-2")
+        dtypes = {n: tf1.train.load_variable(prefix, n).dtype.name for n, _ in tf1.train.list_variables(prefix)
+                  if n.startswith("Model/") and "global_step" not in n}
+        assert len(dtypes) == 7 and set(dtypes.values()) == {precision}, dtypes  # 2 layers, embedding, softmax
+        for ours, ref in zip(curve, reference):
+            assert ours["valid_perplexity"] == pytest.approx(ref["valid_perplexity"], rel=0.02), (precision, curve)
+        assert curve[-1]["train_perplexity"] < curve[0]["train_perplexity"]
+        assert np.isfinite(ptb.test(corpus, run_dir, log=_quiet)["test_perplexity"])
+        with ptb.Generator(run_dir) as generator:
+            assert len(generator.text("the cat", 4, "sample", 1.0, np.random.default_rng(1)).split()) == 6
+        with pytest.raises(runs.ManifestMismatchError, match="precision"):
+            ptb.train(corpus, run_dir, config, rnn_mode=cell, log=_quiet)
+    with pytest.raises(ValueError, match="float16 and float32 kernels only"):
+        ptb.train(corpus, tmp_path / "x", config, rnn_mode="block", precision="bfloat16", log=_quiet)
+    with pytest.raises(ValueError, match="the fused path is float32 only"):
+        ptb.train(corpus, tmp_path / "y", config, rnn_mode="fused", precision="float16", log=_quiet)
+    ptb.train(corpus, tmp_path / "old", config, seed=3, max_epochs=1, log=_quiet)
+    manifest = runs.read_manifest(tmp_path / "old")
+    del manifest["config"]["precision"]  # as written before the field existed
+    (tmp_path / "old" / runs.MANIFEST).write_text(json.dumps(manifest))
+    resumed = ptb.train(corpus, tmp_path / "old", config, log=_quiet)
+    assert resumed["finished"] and [row["epoch"] for row in resumed["curve"]] == [1, 2]
 
 
 def test_published_numbers_and_reproduce_registry():
