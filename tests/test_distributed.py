@@ -2,7 +2,10 @@
 
 Every cluster is a ``cluster.Local`` used as a context manager: each process it started is stopped by pid at the end
 of its test, also when the test fails; every wait has a timeout. The tasks run this file as a script (``_task``
-below) on StockTwits-format data the tests write, so the config can have keep_prob 1 (no dropout masks to differ).
+below) on data the tests write (StockTwits-format messages, PTB corpora, a fable, a tiny IMDB tar), so a config can
+have keep_prob 1 (no dropout masks to differ). Apps covered: StockTwits (sync equality, faults, refusal), PTB's
+official graph (sync equality), Thomas's (async), fables (sync), IMDB (the chief's early-stopping verdict);
+essentials' share is tested in-process (tests/test_essentials.py).
 """
 
 import dataclasses
