@@ -97,3 +97,24 @@ def test_imdb_rows_count_the_seeds_that_stalled(tmp_path):
     text = report.summary_text(tmp_path)
     row = next(line for line in text[text.index("## Seed spread"):].splitlines() if "test_acc" in line)
     assert "2/3 meet it" in row and "1/3 stalled near chance (< 0.6), 2/3 learned (≥ 0.8)" in row
+
+
+def test_seed_plan_counts_each_configurations_seeds_and_reruns_an_outdated_main_run(fables_results):
+    """scripts/seed_spread.py plan: fables blog has its main run and seeds 1 and 3 (seed 9 trained another config,
+    so it does not count): 2 and 4 are missing; a main run of IMDB stacked from before the preset had the tutorial's
+    head (no ``head`` in its config, so the class default: the uniform head) is outdated: seed 2017 comes first; a
+    configuration with no main run at all starts from 2017 too; the time per seed is the main run's."""
+    import sys
+    sys.path.insert(0, str(RESULTS.parent / "scripts"))
+    import seed_spread
+    stacked = json.loads((RESULTS / "imdb-stacked.json").read_text())
+    stacked["config"].pop("head")
+    (fables_results / "imdb-stacked.json").write_text(json.dumps(stacked))
+    rows = {row["name"]: row for row in seed_spread.plan(fables_results)}
+    blog = rows["fables-blog"]
+    assert (blog["main"], blog["done"], blog["missing"]) == ("ok", [2017, 1, 3], [2, 4])
+    main = json.loads((fables_results / "fables-blog.json").read_text())
+    assert blog["seconds_per_seed"] == main["train_wall_seconds"] + main["test_wall_seconds"]
+    assert (rows["imdb-stacked"]["main"], rows["imdb-stacked"]["missing"]) == ("outdated", [2017, 1, 2, 3, 4])
+    assert (rows["ptb-small"]["main"], rows["ptb-small"]["missing"]) == ("missing", [2017, 1, 2])
+    assert seed_spread.command(blog, 2)[2:] == ["fables", "--preset=blog", "--variant=faithful", "--seed=2"]

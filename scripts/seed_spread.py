@@ -1,0 +1,147 @@
+"""The seed spread: which seeds each configuration still needs, and running them one after another.
+
+    python scripts/seed_spread.py plan               # per configuration: the seeds done, the ones missing, the time
+    python scripts/seed_spread.py run [--hours=H]    # run the missing seeds, the quickest configuration first
+
+Each configuration of ``CONFIGS`` needs ``n`` complete seeds, its committed main run (seed 2017,
+``results/<name>.json``) counted as one: 5 for every configuration that trains in under about 10 minutes here
+(fables blog, improved and hashed, essentials, every IMDB preset and variant), 3 for StockTwits ``--variant=fast``
+and PTB small. A seed counts when ``results/seeds/<name>-seed<k>.json`` says ``complete`` and trained the same
+config and quirks as the main run (``report.seed_groups``, the rule of the results' seed-spread table). The extra
+seeds are 1, 2, 3, ... in that order, the first ones not counted yet. A main run that is missing, incomplete or of
+another configuration than today's preset (an IMDB run from before the tutorial's heads) gets seed 2017 first: it has
+to be rerun before its seeds count (move its old run dir away first, or reproduce.py resumes it and refuses the
+changed config by name).
+
+Each seed is ``python scripts/reproduce.py <app> --preset=<p> --variant=<v> --seed=<k>`` in a subprocess, in its own
+run dir, resumable: ``run`` may be stopped at any time (Ctrl-C, the end of a session) and started again; the seed
+it was training resumes from its last epoch. The estimated time of a seed is its main run's training and test wall
+seconds (``results/<name>.json``, measured on the machine that made it). ``--hours`` stops before a seed that would
+not fit into what is left (default: no limit). Run it alone on the machine (a seed is a training).
+"""
+
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from legacy_lstm import report  # noqa: E402
+
+RESULTS = REPO / "results"
+DEFAULT_SEED = 2017
+# (app, preset, variant, complete seeds needed, the main run included)
+CONFIGS = [("essentials", "book", "faithful", 5), ("fables", "blog", "faithful", 5),
+           ("fables", "blog", "hashed", 5), ("fables", "improved", "faithful", 5),
+           ("imdb", "lstm", "faithful", 5), ("imdb", "lstm", "pre", 5), ("imdb", "lstm", "mask", 5),
+           ("imdb", "stacked", "faithful", 5), ("imdb", "stacked", "pre", 5), ("imdb", "stacked", "mask", 5),
+           ("imdb", "bidirectional", "faithful", 5), ("imdb", "attention", "faithful", 5),
+           ("imdb", "l2", "faithful", 5), ("stocktwits", "hoffman", "fast", 3), ("ptb", "small", "faithful", 3)]
+PUBLISHED_PRESET = {"stocktwits": "hoffman"}  # the preset whose results name is the app's alone
+
+
+def result_name(app, preset, variant):
+    """``results/<name>.json`` of a configuration (report.write_result's naming)."""
+    name = app if PUBLISHED_PRESET.get(app) == preset else f"{app}-{preset}"
+    return name if variant == "faithful" else f"{name}-{variant}"
+
+
+def _current(app, preset, doc):
+    """Whether the committed main run ``doc`` trained the preset as it is today (fields added since at their
+    defaults): a main run of an older form of the preset cannot be the first seed of today's."""
+    import dataclasses
+    import importlib
+
+    from legacy_lstm import runs
+    module = importlib.import_module(f"legacy_lstm.{'ptb' if app == 'ptb' else app}")
+    preset_config = json.loads(json.dumps(dataclasses.asdict(module.PRESETS[preset])))
+    preset_config.pop("layout", None)  # ptb: not part of a manifest
+    trained = runs.with_app_defaults(dict(doc, config=doc.get("config") or {}, quirks=doc.get("quirks") or {}))
+    trained_config = {k: v for k, v in trained["config"].items() if k != "layout"}
+    return trained_config == preset_config
+
+
+def plan(results_dir=RESULTS):
+    """[{name, command stem, needed, done seeds, missing seeds, main: ok | missing | incomplete | outdated,
+    seconds per seed}] in CONFIGS order."""
+    docs = {p.stem: json.loads(p.read_text()) for p in pathlib.Path(results_dir).glob("*.json")}
+    groups = report.seed_groups(results_dir, docs)
+    out = []
+    for app, preset, variant, needed in CONFIGS:
+        name = result_name(app, preset, variant)
+        main = docs.get(name)
+        if main is None:
+            state = "missing"
+        elif not main.get("complete"):
+            state = "incomplete"
+        elif not _current(app, preset, main):
+            state = "outdated"
+        else:
+            state = "ok"
+        done = [d["seed"] for d in groups.get(name, [main] if state == "ok" else []) if d.get("complete")]
+        if state != "ok":
+            done = []
+        missing, k = [], 1
+        while len(done) + len(missing) < needed:
+            if k not in done:
+                missing.append(k)
+            k += 1
+        if state != "ok":
+            missing = [DEFAULT_SEED] + missing[:needed - 1]
+        seconds = None
+        if main is not None and main.get("train_wall_seconds") is not None:
+            seconds = main["train_wall_seconds"] + (main.get("test_wall_seconds") or 0)
+        out.append({"name": name, "app": app, "preset": preset, "variant": variant, "needed": needed, "done": done,
+                    "missing": missing, "main": state, "seconds_per_seed": seconds})
+    return out
+
+
+def command(row, seed):
+    return [sys.executable, str(REPO / "scripts" / "reproduce.py"), row["app"], f"--preset={row['preset']}",
+            f"--variant={row['variant']}", f"--seed={seed}"]
+
+
+def _print_plan(rows):
+    total = 0.0
+    print("| configuration | needed | main run | seeds done | seeds to run | about |")
+    print("| --- | ---: | --- | --- | --- | ---: |")
+    for row in rows:
+        cost = (row["seconds_per_seed"] or 0) * len(row["missing"])
+        total += cost
+        print(f"| {row['name']} | {row['needed']} | {row['main']} | {', '.join(map(str, row['done'])) or '-'} | "
+              f"{', '.join(map(str, row['missing'])) or '-'} | "
+              f"{cost / 60:.0f} min{'' if row['seconds_per_seed'] else ' (unknown)'} |")
+    print(f"\nabout {total / 3600:.1f} h of training for every missing seed (the main runs' wall times)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["plan", "run"])
+    parser.add_argument("--hours", type=float, default=None, help="run: stop before a seed that would not fit")
+    parser.add_argument("--results_dir", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    rows = plan(args.results_dir)
+    if args.what == "plan":
+        _print_plan(rows)
+        return 0
+    deadline = None if args.hours is None else time.time() + args.hours * 3600
+    todo = [(row, seed) for row in rows for seed in row["missing"]]
+    todo.sort(key=lambda item: item[0]["seconds_per_seed"] or float("inf"))  # the quickest first (stable)
+    for row, seed in todo:
+        cost = row["seconds_per_seed"] or 0
+        if deadline is not None and time.time() + cost > deadline:
+            print(f"stopping: {row['name']} seed {seed} (about {cost / 60:.0f} min) does not fit into --hours")
+            break
+        print(f"{row['name']} seed {seed}: {' '.join(command(row, seed)[1:])}", flush=True)
+        code = subprocess.call(command(row, seed), cwd=REPO)
+        if code != 0:
+            print(f"{row['name']} seed {seed} failed (status {code}); going on with the next", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
