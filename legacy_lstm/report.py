@@ -261,11 +261,13 @@ LEARNED_ACCURACY = 0.80
 CHANCE_ACCURACY = 0.60
 
 
-def _trained_as(doc):
-    """(config, quirks) a results document's run trained with, completed for fields added to its app since
-    (``runs.with_app_defaults``)."""
-    full = runs.with_app_defaults(dict(doc, config=doc.get("config") or {}, quirks=doc.get("quirks") or {}))
-    return full["config"], full["quirks"]
+def _same_training(a, b):
+    """Whether two results documents' runs trained the same config and quirks, each completed for the fields the
+    other records and it predates (``runs.with_app_defaults``)."""
+    a = dict(a, config=a.get("config") or {}, quirks=a.get("quirks") or {})
+    b = dict(b, config=b.get("config") or {}, quirks=b.get("quirks") or {})
+    full_a, full_b = runs.with_app_defaults(a, b), runs.with_app_defaults(b, a)
+    return (full_a["config"], full_a["quirks"]) == (full_b["config"], full_b["quirks"])
 
 
 def seed_groups(results_dir, docs):
@@ -275,7 +277,7 @@ def seed_groups(results_dir, docs):
     for path in sorted((pathlib.Path(results_dir) / SEEDS).glob("*.json")):
         extra = json.loads(path.read_text())
         main = docs.get(extra.get("seed_of"))
-        if main is None or _trained_as(main) != _trained_as(extra):
+        if main is None or not _same_training(main, extra):
             continue  # a seed of a configuration that has no committed main run (or another config): not counted
         groups.setdefault(extra["seed_of"], [main]).append(extra)
     return {name: [g[0]] + sorted(g[1:], key=lambda d: d["seed"]) for name, g in groups.items()}

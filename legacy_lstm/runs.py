@@ -171,19 +171,23 @@ def _field_defaults(cls):
                                   if f.default is not dataclasses.MISSING}))
 
 
-def with_app_defaults(manifest):
+def with_app_defaults(manifest, like):
     """A copy of ``manifest`` (a run's, or a results document) completed for the fields added to its app after it
-    was written: each field missing from its ``config`` or ``quirks`` at the default of the app's ``Config`` or
-    ``Quirks`` class. The convention that makes this right: a field is added with the behaviour the code had before
-    as its default (a quirk switch defaults to the original; IMDB's ``head`` defaults to the head every preset had
-    before presets got their own, so an old ``stacked`` run is still told apart from today's ``stacked``; PTB's
-    ``precision`` defaults to float32). The one place this is decided: the resume check (``Run.check_manifest``)
-    and the results' seed grouping (``report``) both use it. An unknown app's manifest is returned as it is."""
+    was written: each field that ``like`` (the manifest it is compared with) has in its ``config`` or ``quirks`` and
+    ``manifest`` lacks, at the default of the app's ``Config`` or ``Quirks`` class. The convention that makes this
+    right: a field is added with the behaviour the code had before as its default (a quirk switch defaults to the
+    original; IMDB's ``head`` defaults to the head every preset had before presets got their own, so an old
+    ``stacked`` run is still told apart from today's ``stacked``; PTB's ``precision`` defaults to float32). Only
+    fields ``like`` has: a manifest leaves some fields of its Config out on purpose. The one place this is decided:
+    the resume check (``Run.check_manifest``), the results' seed grouping (``report``) and the seed plan
+    (scripts/seed_spread.py) use it. An unknown app's manifest is returned as it is."""
     out = dict(manifest)
     app = _app_module(manifest.get("app"))
     for key, cls in (("config", getattr(app, "Config", None)), ("quirks", getattr(app, "Quirks", None))):
-        if isinstance(out.get(key), dict) and dataclasses.is_dataclass(cls):
-            out[key] = {**_field_defaults(cls), **out[key]}
+        theirs = like.get(key)
+        if isinstance(out.get(key), dict) and isinstance(theirs, dict) and dataclasses.is_dataclass(cls):
+            defaults = _field_defaults(cls)
+            out[key] = {**{k: defaults[k] for k in theirs if k in defaults and k not in out[key]}, **out[key]}
     return out
 
 
@@ -218,7 +222,7 @@ class Run:
         saved = read_manifest(self.dir)
         if saved is None:
             return None
-        problems = diff_manifests(with_app_defaults(saved), self.manifest)
+        problems = diff_manifests(with_app_defaults(saved, self.manifest), self.manifest)
         now = versions()
         changed = {k: (v, now.get(k)) for k, v in (saved.get("versions") or {}).items() if now.get(k) != v}
         if changed:

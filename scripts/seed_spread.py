@@ -60,9 +60,8 @@ def _current(app, preset, doc):
     module = importlib.import_module(f"legacy_lstm.{'ptb' if app == 'ptb' else app}")
     preset_config = json.loads(json.dumps(dataclasses.asdict(module.PRESETS[preset])))
     preset_config.pop("layout", None)  # ptb: not part of a manifest
-    trained = runs.with_app_defaults(dict(doc, config=doc.get("config") or {}, quirks=doc.get("quirks") or {}))
-    trained_config = {k: v for k, v in trained["config"].items() if k != "layout"}
-    return trained_config == preset_config
+    trained = runs.with_app_defaults(dict(doc, config=doc.get("config") or {}), {"config": preset_config})
+    return trained["config"] == preset_config
 
 
 def plan(results_dir=RESULTS):
