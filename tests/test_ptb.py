@@ -470,15 +470,19 @@ def _cli(*args, env_extra=None, tmp_path=None):
                           capture_output=True, text=True, timeout=120)
 
 
-def test_cli_errors_are_one_clear_line(tmp_path):
+def test_cli_errors_are_one_clear_line(tmp_path, parsed_flags):
     out = _cli("--preset=test", f"--data_dir={tmp_path}", f"--run_dir={tmp_path / 'run'}", tmp_path=tmp_path)
     assert out.returncode == 1
     assert "error: Data file ptb/ptb.train.txt not found" in out.stderr and "Traceback" not in out.stderr
     out = _cli("--mode=generate", "--prompt=the", f"--run_dir={tmp_path / 'none'}", tmp_path=tmp_path)
     assert out.returncode == 1 and "has no manifest.json: train a model there first" in out.stderr
-    out = _cli("--use_fp16", "--precision=bfloat16", f"--run_dir={tmp_path / 'run'}", tmp_path=tmp_path)
-    assert out.returncode != 0 and "--use_fp16 is --precision=float16; it contradicts --precision=bfloat16" in \
-        out.stderr and "Traceback" not in out.stderr
+    from absl import app
+    from absl.testing import flagsaver
+    with flagsaver.flagsaver(use_fp16=True, precision="bfloat16"):  # the original's flag against ours: a usage error
+        with pytest.raises(app.UsageError, match="--use_fp16 is --precision=float16; it contradicts --precision=b"):
+            ptb.precision_flag()
+    with flagsaver.flagsaver(use_fp16=True):
+        assert ptb.precision_flag() == "float16"
 
 
 def test_half_precisions_train_in_their_dtype_and_a_run_keeps_its_own(corpus, tmp_path):
