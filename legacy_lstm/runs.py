@@ -152,7 +152,7 @@ def _flatten(prefix, value, out):
     return out
 
 
-def _app_module(name):
+def app_module(name):
     """The module of app ``name`` (None if there is none): the running ``__main__`` when it is that app (``python -m
     legacy_lstm.<app>``: importing it again would define its flags twice), else ``legacy_lstm.<name>``."""
     import importlib
@@ -182,7 +182,7 @@ def with_app_defaults(manifest, like):
     the resume check (``Run.check_manifest``), the results' seed grouping (``report``) and the seed plan
     (scripts/seed_spread.py) use it. An unknown app's manifest is returned as it is."""
     out = dict(manifest)
-    app = _app_module(manifest.get("app"))
+    app = app_module(manifest.get("app"))
     for key, cls in (("config", getattr(app, "Config", None)), ("quirks", getattr(app, "Quirks", None))):
         theirs = like.get(key)
         if isinstance(out.get(key), dict) and isinstance(theirs, dict) and dataclasses.is_dataclass(cls):

@@ -72,9 +72,9 @@ preset's sizes are overridden by ``--lstm_sizes=512`` (a comma list), ``--embed_
 (rows of the embedding, when the checkpoint's vocabulary was larger than this data's) and ``--optimizer=adam``
 (adadelta, the original's, or adam: whose slots the graph holds, which matters when training on from such a
 checkpoint), or by ``--config=<file.json>`` holding any Config fields (``{"lstm_sizes": [512], "embed_size": 300,
-"optimizer": "adam"}``; the flags win over it). They are recorded in the manifest's config (optimizer and
-vocab_size only when they differ from the original's, so earlier run dirs still match), so a resume, test or
-predict with other values is refused, naming the field. E.g. a TF 1.6 notebook's one BasicLSTMCell 512,
+"optimizer": "adam"}``; the flags win over it). They are recorded in the manifest's config (a run dir written
+before a field existed ran with its default: ``runs.with_app_defaults``), so a resume, test or predict with other
+values is refused, naming the field. E.g. a TF 1.6 notebook's one BasicLSTMCell 512,
 embedding 300 over 10,963 words, Adam (tests/test_tf1_checkpoints.py checks its names and shapes)::
 
     python -m legacy_lstm.stocktwits --mode=test --checkpoint=path/to/sentiment.ckpt --split_seed=1 \
@@ -137,11 +137,6 @@ class Config:
     # For Hoffman-style checkpoints written by other notebooks (--optimizer, --vocab_size; resolve_config):
     optimizer: str = "adadelta"  # adadelta (the original's) | adam: whose slots the graph (and a checkpoint) holds
     vocab_size: int = None       # rows of the embedding; None: the data's vocabulary + 1 (the original's)
-
-
-# Config fields added after runs were recorded: the manifest holds them only when they differ from the original's,
-# so a run directory written before them still resumes, tests and predicts (its manifest lacks them).
-_LATER_FIELDS = {"optimizer": "adadelta", "vocab_size": None}
 
 
 PRESETS = {
@@ -364,9 +359,7 @@ def embedding_rows(config, vocab):
 
 
 def make_manifest(preset, config, quirks, data, split_seed, seed, cell):
-    recorded = {k: v for k, v in dataclasses.asdict(config).items()
-                if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
-    return {"app": APP, "preset": preset, "config": recorded,
+    return {"app": APP, "preset": preset, "config": dataclasses.asdict(config),
             "quirks": dict(dataclasses.asdict(quirks), seq_len=data.seq_len), "split_seed": split_seed,
             "seed": seed, "cell": cell, "vocab_size": embedding_rows(config, data.vocab),
             "vocab_sha256": runs.vocab_sha256(data.vocab), "num_records": data.num_records}
@@ -633,12 +626,13 @@ def _check_config_flags(run_dir, overrides):
     saved = runs.read_manifest(run_dir)
     if saved is None or not overrides:
         return
-    config = saved.get("config") or {}
+    # A run dir written before a field existed ran with that field's default (runs.with_app_defaults)
+    config = runs.with_app_defaults(saved, {"config": overrides}).get("config") or {}
 
     def shown(value):
         return list(value) if isinstance(value, (list, tuple)) else value
 
-    ran = {field: shown(config.get(field, _LATER_FIELDS.get(field))) for field in overrides}
+    ran = {field: shown(config.get(field)) for field in overrides}
     problems = [f"{field}={shown(value)} (the run's: {ran[field]})" for field, value in overrides.items()
                 if shown(value) != ran[field]]
     if problems:

@@ -54,10 +54,9 @@ def _current(app, preset, doc):
     """Whether the committed main run ``doc`` trained the preset as it is today (fields added since at their
     defaults): a main run of an older form of the preset cannot be the first seed of today's."""
     import dataclasses
-    import importlib
 
     from legacy_lstm import runs
-    module = importlib.import_module(f"legacy_lstm.{'ptb' if app == 'ptb' else app}")
+    module = runs.app_module(app)
     preset_config = json.loads(json.dumps(dataclasses.asdict(module.PRESETS[preset])))
     preset_config.pop("layout", None)  # ptb: not part of a manifest
     trained = runs.with_app_defaults(dict(doc, config=doc.get("config") or {}), {"config": preset_config})
@@ -81,9 +80,8 @@ def plan(results_dir=RESULTS):
             state = "outdated"
         else:
             state = "ok"
-        done = [d["seed"] for d in groups.get(name, [main] if state == "ok" else []) if d.get("complete")]
-        if state != "ok":
-            done = []
+        # an outdated or unfinished main run starts the seeds over: none of them is today's configuration
+        done = [d["seed"] for d in groups.get(name, [main]) if d.get("complete")] if state == "ok" else []
         missing, k = [], 1
         while len(done) + len(missing) < needed:
             if k not in done:

@@ -234,6 +234,25 @@ def test_resume_continues_from_last_finished_epoch(small_data, tmp_path, trained
     assert (tmp_path / "sentiment.ckpt.index").exists()
 
 
+def test_a_run_dir_from_before_the_optimizer_and_vocab_size_fields_resumes_and_is_checked(small_data, tmp_path):
+    """The manifest records the whole Config; one written before `optimizer` and `vocab_size` existed lacks them and
+    ran with their defaults (runs.with_app_defaults): it resumes, and a flag contradicting the default is refused."""
+    stocktwits.train(small_data, tmp_path, SMALL, QUICK, split_seed=3, seed=7, max_epochs=1, log=_quiet)
+    manifest = runs.read_manifest(tmp_path)
+    assert manifest["config"]["optimizer"] == "adadelta" and manifest["config"]["vocab_size"] is None
+    del manifest["config"]["optimizer"], manifest["config"]["vocab_size"]
+    (tmp_path / runs.MANIFEST).write_text(json.dumps(manifest))
+    lines = []
+    second = stocktwits.train(small_data, tmp_path, SMALL, QUICK, seed=7, max_epochs=2, log=lines.append)
+    assert "after epoch 1" in lines[0] and [r["epoch"] for r in second["curve"]] == [1, 2]
+    stocktwits._check_config_flags(tmp_path, {"optimizer": "adadelta"})  # the default it ran with: fine
+    with pytest.raises(runs.ManifestMismatchError, match=r"optimizer=adam \(the run's: adadelta\)"):
+        stocktwits._check_config_flags(tmp_path, {"optimizer": "adam"})
+    with pytest.raises(runs.ManifestMismatchError, match="config.optimizer: saved 'adadelta', now 'adam'"):
+        stocktwits.train(small_data, tmp_path, dataclasses.replace(SMALL, optimizer="adam"), QUICK, seed=7,
+                         max_epochs=3, log=_quiet)
+
+
 def test_resume_keeps_the_runs_seed_and_mode_when_only_the_split_seed_is_given(small_data, tmp_path):
     stocktwits.train(small_data, tmp_path, SMALL, QUICK, split_seed=3, seed=7, max_epochs=1, log=_quiet)
     assert runs.read_manifest(tmp_path)["deterministic"] is True  # seeded: parallel_iterations=1

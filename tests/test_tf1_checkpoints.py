@@ -223,7 +223,7 @@ def test_sizes_and_optimizer_are_recorded_refused_when_changed_and_a_foreign_che
                      log=lines.append)
     saved = runs.read_manifest(run_dir)
     assert saved["config"]["lstm_sizes"] == [12] and saved["config"]["embed_size"] == 8
-    assert saved["config"]["optimizer"] == "adam" and "vocab_size" not in saved["config"]
+    assert saved["config"]["optimizer"] == "adam" and saved["config"]["vocab_size"] is None
     stored = dict(tf1.train.list_variables(str(run_dir / "model.ckpt-1")))
     assert "rnn/multi_rnn_cell/cell_0/basic_lstm_cell/kernel/Adam" in stored
     assert stored["Variable"] == [saved["vocab_size"], 8]
@@ -234,8 +234,7 @@ def test_sizes_and_optimizer_are_recorded_refused_when_changed_and_a_foreign_che
         runs.read_json(run_dir, "curve.json")[0]["train_acc"], abs=5e-4)
     # a resume with another optimiser is refused by name
     other = dataclasses.replace(config, optimizer="adadelta")
-    with pytest.raises(runs.ManifestMismatchError, match="config.optimizer: saved None, now 'adadelta'|"
-                                                         "config.optimizer: saved 'adam', now None"):
+    with pytest.raises(runs.ManifestMismatchError, match="config.optimizer: saved 'adam', now 'adadelta'"):
         stocktwits.train(small_messages, run_dir, other, quirks, max_epochs=2, log=lines.append)
     # test mode with flags that contradict the run: refused, naming them
     parsed_flags.mode, parsed_flags.run_dir = "test", str(run_dir)
