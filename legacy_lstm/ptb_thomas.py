@@ -330,26 +330,28 @@ def thomas_checkpoint(run_dir, config):
     return path if tf1.train.checkpoint_exists(path) else None
 
 
-def test(paths, run_dir, checkpoint=None, thomas_test=True, log=print):
+def test(paths, run_dir, checkpoint=None, thomas_test=True, log=print, newest=False):
     """Evaluate a trained run on the test set; writes ``run_dir/report.json`` and returns the report: the original
     protocol (``thomas_accuracy``, the decoded sentence pair) when ``thomas_test``, and the full-test-set
-    ``test_perplexity``/``test_accuracy``."""
+    ``test_perplexity``/``test_accuracy``. The checkpoint: ``checkpoint``, else his epoch-index-38 one when
+    ``thomas_test`` and not ``newest``, else the run's newest."""
     config, word_to_id, manifest = load_run(run_dir)
     train_data, _, test_data, data_vocab = common.load(paths, config)
     common.check_vocab(data_vocab, word_to_id, run_dir)
     start = time.time()
     graph = tf.Graph()
     with graph.as_default():
-        report = _test(graph, config, manifest, test_data, word_to_id, run_dir, checkpoint, thomas_test, log)
+        report = _test(graph, config, manifest, test_data, word_to_id, run_dir, checkpoint, thomas_test and not newest,
+                       thomas_test, log)
     return common.write_report(report, APP, manifest, run_dir, start)
 
 
-def _test(graph, config, manifest, test_data, word_to_id, run_dir, checkpoint, thomas_test, log):
+def _test(graph, config, manifest, test_data, word_to_id, run_dir, checkpoint, his_checkpoint, thomas_test, log):
     reversed_dictionary = {i: w for w, i in word_to_id.items()}
     test_input = Input(config.batch_size, config.num_steps, test_data)
     m = Model(test_input, False, config)
     run = runs.Run(run_dir, manifest)
-    if checkpoint is None and thomas_test:
+    if checkpoint is None and his_checkpoint:
         checkpoint = thomas_checkpoint(run_dir, config)
         if checkpoint is None:
             log(f"note: no checkpoint after epoch {config.test_epoch} yet ({THOMAS_NAME}-{config.test_epoch - 1}); "

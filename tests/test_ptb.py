@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from legacy_lstm import ptb, ptb_common, ptb_thomas, published, runs, training
+from legacy_lstm import ptb, ptb_common, ptb_thomas, published, report, runs, training
 from legacy_lstm.compat import seed_everything, tf, tf1
 from legacy_lstm.data import download
 from legacy_lstm.data import ptb as ptb_data
@@ -349,6 +349,31 @@ def test_thomas_run_keeps_its_test_checkpoint_and_runs_the_original_protocol(cor
     true_line = lines[lines.index("True values (1st line) vs predicted values (2nd line):") + 1]
     assert len(true_line.split()) == 5 and set(true_line.split()) <= set(WORDS) | {"<eos>"}
     assert 1 < report["test_perplexity"] < 1.2 * unigram_perplexity()  # untrained: ~50 (vocab_size)
+
+
+def test_thomas_reproduction_reports_his_checkpoint_and_the_last_epochs_with_the_decoded_row(corpus, tmp_path,
+                                                                                                  monkeypatch):
+    """scripts/reproduce.py ptb --preset=thomas: his protocol on the checkpoint of epoch index test_epoch - 1 as
+    soon as it exists (with the decoded batch-25 row), and, once every epoch ran, on the last epoch's weights."""
+    monkeypatch.setitem(ptb_thomas.PRESETS, "thomas", dataclasses.replace(TINY_THOMAS, epochs=3, test_epoch=2))
+    monkeypatch.setattr(ptb.ptb_data, "locate", lambda data_dir=None: corpus)
+    manifest, curve, final, seconds = ptb.reproduce(tmp_path, "thomas", seed=1, max_epochs=2)
+    assert manifest["app"] == "ptb_thomas" and len(curve) == 2 and seconds > 0
+    assert final["test_checkpoint"] == f"{ptb_thomas.THOMAS_NAME}-1" and "last_epoch" not in final
+    assert 0 < final["test_accuracy"] < 1 and final["full_test_perplexity"] > 1
+    assert len(final["sample"]["true"].split()) == len(final["sample"]["predicted"].split()) == 5
+    _, curve, done, _ = ptb.reproduce(tmp_path, "thomas", seed=1)
+    assert len(curve) == 3 and done["test_checkpoint"] == final["test_checkpoint"]
+    assert done["test_accuracy"] == final["test_accuracy"] and done["sample"] == final["sample"]  # the same weights
+    last = done["last_epoch"]
+    assert last["epoch"] == 3 and last["test_checkpoint"] != final["test_checkpoint"]
+    assert last["full_test_perplexity"] != final["full_test_perplexity"]  # epoch 3's weights, not epoch 2's
+    assert tf1.train.checkpoint_exists(str(tmp_path / last["test_checkpoint"]))
+    # the results document keeps them, and its comparison reads his number beside them
+    doc = report.write_result(tmp_path / "results", "ptb", "faithful", manifest, curve, done, 1.0, tmp_path,
+                              ptb.REPRODUCTION)
+    assert doc["final"] == json.loads((tmp_path / "results" / "ptb-thomas.json").read_text())["final"]
+    assert doc["comparison"]["final"]["test_accuracy"]["ours"] == done["test_accuracy"] and doc["complete"]
 
 
 def test_thomas_protocol_averages_batches_5_to_29_and_prints_row_0_of_batch_25():

@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from legacy_lstm import carry, published, report, runs
+from legacy_lstm import carry, ptb_common, published, report, runs
 
 RESULTS = pathlib.Path(__file__).resolve().parents[1] / "results"
 FAITHFUL = {"seq_len": 244, "carry_state": True, "vocab_from": "all", "eval_off_by_one": True}
@@ -163,6 +163,47 @@ def test_ptb_small_reproduction_within_published_bands():
     cmp = published.compare(doc["curve"], final, ref)
     assert set(cmp.final) >= {"valid_perplexity", "test_perplexity"}
     assert all(f["within"] for f in cmp.final.values()), cmp.summary_lines()
+
+
+def _paths_cover_every_epoch(doc):
+    """The record of which LSTM path trained which epochs (a run may switch between paths proven equal): one
+    range after another from epoch 1 to the last, each path one of ptb_common.SWITCHABLE."""
+    ranges = doc["cells"]
+    assert ranges and ranges[0]["first_epoch"] == 1 and ranges[-1]["last_epoch"] == doc["epochs_done"]
+    assert all(a["last_epoch"] + 1 == b["first_epoch"] for a, b in zip(ranges, ranges[1:]))
+    assert {r["cell"] for r in ranges} <= set(ptb_common.SWITCHABLE)
+    assert [r.get("cell", doc["cell"]) for r in doc["curve"]] == [
+        r["cell"] for r in ranges for _ in range(r["first_epoch"], r["last_epoch"] + 1)]
+
+
+def test_ptb_medium_reproduction_within_the_published_band():
+    doc = _ptb("medium")
+    assert doc["epochs_total"] == 39 and doc["variant"] == "faithful"
+    _paths_cover_every_epoch(doc)
+    # the learning rate of every epoch is the preset's schedule: 1.0 for 6 epochs, then x 0.8 per epoch
+    assert [r["learning_rate"] for r in doc["curve"]] == pytest.approx(
+        [0.8 ** max(e - 6, 0) for e in range(1, doc["epochs_done"] + 1)])
+    if not doc["complete"]:
+        pytest.skip(f"reproduction is partial ({doc['epochs_done']}/39 epochs): the test perplexity is pending")
+    assert doc["epochs_done"] == 39 and doc["test_wall_seconds"] is not None
+    cmp = published.compare(doc["curve"], {"test_perplexity": doc["final"]["test_perplexity"]},
+                            published.load("ptb")["presets"]["medium"])
+    assert cmp.final["test_perplexity"]["within"], cmp.summary_lines()
+
+
+def test_ptb_thomas_reproduction_within_the_published_band():
+    doc = _ptb("thomas")
+    assert doc["epochs_total"] == 60 and doc["config"]["test_epoch"] == 39 and doc["config"]["tie_layers"]
+    if "cells" in doc:  # recorded since runs may switch paths
+        _paths_cover_every_epoch(doc)
+    if doc["final"].get("test_accuracy") is None:
+        assert doc["epochs_done"] < 39, "epoch 39 trained but his test protocol not run: rerun reproduce.py"
+        pytest.skip(f"reproduction is partial ({doc['epochs_done']}/39 epochs to his test checkpoint)")
+    assert doc["final"]["test_checkpoint"] == "thomas-model-38"  # the original's epoch index 38
+    assert len(doc["final"]["sample"]["true"].split()) == len(doc["final"]["sample"]["predicted"].split()) == 35
+    cmp = published.compare(doc["curve"], {"test_accuracy": doc["final"]["test_accuracy"]},
+                            published.load("ptb")["presets"]["thomas"])
+    assert cmp.final["test_accuracy"]["within"], cmp.summary_lines()
 
 
 def test_essentials_fits_the_toy_data_as_claimed():
