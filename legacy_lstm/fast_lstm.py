@@ -15,9 +15,9 @@ Per layer, over the whole sequence (time-major inside):
   keeps c_t and the gate activations in TensorArrays that the backward reads without copying;
 * backward (``tf.custom_gradient``, nothing is differentiated through the loop): a while loop per step runs
   the element-wise gate gradients (by default in the ``LSTMBlockCellGrad`` kernel, which is element-wise only:
-  it gets a zero-width input, so no GEMM happens in it) and ``dz_t x W_h^T``; after it the weight gradient is two
-  GEMMs over all steps (``x^T dZ`` and ``h_{t-1}^T dZ``, stacked into the kernel's gradient), the input gradient
-  one GEMM ``dZ x W_x^T`` and the bias gradient one reduction.
+  it gets a zero-width input, so no GEMM happens in it) and ``dz_t x W_h^T`` (on a transposed copy of W_h);
+  after it the weight gradient is two GEMMs over all steps (``x^T dZ`` and ``h_{t-1}^T dZ``, stacked into the
+  kernel's gradient), the input gradient one GEMM ``dZ x W_x^T`` and the bias gradient one reduction.
 
 ``OPTIONS`` holds the measured choices (XLA for the per-step maths, the batch split into two independent
 recurrences for large batches); scripts/benchmark.py compares them and results/benchmark-amd-epyc.md has the
@@ -114,8 +114,9 @@ def _variables(layers, k, input_depth, created, multi):
 # LSTMBlockCellGrad kernel ("op") or in TF ops ("tf"); with "xla" the forward cell maths (and the "tf" backward) are
 # compiled by XLA per step (jit_compile); "chunks" splits the batch into independent recurrences per step, so the
 # two cores each run one (inter-op parallelism, as dynamic_rnn gets from running two layers' steps side by side);
-# "auto": 2 for a static batch >= 128, else 1.
-OPTIONS = {"backward": "op", "xla": False, "chunks": "auto"}
+# "auto": 2 for a static batch >= 128, else 1; "transposed_wh": the backward's per-step dz_t x W_h^T on a copy of
+# W_h transposed once per sequence (oneDNN's small-batch GEMM with transpose_b is about 3x slower: docs/cells.md).
+OPTIONS = {"backward": "op", "xla": False, "chunks": "auto", "transposed_wh": True}
 
 
 def _cell_forward(z, c):
@@ -202,6 +203,7 @@ def _layer_backward(x, c0, h0, wx, wh, bias, hs, cs, gs, dhs, dc_last, dh_last):
     chunks = _num_chunks(h0.shape[0])
     rows = None if h0.shape[0] is None else h0.shape[0] // chunks
     dzs = tf.TensorArray(tf.float32, size=steps, element_shape=[h0.shape[0], 4 * units])
+    wh_t = tf.transpose(wh) if OPTIONS["transposed_wh"] else None
     if OPTIONS["backward"] == "op":
         cell = lambda *args: _cell_backward_op(*args, wh, bias)
     else:
@@ -212,7 +214,7 @@ def _layer_backward(x, c0, h0, wx, wh, bias, hs, cs, gs, dhs, dc_last, dh_last):
         dc_prev, dh_prev, dz = [], [], []
         for (gates, c, c_prev, dh_out), dc_k, dh_k in zip(zip(*parts), dc, dh):
             dc_k, dz_k = cell(gates, c, c_prev, dc_k, dh_k + dh_out)
-            dh_k = tf.matmul(dz_k, wh, transpose_b=True)
+            dh_k = tf.matmul(dz_k, wh_t) if wh_t is not None else tf.matmul(dz_k, wh, transpose_b=True)
             dc_k.set_shape([rows, units])  # the op infers no static batch
             dh_k.set_shape([rows, units])
             dc_prev.append(dc_k)

@@ -3,8 +3,9 @@
     python scripts/benchmark.py                         # everything, writes results/benchmark.{json,md}
     python scripts/benchmark.py --shapes stocktwits --impls basic,block --processes 3 --steps 8
 
-Each (shape, implementation) is measured in several fresh processes (``--processes``); a process builds the
-graph, runs ``--warmup`` steps, then times ``--steps`` steps and reports its median step time and peak RSS.
+Each (shape, implementation) is measured in several fresh processes (``--processes``, the implementations taken
+in turn); a process builds the graph, runs ``--warmup`` steps, then times ``--steps`` steps and reports its median
+step time and peak RSS.
 The table reports the median over processes. In the same run it measures the fp32 GEMM throughput of the
 step's dominant matrix product (the roofline) and each implementation's fraction of it, and profiles one
 StockTwits step with the TF timeline to show where the time goes.
@@ -93,10 +94,11 @@ PROJECTIONS = (("stocktwits (faithful, T=244, 50 epochs)", "stocktwits", 303, 50
                ("ptb large (55 epochs)", "ptb_large", 1327, 55),
                ("ptb_thomas (650x2 tied, 35 steps; to the epoch-38 checkpoint)", "ptb_medium", 1327, 38))
 # legacy_lstm.fast_lstm.OPTIONS of each fused variant ("fused" is what --cell=fused runs)
-FUSED_VARIANTS = {"fused": {"backward": "op", "xla": False, "chunks": "auto"},
-                  "fused_1chunk": {"backward": "op", "xla": False, "chunks": 1},
-                  "fused_tf": {"backward": "tf", "xla": False, "chunks": "auto"},
-                  "fused_xla": {"backward": "tf", "xla": True, "chunks": "auto"}}
+FUSED_VARIANTS = {"fused": {"backward": "op", "xla": False, "chunks": "auto", "transposed_wh": True},
+                  "fused_1chunk": {"backward": "op", "xla": False, "chunks": 1, "transposed_wh": True},
+                  "fused_tf": {"backward": "tf", "xla": False, "chunks": "auto", "transposed_wh": True},
+                  "fused_xla": {"backward": "tf", "xla": True, "chunks": "auto", "transposed_wh": True},
+                  "fused_tb": {"backward": "op", "xla": False, "chunks": "auto", "transposed_wh": False}}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -389,11 +391,14 @@ def main():
             "gflops" in g for g in bf16) else None
         results[shape_name] = {"shape": dataclasses.asdict(shape), "gemm_gflops": gemm_gflops,
                                "gemm_bf16_gflops": bf16_gflops, "gemm_shape": shape.dominant_gemm(), "impls": {}}
-        for impl in impls:
-            if impl.startswith("fused") and shape.static:
-                continue
-            runs = [_spawn(["--worker", shape_name, impl, "--steps", str(args.steps), "--warmup", str(args.warmup)])
-                    for _ in range(args.processes)]
+        measured = [impl for impl in impls if not (impl.startswith("fused") and shape.static)]
+        # round robin (A B C A B C ...): a drift of the shared machine's speed then touches every impl alike
+        spawned = {impl: [] for impl in measured}
+        for _ in range(args.processes):
+            for impl in measured:
+                spawned[impl].append(_spawn(["--worker", shape_name, impl, "--steps", str(args.steps), "--warmup",
+                                          str(args.warmup)]))
+        for impl, runs in spawned.items():
             good = [r for r in runs if "step_ms" in r]
             if not good:
                 results[shape_name]["impls"][impl] = {"error": runs[0].get("error")}
