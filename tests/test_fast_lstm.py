@@ -124,8 +124,9 @@ def test_stocktwits_shaped_stack_equals_basic_without_dropout():
                                      {"backward": "tf", "xla": False, "chunks": 1},
                                      {"backward": "tf", "xla": True, "chunks": 1},
                                      {"backward": "op", "xla": False, "chunks": 2},
-                                     {"backward": "tf", "xla": True, "chunks": 2}],
-                         ids=["grad_op", "tf_ops", "xla", "grad_op_2_chunks", "xla_2_chunks"])
+                                     {"backward": "tf", "xla": True, "chunks": 2},
+                                     {"backward": "op", "xla": False, "chunks": 1, "transposed_wh": False}],
+                         ids=["grad_op", "tf_ops", "xla", "grad_op_2_chunks", "xla_2_chunks", "transpose_b"])
 def test_stocktwits_shaped_stack_equals_basic_with_the_same_seeded_dropout_masks(options, monkeypatch):
     for key, value in options.items():
         monkeypatch.setitem(fast_lstm.OPTIONS, key, value)
@@ -249,3 +250,20 @@ def test_ptb_seeded_fused_run_equals_basic(app, tmp_path):
             if isinstance(value, float) and "second" not in column and "time" not in column:
                 assert ours[column] == pytest.approx(value, rel=1e-5), column
     assert json.loads((tmp_path / "fused" / "manifest.json").read_text())["cell"] == "fused"
+
+
+
+def test_fused_ab_alternates_which_setting_runs_first_and_pairs_the_ratios(monkeypatch):
+    """scripts/fused_ab.py's pairing: warm-up, then A B, B A, A B ...; ratio k is A's k-th time over B's k-th.
+    A fake clock advances 1 per step, 3 in B's second timed step."""
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
+    import fused_ab
+    now, order = [0.0], []
+
+    def step(name):
+        order.append(name)
+        now[0] += 3.0 if name == "b" and order.count("b") == 3 else 1.0  # B's 2nd timed step (1 warm-up)
+    monkeypatch.setattr(fused_ab.time, "perf_counter", lambda: now[0])
+    a, b, ratios = fused_ab.paired([lambda: step("a"), lambda: step("b")], pairs=3, warmup=1)
+    assert order == ["a", "b", "a", "b", "b", "a", "a", "b"]
+    assert a == [1, 1, 1] and b == [1, 3, 1] and ratios == [1, 1 / 3, 1]
