@@ -2,6 +2,7 @@
 
     python scripts/benchmark.py                         # everything, writes results/benchmark.{json,md}
     python scripts/benchmark.py --shapes stocktwits --impls basic,block --processes 3 --steps 8
+    python scripts/benchmark.py --paired stocktwits fused basic --steps 20    # one paired A/B in one process
 
 Each (shape, implementation) is measured in several fresh processes (``--processes``, the implementations taken
 in turn); a process builds the graph, runs ``--warmup`` steps, then times ``--steps`` steps and reports its median
@@ -256,6 +257,23 @@ def worker(shape_name, impl, steps, warmup):
             "max_ms": max(times) * 1000, "peak_rss_mb": _peak_rss_mb()}
 
 
+def paired_worker(shape_name, impls, pairs, warmup):
+    """Two TF implementations of one shape in this process, their steps alternating (A B, B A, ...): the median
+    step time of each and the median of the paired ratios A/B with its quartiles (scripts/fused_ab.py's pairing),
+    which a drift of the shared machine's speed touches alike."""
+    from fused_ab import paired
+
+    from legacy_lstm.compat import machine, versions
+    a, b = impls
+    steps = [_tf_step(SHAPES[shape_name], impl)[0] for impl in impls]
+    times_a, times_b, ratios = paired(steps, pairs, warmup)
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return {"shape": shape_name, "a": a, "b": b, "pairs": pairs, "a_median_ms": 1e3 * statistics.median(times_a),
+            "b_median_ms": 1e3 * statistics.median(times_b), "ratio_median": statistics.median(ratios),
+            "ratio_q1": q1, "ratio_q3": q3, "command": "python scripts/benchmark.py " + " ".join(sys.argv[1:]),
+            "machine": machine(), "versions": versions(), "date": time.strftime("%Y-%m-%d")}
+
+
 def gemm_worker(m, k, n, repeats, dtype="float32"):
     """GEMM throughput (GFLOP/s) of [m,k] x [k,n] in a TF graph, median over ``repeats`` timed runs of 20;
     ``dtype`` bfloat16: both operands cast once, outside the timed products (what a bf16 LSTM path's GEMMs
@@ -365,7 +383,18 @@ def main():
     parser.add_argument("--gemm", nargs=3, type=int, metavar=("M", "K", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--gemm_dtype", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--profile", metavar="IMPL", help=argparse.SUPPRESS)
+    parser.add_argument("--paired", nargs=3, metavar=("SHAPE", "IMPL_A", "IMPL_B"),
+                        help="only a paired A/B of two TF implementations at one shape in one process (--steps "
+                        "pairs after --warmup steps each): prints the median ratio A/B (below 1: A is faster), "
+                        "then the measurement as one JSON line")
     args = parser.parse_args()
+    if args.paired:
+        doc = paired_worker(args.paired[0], args.paired[1:], args.steps, args.warmup)
+        print(f"{doc['shape']}: {doc['a']} {doc['a_median_ms']:.1f} ms, {doc['b']} {doc['b_median_ms']:.1f} ms; "
+              f"{doc['a']}/{doc['b']} paired median {doc['ratio_median']:.3f} "
+              f"(quartiles {doc['ratio_q1']:.3f}-{doc['ratio_q3']:.3f}, {doc['pairs']} pairs)")
+        print(json.dumps(doc))
+        return
     if args.worker:
         print(json.dumps(worker(*args.worker, steps=args.steps, warmup=args.warmup)))
         return
