@@ -198,13 +198,22 @@ def versions():
             "tf_keras": tf_keras_version, "numpy": np.__version__}
 
 
+# The CPU features that decide which GEMM kernels (and which precisions) are fast, as /proc/cpuinfo names them
+VECTOR_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
 def machine():
-    """The machine a sitting or benchmark ran on: epoch and step times are only comparable on the same one."""
+    """The machine a sitting or benchmark ran on: epoch and step times are only comparable on the same one. On
+    Linux also ``vector_features``: which of VECTOR_FEATURES the CPU has."""
     import platform
-    model = platform.processor() or None
+    out = {"cpus": os.cpu_count(), "cpu_model": platform.processor() or None, "platform": platform.platform()}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+            lines = f.read().splitlines()
     except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform()}
+        return out
+    out["cpu_model"] = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                            out["cpu_model"])
+    flags = next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
+    out["vector_features"] = [name for name in VECTOR_FEATURES if name in flags]
+    return out

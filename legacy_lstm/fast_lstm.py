@@ -20,8 +20,9 @@ Per layer, over the whole sequence (time-major inside):
   kernel's gradient), the input gradient one GEMM ``dZ x W_x^T`` and the bias gradient one reduction.
 
 ``OPTIONS`` holds the measured choices (XLA for the per-step maths, the batch split into two independent
-recurrences for large batches); scripts/benchmark.py compares them and results/benchmark-amd-epyc.md has the
-numbers. float32 only, as the cells it replaces are used here.
+recurrences for large batches, the transposed copy of W_h); scripts/benchmark.py (its ``FUSED_VARIANTS``,
+``--paired``) and scripts/fused_ab.py compare them; docs/cells.md has the numbers. float32 only, as the cells
+it replaces are used here.
 
 Dropout is DropoutWrapper's: ``tf.nn.dropout(h, rate=1 - keep_prob)`` of each layer's output, a fresh mask per
 time step. The masks come from one uniform draw ``[B, U]`` per layer and step, with the same (graph seed, op

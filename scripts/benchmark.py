@@ -13,10 +13,11 @@ StockTwits step with the TF timeline to show where the time goes.
 
 Implementations: ``basic``, ``block``, ``cudnn_compatible`` (legacy_lstm.cells in dynamic_rnn, static_rnn for
 fables), ``keras`` (the tf_keras ``LSTM`` layer in the same v1 graph), ``fused`` (legacy_lstm.fast_lstm on the
-basic cells, what ``--cell=fused`` runs; its variants ``fused_1chunk``, ``fused_tf`` and ``fused_xla`` change one
-choice of ``legacy_lstm.fast_lstm.OPTIONS`` each, see ``FUSED_VARIANTS``) and ``torch`` (``nn.LSTM``, CPU, eager;
-optional: skipped when ``import torch`` fails; it need not be in the project's environment, e.g. ``pip install
---target DIR torch`` and ``PYTHONPATH=DIR``). Fables has no fused row (static_rnn over 3 steps, nothing to fuse).
+basic cells, what ``--cell=fused`` runs; its variants ``fused_1chunk``, ``fused_tf``, ``fused_xla`` and ``fused_tb``
+change one choice of ``legacy_lstm.fast_lstm.OPTIONS`` each, see ``FUSED_VARIANTS``) and ``torch`` (``nn.LSTM``,
+CPU, eager; optional: skipped when ``import torch`` fails; it need not be in the project's environment, e.g. ``pip
+install --target DIR torch`` and ``PYTHONPATH=DIR``). Fables has no fused row (static_rnn over 3 steps, nothing to
+fuse).
 
 After the tables: the projected wall time of each app's published configuration (``PROJECTIONS``: steps per epoch x
 epochs x the measured step time, training steps only).
@@ -257,13 +258,32 @@ def worker(shape_name, impl, steps, warmup):
             "max_ms": max(times) * 1000, "peak_rss_mb": _peak_rss_mb()}
 
 
-def paired_worker(shape_name, impls, pairs, warmup):
-    """Two TF implementations of one shape in this process, their steps alternating (A B, B A, ...): the median
-    step time of each and the median of the paired ratios A/B with its quartiles (scripts/fused_ab.py's pairing),
-    which a drift of the shared machine's speed touches alike."""
-    from fused_ab import paired
+def paired(steps, pairs, warmup):
+    """(seconds of A, seconds of B, ratios A/B): ``pairs`` pairs, alternating which of the two runs first."""
+    for step in steps:
+        for _ in range(warmup):
+            step()
+    times = ([], [])
+    for i in range(pairs):
+        for k in ((0, 1) if i % 2 == 0 else (1, 0)):
+            start = time.perf_counter()
+            steps[k]()
+            times[k].append(time.perf_counter() - start)
+    return times[0], times[1], [a / b for a, b in zip(*times)]
 
+
+def paired_worker(shape_name, impls, pairs, warmup):
+    """Two TF implementations of one shape in this process, their steps alternating (``paired``): the median step
+    time of each and the median of the paired ratios A/B with its quartiles."""
     from legacy_lstm.compat import machine, versions
+    shape = SHAPES[shape_name]
+    known = [i for i in dict.fromkeys(IMPLS + tuple(FUSED_VARIANTS)) if i != "torch"]
+    for impl in impls:
+        if impl not in known or (impl.startswith("fused") and shape.static):
+            raise SystemExit(f"--paired: {impl} cannot run at {shape_name} in this mode (TF implementations: "
+                             f"{', '.join(known)}; none of the fused ones at a static_rnn shape)")
+    if pairs < 2:
+        raise SystemExit("--paired needs --steps >= 2 (pairs)")
     a, b = impls
     steps = [_tf_step(SHAPES[shape_name], impl)[0] for impl in impls]
     times_a, times_b, ratios = paired(steps, pairs, warmup)
@@ -274,16 +294,19 @@ def paired_worker(shape_name, impls, pairs, warmup):
             "machine": machine(), "versions": versions(), "date": time.strftime("%Y-%m-%d")}
 
 
-def gemm_worker(m, k, n, repeats, dtype="float32"):
+def gemm_worker(m, k, n, repeats, dtype="float32", transpose_b=False):
     """GEMM throughput (GFLOP/s) of [m,k] x [k,n] in a TF graph, median over ``repeats`` timed runs of 20;
     ``dtype`` bfloat16: both operands cast once, outside the timed products (what a bf16 LSTM path's GEMMs
-    would get on this CPU)."""
+    would get on this CPU); ``transpose_b``: the right operand stored [n, k] and multiplied with transpose_b=True
+    (what TF's MatMul gradient does for dx = dy W^T)."""
     from legacy_lstm.compat import tf, tf1
     with tf.Graph().as_default():
         a = tf1.get_variable("a", [m, k], dtype, initializer=tf1.random_normal_initializer(dtype=dtype))
-        b = tf1.get_variable("b", [k, n], dtype, initializer=tf1.random_normal_initializer(dtype=dtype))
+        b = tf1.get_variable("b", [n, k] if transpose_b else [k, n], dtype,
+                             initializer=tf1.random_normal_initializer(dtype=dtype))
         # 20 independent products per run, as the forward/backward of the LSTM steps offer both cores work.
-        prods = [tf.reduce_sum(tf.cast(tf.matmul(a + tf.cast(i, a.dtype), b), tf.float32)) for i in range(20)]
+        prods = [tf.reduce_sum(tf.cast(tf.matmul(a + tf.cast(i, a.dtype), b, transpose_b=transpose_b), tf.float32))
+                 for i in range(20)]
         total = tf.add_n(prods)
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
@@ -295,7 +318,8 @@ def gemm_worker(m, k, n, repeats, dtype="float32"):
                 sess.run(total)
                 times.append(time.perf_counter() - start)
     flops = 20 * 2 * m * k * n
-    return {"gflops": flops / statistics.median(times) / 1e9, "shape": [m, k, n], "dtype": dtype}
+    return {"gflops": flops / statistics.median(times) / 1e9, "shape": [m, k, n], "dtype": dtype,
+            "transpose_b": transpose_b}
 
 
 def profile_worker(impl, steps):
@@ -382,6 +406,7 @@ def main():
     parser.add_argument("--worker", nargs=2, metavar=("SHAPE", "IMPL"), help=argparse.SUPPRESS)
     parser.add_argument("--gemm", nargs=3, type=int, metavar=("M", "K", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--gemm_dtype", default="float32", help=argparse.SUPPRESS)
+    parser.add_argument("--gemm_transpose_b", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile", metavar="IMPL", help=argparse.SUPPRESS)
     parser.add_argument("--paired", nargs=3, metavar=("SHAPE", "IMPL_A", "IMPL_B"),
                         help="only a paired A/B of two TF implementations at one shape in one process (--steps "
@@ -399,7 +424,7 @@ def main():
         print(json.dumps(worker(*args.worker, steps=args.steps, warmup=args.warmup)))
         return
     if args.gemm:
-        print(json.dumps(gemm_worker(*args.gemm, repeats=7, dtype=args.gemm_dtype)))
+        print(json.dumps(gemm_worker(*args.gemm, repeats=7, dtype=args.gemm_dtype, transpose_b=args.gemm_transpose_b)))
         return
     if args.profile:
         print(json.dumps(profile_worker(args.profile, args.profile_steps)))

@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
+from benchmark import paired  # noqa: E402 (scripts/benchmark.py: the pairing both scripts use)
 from legacy_lstm import fast_lstm, ptb  # noqa: E402
 from legacy_lstm.compat import machine, seed_everything, tf, tf1, versions  # noqa: E402
 from legacy_lstm.data import ptb as ptb_data  # noqa: E402
@@ -45,20 +46,6 @@ def _step(config, train_data, valid_data, options, stack):
     finally:
         fast_lstm.OPTIONS.clear()
         fast_lstm.OPTIONS.update(saved)
-
-
-def paired(steps, pairs, warmup):
-    """(seconds of A, seconds of B, ratios A/B): ``pairs`` pairs, alternating which of the two runs first."""
-    for step in steps:
-        for _ in range(warmup):
-            step()
-    times = ([], [])
-    for i in range(pairs):
-        for k in ((0, 1) if i % 2 == 0 else (1, 0)):
-            start = time.perf_counter()
-            steps[k]()
-            times[k].append(time.perf_counter() - start)
-    return times[0], times[1], [a / b for a, b in zip(*times)]
 
 
 def main():

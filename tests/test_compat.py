@@ -106,13 +106,15 @@ def test_machine_names_the_cpu_model(tmp_path, monkeypatch):
 
     from legacy_lstm import compat
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n\nprocessor\t: 1\n"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n"
+                       "flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 avx512bw\n\nprocessor\t: 1\n"
                        "model name\t: AMD EPYC 9B14\n")
     real_open = builtins.open
     monkeypatch.setattr(builtins, "open", lambda path, *a, **k: real_open(
         cpuinfo if str(path) == "/proc/cpuinfo" else path, *a, **k))
     assert compat.machine()["cpu_model"] == "AMD EPYC 9B14"
     assert compat.machine()["cpus"] == os.cpu_count()
+    assert compat.machine()["vector_features"] == ["avx2", "fma", "avx512f", "avx512_bf16"]  # in VECTOR_FEATURES order
     cpuinfo.unlink()  # no /proc (not Linux): whatever platform knows, never an error
     assert set(compat.machine()) == {"cpus", "cpu_model", "platform"}
 

@@ -4,6 +4,7 @@ initial weights and dropout draws, outputs, final states and gradients within 1e
 import dataclasses
 import json
 import pathlib
+import types
 
 import numpy as np
 import pytest
@@ -137,6 +138,19 @@ def test_stocktwits_shaped_stack_equals_basic_with_the_same_seeded_dropout_masks
     assert not np.array_equal(runs[0][0] == 0, runs[1][0] == 0)
 
 
+@pytest.mark.parametrize("transposed", [True, False])
+def test_transposed_wh_takes_the_per_step_product_off_transpose_b(transposed, monkeypatch):
+    """OPTIONS["transposed_wh"]: the backward loop multiplies by a copy of W_h transposed once (no MatMul with
+    transpose_b inside any loop body); off, it is the transpose_b product of before."""
+    monkeypatch.setitem(fast_lstm.OPTIONS, "transposed_wh", transposed)
+    graph, t = _build("fused", "stocktwits", (16, 8), 12, 4, 5, False, None)
+    in_loops = [node for function in graph.as_graph_def().library.function for node in function.node_def
+                if node.op == "MatMul"]
+    backward = [node for node in in_loops if node.attr["transpose_b"].b]
+    assert len(in_loops) == 4  # per layer: h x W_h forward, dz x W_h^T backward
+    assert len(backward) == (0 if transposed else 2)
+
+
 @pytest.mark.parametrize("tied", [False, True])
 def test_thomas_shaped_stack_equals_lstmcell(tied):
     _compare("thomas", (10, 10), depth=10, batch=3, steps=12, tied=tied, keep=0.5)
@@ -253,17 +267,17 @@ def test_ptb_seeded_fused_run_equals_basic(app, tmp_path):
 
 
 
-def test_fused_ab_alternates_which_setting_runs_first_and_pairs_the_ratios(monkeypatch):
-    """scripts/fused_ab.py's pairing: warm-up, then A B, B A, A B ...; ratio k is A's k-th time over B's k-th.
-    A fake clock advances 1 per step, 3 in B's second timed step."""
+def test_paired_benchmark_alternates_which_setting_runs_first_and_pairs_the_ratios(monkeypatch):
+    """The pairing of scripts/fused_ab.py and benchmark.py --paired: warm-up, then A B, B A, A B ...; ratio k is
+    A's k-th time over B's k-th. A fake clock advances 1 per step, 3 in B's second timed step."""
     monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
-    import fused_ab
+    import benchmark
     now, order = [0.0], []
 
     def step(name):
         order.append(name)
         now[0] += 3.0 if name == "b" and order.count("b") == 3 else 1.0  # B's 2nd timed step (1 warm-up)
-    monkeypatch.setattr(fused_ab.time, "perf_counter", lambda: now[0])
-    a, b, ratios = fused_ab.paired([lambda: step("a"), lambda: step("b")], pairs=3, warmup=1)
+    monkeypatch.setattr(benchmark, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))  # its clock only
+    a, b, ratios = benchmark.paired([lambda: step("a"), lambda: step("b")], pairs=3, warmup=1)
     assert order == ["a", "b", "a", "b", "b", "a", "a", "b"]
     assert a == [1, 1, 1] and b == [1, 3, 1] and ratios == [1, 1 / 3, 1]

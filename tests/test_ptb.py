@@ -359,7 +359,7 @@ def test_thomas_reproduction_reports_his_checkpoint_and_the_last_epochs_with_the
     monkeypatch.setattr(ptb.ptb_data, "locate", lambda data_dir=None: corpus)
     manifest, curve, final, seconds = ptb.reproduce(tmp_path, "thomas", seed=1, max_epochs=2)
     assert manifest["app"] == "ptb_thomas" and len(curve) == 2 and seconds > 0
-    assert final["test_checkpoint"] == f"{ptb_thomas.THOMAS_NAME}-1" and "last_epoch" not in final
+    assert final["test_checkpoint"] == f"{ptb_thomas.THOMAS_NAME}-1" and final["last_epoch"] is None
     assert 0 < final["test_accuracy"] < 1 and final["full_test_perplexity"] > 1
     assert len(final["sample"]["true"].split()) == len(final["sample"]["predicted"].split()) == 5
     _, curve, done, _ = ptb.reproduce(tmp_path, "thomas", seed=1)
@@ -368,12 +368,17 @@ def test_thomas_reproduction_reports_his_checkpoint_and_the_last_epochs_with_the
     last = done["last_epoch"]
     assert last["epoch"] == 3 and last["test_checkpoint"] != final["test_checkpoint"]
     assert last["full_test_perplexity"] != final["full_test_perplexity"]  # epoch 3's weights, not epoch 2's
-    assert tf1.train.checkpoint_exists(str(tmp_path / last["test_checkpoint"]))
+    assert tf1.train.checkpoint_exists(str(tmp_path / last["test_checkpoint"])) and last["test_wall_seconds"] > 0
+    # the run dir's report (what `compare` reads as the run's test result) is his checkpoint's, tested last
+    assert runs.read_json(tmp_path, "report.json")["thomas_accuracy"] == done["test_accuracy"]
     # the results document keeps them, and its comparison reads his number beside them
     doc = report.write_result(tmp_path / "results", "ptb", "faithful", manifest, curve, done, 1.0, tmp_path,
                               ptb.REPRODUCTION)
     assert doc["final"] == json.loads((tmp_path / "results" / "ptb-thomas.json").read_text())["final"]
     assert doc["comparison"]["final"]["test_accuracy"]["ours"] == done["test_accuracy"] and doc["complete"]
+    partial = report.write_result(tmp_path / "partial", "ptb", "faithful", manifest, curve[:2], final, 1.0, tmp_path,
+                                  ptb.REPRODUCTION)
+    assert not partial["complete"]  # his number is there, the last epoch's is not yet
 
 
 def test_thomas_protocol_averages_batches_5_to_29_and_prints_row_0_of_batch_25():

@@ -204,6 +204,10 @@ def test_ptb_thomas_reproduction_within_the_published_band():
     cmp = published.compare(doc["curve"], {"test_accuracy": doc["final"]["test_accuracy"]},
                             published.load("ptb")["presets"]["thomas"])
     assert cmp.final["test_accuracy"]["within"], cmp.summary_lines()
+    if doc["complete"]:  # all 60 epochs: his protocol on the last epoch's weights too
+        last = doc["final"]["last_epoch"]
+        assert doc["epochs_done"] == last["epoch"] == 60 and last["test_checkpoint"] != "thomas-model-38"
+        assert 0 < last["test_accuracy"] < 1 and last["full_test_perplexity"] > 1
 
 
 def test_essentials_fits_the_toy_data_as_claimed():

@@ -245,6 +245,8 @@ def test_a_run_dir_from_before_the_optimizer_and_vocab_size_fields_resumes_and_i
     lines = []
     second = stocktwits.train(small_data, tmp_path, SMALL, QUICK, seed=7, max_epochs=2, log=lines.append)
     assert "after epoch 1" in lines[0] and [r["epoch"] for r in second["curve"]] == [1, 2]
+    [prediction] = stocktwits.predict(tmp_path, ["calls moon rally"])  # predict (and test) build its Config
+    assert 0 <= prediction["probability"] <= 1
     stocktwits._check_config_flags(tmp_path, {"optimizer": "adadelta"})  # the default it ran with: fine
     with pytest.raises(runs.ManifestMismatchError, match=r"optimizer=adam \(the run's: adadelta\)"):
         stocktwits._check_config_flags(tmp_path, {"optimizer": "adam"})
