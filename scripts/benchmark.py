@@ -258,6 +258,19 @@ def worker(shape_name, impl, steps, warmup):
             "max_ms": max(times) * 1000, "peak_rss_mb": _peak_rss_mb()}
 
 
+def paired_summary(steps, pairs, warmup, script):
+    """``paired``'s measurement as a results document: the median step time of each, the median of the paired
+    ratios A/B with its quartiles, and the command (``script`` and this process's arguments), machine, versions
+    and date that produced it."""
+    from legacy_lstm.compat import machine, versions
+    times_a, times_b, ratios = paired(steps, pairs, warmup)
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return {"pairs": pairs, "a_median_ms": 1e3 * statistics.median(times_a),
+            "b_median_ms": 1e3 * statistics.median(times_b), "ratio_median": statistics.median(ratios),
+            "ratio_q1": q1, "ratio_q3": q3, "command": f"python scripts/{script} " + " ".join(sys.argv[1:]),
+            "machine": machine(), "versions": versions(), "date": time.strftime("%Y-%m-%d")}
+
+
 def paired(steps, pairs, warmup):
     """(seconds of A, seconds of B, ratios A/B): ``pairs`` pairs, alternating which of the two runs first."""
     for step in steps:
@@ -275,7 +288,6 @@ def paired(steps, pairs, warmup):
 def paired_worker(shape_name, impls, pairs, warmup):
     """Two TF implementations of one shape in this process, their steps alternating (``paired``): the median step
     time of each and the median of the paired ratios A/B with its quartiles."""
-    from legacy_lstm.compat import machine, versions
     shape = SHAPES[shape_name]
     known = [i for i in dict.fromkeys(IMPLS + tuple(FUSED_VARIANTS)) if i != "torch"]
     for impl in impls:
@@ -286,12 +298,7 @@ def paired_worker(shape_name, impls, pairs, warmup):
         raise SystemExit("--paired needs --steps >= 2 (pairs)")
     a, b = impls
     steps = [_tf_step(SHAPES[shape_name], impl)[0] for impl in impls]
-    times_a, times_b, ratios = paired(steps, pairs, warmup)
-    q1, _, q3 = statistics.quantiles(ratios, n=4)
-    return {"shape": shape_name, "a": a, "b": b, "pairs": pairs, "a_median_ms": 1e3 * statistics.median(times_a),
-            "b_median_ms": 1e3 * statistics.median(times_b), "ratio_median": statistics.median(ratios),
-            "ratio_q1": q1, "ratio_q3": q3, "command": "python scripts/benchmark.py " + " ".join(sys.argv[1:]),
-            "machine": machine(), "versions": versions(), "date": time.strftime("%Y-%m-%d")}
+    return {"shape": shape_name, "a": a, "b": b, **paired_summary(steps, pairs, warmup, "benchmark.py")}
 
 
 def gemm_worker(m, k, n, repeats, dtype="float32", transpose_b=False):

@@ -15,15 +15,13 @@ import contextlib
 import dataclasses
 import json
 import pathlib
-import statistics
 import sys
-import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from benchmark import paired  # noqa: E402 (scripts/benchmark.py: the pairing both scripts use)
+from benchmark import paired_summary  # noqa: E402 (scripts/benchmark.py: the pairing both scripts use)
 from legacy_lstm import fast_lstm, ptb  # noqa: E402
-from legacy_lstm.compat import machine, seed_everything, tf, tf1, versions  # noqa: E402
+from legacy_lstm.compat import seed_everything, tf, tf1  # noqa: E402
 from legacy_lstm.data import ptb as ptb_data  # noqa: E402
 
 
@@ -67,14 +65,10 @@ def main():
     train_data, valid_data, _, _ = ptb_data.load_raw(*ptb_data.locate(args.data_dir))
     with contextlib.ExitStack() as stack:
         steps = [_step(config, train_data, valid_data, opts, stack) for opts in options]
-        a, b, ratios = paired(steps, args.pairs, args.warmup)
-    q1, _, q3 = statistics.quantiles(ratios, n=4)
-    doc = {"command": "python scripts/fused_ab.py " + " ".join(sys.argv[1:]), "preset": args.preset,
-           "a": {**fast_lstm.OPTIONS, **options[0]}, "b": {**fast_lstm.OPTIONS, **options[1]}, "pairs": args.pairs,
-           "a_median_ms": 1e3 * statistics.median(a), "b_median_ms": 1e3 * statistics.median(b),
-           "ratio_median": statistics.median(ratios), "ratio_q1": q1, "ratio_q3": q3,
-           "machine": machine(), "versions": versions(),
-           "date": time.strftime("%Y-%m-%d")}
+        measured = paired_summary(steps, args.pairs, args.warmup, "fused_ab.py")
+    doc = {"preset": args.preset, "a": {**fast_lstm.OPTIONS, **options[0]}, "b": {**fast_lstm.OPTIONS, **options[1]},
+           **measured}
+    q1, q3 = doc["ratio_q1"], doc["ratio_q3"]
     print(f"A {doc['a_median_ms']:.1f} ms, B {doc['b_median_ms']:.1f} ms per step (medians of {args.pairs}); "
           f"A/B paired: median {doc['ratio_median']:.3f} (quartiles {q1:.3f}-{q3:.3f})")
     if args.out:
