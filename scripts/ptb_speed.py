@@ -3,13 +3,17 @@
     python scripts/ptb_speed.py --preset=small --steps=100                # basic and block, training steps
     python scripts/ptb_speed.py --preset=small --steps=100 --test_eval    # + faithful and fast test passes
     python scripts/ptb_speed.py --preset=small --modes=basic,basic@float16,basic@bfloat16,basic   # precisions
+    python scripts/ptb_speed.py --preset=medium --modes=basic,basic@bfloat16 --profile=5  # + op time by op type
 
 Training steps are timed in the app's own loop (``PTBModel.stepper`` inside ``queue_runners``) after a warm-up,
-on the real data, with an untrained model. The test evaluations restore nothing: they time the faithful
-batch-1/1-step pass and the fast equivalent on initial weights (and print both perplexities, which must agree).
+on the real data, with an untrained model. ``--profile=N`` (official presets) then traces N more steps (TF timeline,
+step stats) and sums the op time by op type, forward and backward apart: where a precision's time goes.
+The test evaluations restore nothing: they time the faithful batch-1/1-step pass and the fast equivalent on initial
+weights (and print both perplexities, which must agree).
 """
 
 import argparse
+import collections
 import dataclasses
 import json
 import pathlib
@@ -18,12 +22,14 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from legacy_lstm import ptb, ptb_thomas  # noqa: E402
+from legacy_lstm import ptb, ptb_common, ptb_thomas  # noqa: E402
 from legacy_lstm.compat import seed_everything, tf, tf1  # noqa: E402
 from legacy_lstm.data import ptb as ptb_data  # noqa: E402
 
 
-def time_training(config, train_data, valid_data, steps, warmup):
+def time_training(config, train_data, valid_data, steps, warmup, profile=0):
+    """Seconds per training step (median-free mean over ``steps`` after ``warmup``); with ``profile`` > 0 (official
+    graph) also the op time by op type over that many traced steps: ``(seconds, profile_dict_or_None)``."""
     graph = tf.Graph()
     with graph.as_default():
         seed_everything(1)
@@ -41,7 +47,7 @@ def time_training(config, train_data, valid_data, steps, warmup):
                         if i == warmup:
                             t = time.time()
                         _, _, state = step(state)
-                    return (time.time() - t) / steps
+                    return (time.time() - t) / steps, None
         m, _ = ptb.official_graph(config, train_data, valid_data)
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
@@ -54,7 +60,30 @@ def time_training(config, train_data, valid_data, steps, warmup):
                     if i == warmup:
                         t = time.time()
                     _, state = step(*state)
-                return (time.time() - t) / steps
+                seconds = (time.time() - t) / steps
+                return seconds, (trace_steps(sess, m, profile) if profile else None)
+
+
+def trace_steps(sess, m, steps):
+    """Op time of ``steps`` traced training steps (zero state fed), summed by op type per step, in ms: the
+    backward's ops (under ``gradients``) apart from the forward's. Op times overlap across the cores' threads."""
+    by_op = collections.Counter()
+    feed_in = ptb_common.flat_state(m.initial_state)
+    zero = sess.run(feed_in)
+    for _ in range(steps):
+        meta = tf1.RunMetadata()
+        sess.run([m.cost, m.train_op], feed_dict=dict(zip(feed_in, zero)),
+                 options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE), run_metadata=meta)
+        for dev in meta.step_stats.dev_stats:
+            for node in dev.node_stats:
+                label = node.timeline_label
+                op = (label.split("=")[-1] if "=" in label else label).split("(")[0].strip() or node.node_name
+                part = "backward" if "gradients" in node.node_name else "forward"
+                by_op[f"{op} ({part})"] += (node.op_end_rel_micros - node.op_start_rel_micros) / 1000 / steps
+    total = sum(by_op.values())
+    top = {k: round(v, 2) for k, v in by_op.most_common(15)}
+    return {"traced_steps": steps, "op_time_total_ms": round(total, 1), "top_ops_ms": top,
+            "note": "summed over the threads of both cores (they overlap); zero initial state fed"}
 
 
 def time_tests(config, test_data):
@@ -97,6 +126,8 @@ def main():
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--test_eval", action="store_true")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="official presets: trace N more steps per mode and sum the op time by op type")
     parser.add_argument("--data_dir", default=None)
     args = parser.parse_args()
     train_data, valid_data, test_data, _ = ptb_data.load_raw(*ptb_data.locate(args.data_dir))
@@ -106,15 +137,19 @@ def main():
     for label in filter(None, args.modes.split(",")):  # rnn_mode, or rnn_mode@precision
         mode, _, precision = label.partition("@")
         cfg = dataclasses.replace(config, rnn_mode=mode, precision=precision or "float32")
-        sec = time_training(cfg, train_data, valid_data, args.steps, args.warmup)
+        sec, profile = time_training(cfg, train_data, valid_data, args.steps, args.warmup, args.profile)
         epoch_size = ptb_data.epoch_size(len(train_data), cfg.batch_size, cfg.num_steps)
         row = {"seconds_per_step": round(sec, 5), "epoch_size": epoch_size,
                "projected_train_hours": round(sec * epoch_size * cfg.epochs / 3600, 2)}
+        if profile:
+            row["profile"] = profile
         out.setdefault(label, row) if label not in out else out.setdefault(f"{label} (again)", row)
         mode = label
         print(f"{args.preset} {mode}: {sec * 1000:.1f} ms/step, {epoch_size} steps/epoch -> "
               f"{sec * epoch_size / 60:.1f} min/epoch, {sec * epoch_size * cfg.epochs / 3600:.2f} h for "
               f"{cfg.epochs} epochs (train steps only)", flush=True)
+        for op, ms in (profile or {}).get("top_ops_ms", {}).items():
+            print(f"    {ms:8.2f} ms  {op}", flush=True)
     if args.test_eval and config.style == "official":
         for name, (seconds, ppl) in time_tests(config, test_data).items():
             out[f"{name}_test"] = {"seconds": round(seconds, 1), "perplexity": ppl}
