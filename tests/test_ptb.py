@@ -642,3 +642,20 @@ def test_a_path_switch_changes_nothing_else_of_the_config(corpus, tmp_path):
     assert ptb_common.resume_on(other, None) is other  # a new run: nothing to switch
     with pytest.raises(ValueError, match="layout"):
         dataclasses.replace(TINY, layout="cudnn")
+
+
+def test_ptb_speed_profile_sums_the_traced_op_time_by_op_type(corpus):
+    """scripts/ptb_speed.py --profile: the traced steps' op time by op type, forward and backward apart (what
+    docs/cells.md's bfloat16 analysis reads); a step's GEMMs appear in both parts and the parts sum to the total."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("ptb_speed", REPO / "scripts" / "ptb_speed.py")
+    ptb_speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ptb_speed)
+    train, valid, _, _ = ptb_data.load_raw(*corpus)
+    seconds, profile = ptb_speed.time_training(TINY, train, valid, steps=2, warmup=1, profile=2)
+    assert seconds > 0 and profile["traced_steps"] == 2
+    ops = profile["top_ops_ms"]
+    assert any(k.endswith("(forward)") and "MatMul" in k for k in ops), ops
+    assert any(k.endswith("(backward)") and "MatMul" in k for k in ops), ops
+    assert all(v >= 0 for v in ops.values()) and sum(ops.values()) <= profile["op_time_total_ms"] + 0.1
+    assert ptb_speed.time_training(TINY, train, valid, steps=2, warmup=1)[1] is None  # no tracing unless asked
