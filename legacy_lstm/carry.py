@@ -61,7 +61,7 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
     try:
         for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(run_dir).as_posix()
-            if rel in (runs.LOCK, "checkpoint", CARRIED) or ".tmp" in path.name or (
+            if rel in (runs.LOCK, runs.STOP, "checkpoint", CARRIED) or ".tmp" in path.name or (
                     rel.startswith(f"{runs.EPOCH_PREFIX}-") and not rel.startswith(f"{keep}.")):
                 continue  # older checkpoints; the atomic writers' and TF's temporary files
             # hashed as copied: a file the training rewrites meanwhile (curve, events) is recorded as it was read

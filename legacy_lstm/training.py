@@ -14,6 +14,11 @@
    one and returns its curve row, the driver records the row (curve CSV/JSON, TensorBoard) and checkpoints it;
 5. the final checkpoint under the original's name, once the run is complete.
 
+A file named ``STOP`` in the run directory (``touch <run dir>/STOP``) ends a sitting cleanly at the next epoch
+boundary: the epoch in progress finishes and is checkpointed, the file is removed, and the same command later
+resumes after that epoch (one process; not on a cluster). Long reproductions use it to stop before a machine's
+time runs out without losing a partial epoch.
+
 The app plugs in through a ``Loop`` subclass; ``Sitting`` is what its hooks get. Inside an epoch the app calls
 ``check_finite`` on every loss (the NaN guard: it stops before the epoch is checkpointed, so the last good
 checkpoint is kept) and ``sitting.tick()`` after every batch (the progress display, on stderr; the original's
@@ -310,7 +315,7 @@ def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, voc
                 graph.finalize()  # nothing below may add ops: the graph does not grow during training
                 with loop.context(sitting):
                     for epoch in range(sitting.done + 1, num_epochs + 1):
-                        if _should_stop(loop, sitting, epoch):
+                        if _should_stop(loop, sitting, epoch) or (replica is None and _stop_file(run_dir, epoch, log)):
                             break
                         sitting.epoch = epoch
                         row = loop.epoch(sitting, epoch)
@@ -324,6 +329,16 @@ def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, voc
                     replica.finish()
     return {"curve": run.curve, "run_dir": str(run_dir), "seed": seed, "finished": finished,
             "seconds": time.time() - start, "done_before": sitting.done}
+
+
+def _stop_file(run_dir, epoch, log):
+    """True (and the file removed) when the run directory holds a ``STOP`` file: the sitting ends before ``epoch``."""
+    path = pathlib.Path(run_dir) / runs.STOP
+    if not path.exists():
+        return False
+    path.unlink(missing_ok=True)
+    log(f"{path} found: stopped before epoch {epoch}; the same command resumes the run after epoch {epoch - 1}.")
+    return True
 
 
 def _should_stop(loop, sitting, epoch):

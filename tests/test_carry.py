@@ -28,11 +28,12 @@ def _trained_run(run_dir, epochs=3):
 
 def test_a_packed_run_unpacks_elsewhere_and_resumes_after_its_newest_epoch(tmp_path):
     _trained_run(tmp_path / "run")
+    (tmp_path / "run" / runs.STOP).touch()  # a stop request of the old machine's sitting is not carried over
     packed = tmp_path / "packed"
     assert carry.pack_run(tmp_path / "run", packed, part_bytes=4) == 3
     names = {p.relative_to(packed).as_posix() for p in packed.rglob("*") if p.is_file()}
     assert not any(n.startswith(("model.ckpt-1", "model.ckpt-2")) for n in names)  # older epochs stay behind
-    assert runs.LOCK not in names and "checkpoint" not in names
+    assert runs.LOCK not in names and runs.STOP not in names and "checkpoint" not in names
     assert any(n.startswith("model.ckpt-3.data-00000-of-00001.part") for n in names)  # split into parts
     assert any(n.startswith("train/events.out.tfevents") for n in names)
 

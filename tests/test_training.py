@@ -75,6 +75,39 @@ def test_a_nan_loss_stops_before_the_epoch_is_saved(tmp_path):
     assert resumed["done_before"] == 1 and [r["w"] for r in resumed["curve"]] == pytest.approx([1.0, 3.0, 6.0])
 
 
+class StopFileLoop(CountingLoop):
+    """A user touches the run directory's STOP file while epoch ``at`` trains."""
+
+    def __init__(self, run_dir, at):
+        super().__init__()
+        self.run_dir, self.at = run_dir, at
+
+    def epoch(self, sitting, epoch):
+        if epoch == self.at:
+            (self.run_dir / runs.STOP).touch()
+        return super().epoch(sitting, epoch)
+
+
+def test_a_stop_file_ends_the_sitting_after_the_epoch_in_progress(tmp_path):
+    lines = []
+    stopped = _train(tmp_path, StopFileLoop(tmp_path, at=2), log=lines.append)
+    assert [r["epoch"] for r in stopped["curve"]] == [1, 2] and not stopped["finished"]
+    assert sorted(runs.epoch_checkpoints(tmp_path)) == [1, 2]  # the epoch in progress finished and was saved
+    assert not (tmp_path / runs.STOP).exists() and not (tmp_path / "final.ckpt.index").exists()
+    assert f"{tmp_path / runs.STOP} found: stopped before epoch 3; the same command resumes the run after epoch 2." \
+        in lines
+    resumed = _train(tmp_path)  # the file was removed: the same command goes on
+    assert resumed["done_before"] == 2 and resumed["finished"]
+    assert [r["w"] for r in resumed["curve"]] == pytest.approx([1.0, 3.0, 6.0])
+
+
+def test_a_stop_file_left_before_a_sitting_trains_nothing_and_is_consumed(tmp_path):
+    (tmp_path / runs.STOP).touch()
+    first = _train(tmp_path)
+    assert first["curve"] == [] and not first["finished"] and not (tmp_path / runs.STOP).exists()
+    assert _train(tmp_path)["finished"]
+
+
 def test_seed_rule_on_resume():
     assert training.resolve_seed(None, 5) == 5
     assert training.resolve_seed(None, None) is None
