@@ -34,6 +34,11 @@ CELL = flags.DEFINE_enum("cell", "basic", ["basic", "block", "cudnn_compatible",
                          "CudnnCompatibleLSTMCell) or fused (basic's variables and maths, run over the whole "
                          "sequence by legacy_lstm.fast_lstm; stocktwits, ptb and ptb_thomas). Recorded in the "
                          "manifest; `python -m legacy_lstm.convert` converts checkpoints between them.")
+NATIVE_LSTM = flags.DEFINE_boolean("native_lstm", False, "With --cell=fused (ptb: or --rnn_mode=fused): run each "
+                                   "layer's per-step recurrence in two compiled ops of our own "
+                                   "(legacy_lstm/csrc/lstm_seq.cc, built with $CXX or g++ on first use and cached) "
+                                   "instead of TF while loops: the same model within float32 rounding, faster where "
+                                   "measured (docs/cells.md). The command line is recorded in sittings.jsonl.")
 PROMPT = flags.DEFINE_string("prompt", None, "--mode=generate (language-model apps): the words to continue, "
                              "e.g. \"had a general\" (fables: exactly its 3 input words).")
 NUM_WORDS = flags.DEFINE_integer("num_words", 32, "generate/interactive: how many words to generate after the "
@@ -88,9 +93,26 @@ def resolve_common(app_name, presets, default_preset, modes, argv, positional_mo
     cluster too: its main reads the distributed flags with ``resolve_cluster``."""
     preset, _ = resolve_preset(presets, default_preset)
     mode = resolve_mode(modes)
+    resolve_native_lstm()
     if len(argv) > 1 and mode not in positional_modes:
         raise app.UsageError(f"Unexpected arguments {argv[1:]}{f' ({positional_hint})' if positional_hint else ''}")
     return preset, mode, resolve_run_dir(app_name, preset)
+
+
+def resolve_native_lstm():
+    """--native_lstm: the fused path's native ops, built and loaded now (a usage error saying why if they cannot be,
+    or without the fused path)."""
+    if not NATIVE_LSTM.value:
+        return
+    fused = CELL.value == "fused" or ("rnn_mode" in flags.FLAGS and flags.FLAGS["rnn_mode"].value == "fused")
+    if not fused:
+        raise app.UsageError("--native_lstm runs the fused path's recurrence: it needs --cell=fused")
+    from legacy_lstm import fast_lstm, native_ops
+    try:
+        native_ops.load()
+    except native_ops.NativeOpsUnavailable as e:
+        raise app.UsageError(f"--native_lstm: {e}") from None
+    fast_lstm.OPTIONS["native"] = True
 
 
 def resolve_preset(presets, default):

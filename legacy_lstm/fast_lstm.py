@@ -34,6 +34,7 @@ The kernels are created in the cells' order too, so a seeded run starts from the
 
 import numbers
 
+from legacy_lstm import native_ops
 from legacy_lstm.compat import tf, tf1
 
 LSTMStateTuple = tf1.nn.rnn_cell.LSTMStateTuple
@@ -117,7 +118,9 @@ def _variables(layers, k, input_depth, created, multi):
 # two cores each run one (inter-op parallelism, as dynamic_rnn gets from running two layers' steps side by side);
 # "auto": 2 for a static batch >= 128, else 1; "transposed_wh": the backward's per-step dz_t x W_h^T on a copy of
 # W_h transposed once per sequence (oneDNN's small-batch GEMM with transpose_b is about 3x slower: docs/cells.md).
-OPTIONS = {"backward": "op", "xla": False, "chunks": "auto", "transposed_wh": True}
+# "native": both loops as two compiled ops of our own (legacy_lstm/csrc/lstm_seq.cc, built on this machine by
+# legacy_lstm/native_ops.py): the per-step GEMM and gate maths in C++, no TF loop; the GEMMs over all steps as before.
+OPTIONS = {"backward": "op", "xla": False, "chunks": "auto", "transposed_wh": True, "native": False}
 
 
 def _cell_forward(z, c):
@@ -168,15 +171,20 @@ def _join(tensors):
     return tf.concat(tensors, 0) if len(tensors) > 1 else tensors[0]
 
 
+def _projection(x, wx, bias, units, steps, batch):
+    """The input part of every step's gate pre-activations, one GEMM: [T, B, 4U]."""
+    return tf.reshape(tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), wx), bias),
+                      [steps, batch, 4 * units])
+
+
 def _layer_forward(x, c0, h0, wx, wh, bias, units):
     """x [T, B, I] time-major; returns (hs [T, B, U], c_T, h_T, cs, gates): ``cs`` a TensorArray of c_0..c_T (T + 1
     entries), ``gates`` one of the activations [i, ci, f, o] per step; the backward reads them without copies."""
     steps = tf.shape(x)[0]
     batch = tf.shape(x)[1]
-    depth = x.shape[-1]
     chunks = _num_chunks(h0.shape[0])
     rows = None if h0.shape[0] is None else h0.shape[0] // chunks
-    proj = tf.reshape(tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, depth]), wx), bias), [steps, batch, 4 * units])
+    proj = _projection(x, wx, bias, units, steps, batch)
     hs = tf.TensorArray(tf.float32, size=steps, element_shape=h0.shape)
     cs = tf.TensorArray(tf.float32, size=steps + 1, element_shape=c0.shape).write(0, c0)
     gs = tf.TensorArray(tf.float32, size=steps, element_shape=[h0.shape[0], 4 * units])
@@ -199,7 +207,6 @@ def _layer_forward(x, c0, h0, wx, wh, bias, units):
 def _layer_backward(x, c0, h0, wx, wh, bias, hs, cs, gs, dhs, dc_last, dh_last):
     """Gradients of _layer_forward's (hs, c_T, h_T) w.r.t. x, c0, h0, wx, wh, bias."""
     steps = tf.shape(x)[0]
-    depth = x.shape[-1]
     units = h0.shape[-1]
     chunks = _num_chunks(h0.shape[0])
     rows = None if h0.shape[0] is None else h0.shape[0] // chunks
@@ -226,12 +233,20 @@ def _layer_backward(x, c0, h0, wx, wh, bias, hs, cs, gs, dhs, dc_last, dh_last):
     _, dc0, dh0, dzs = tf.while_loop(lambda t, *_: t >= 0, body,
                                      (steps - 1, tuple(_split(dc_last, chunks)), tuple(_split(dh_last, chunks)), dzs),
                                      maximum_iterations=steps)
-    dz = tf.reshape(dzs.stack(), [-1, 4 * units])
+    dx, dwx, dwh, dz = _over_all_steps(x, h0, wx, hs, dzs.stack())
+    return dx, _join(dc0), _join(dh0), dwx, dwh, tf.reduce_sum(dz, 0)
+
+
+def _over_all_steps(x, h0, wx, hs, dzs):
+    """(dx, dwx, dwh, dz [T*B, 4U]) from the pre-activation gradients of every step ``dzs`` [T, B, 4U]: GEMMs over
+    all steps at once (the bias gradient is ``reduce_sum(dz, 0)``)."""
+    units = h0.shape[-1]
+    dz = tf.reshape(dzs, [-1, 4 * units])
     hs_prev = tf.reshape(tf.concat([h0[None], hs[:-1]], 0), [-1, units])
-    dwx = tf.matmul(tf.reshape(x, [-1, depth]), dz, transpose_a=True)
+    dwx = tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), dz, transpose_a=True)
     dwh = tf.matmul(hs_prev, dz, transpose_a=True)
     dx = tf.reshape(tf.matmul(dz, wx, transpose_b=True), tf.shape(x))
-    return dx, _join(dc0), _join(dh0), dwx, dwh, tf.reduce_sum(dz, 0)
+    return dx, dwx, dwh, dz
 
 
 def lstm_layer(x, c0, h0, kernel, bias):
@@ -240,16 +255,28 @@ def lstm_layer(x, c0, h0, kernel, bias):
     depth = x.shape[-1]
     units = h0.shape[-1]
 
+    native = native_ops.load() if OPTIONS["native"] else None
+
     @tf.custom_gradient
     def run(x, c0, h0, kernel, bias):
         wx, wh = kernel[:depth], kernel[depth:]
-        hs, c, h, cs, gs = _layer_forward(x, c0, h0, wx, wh, bias, units)
+        if native is not None:
+            proj = _projection(x, wx, bias, units, tf.shape(x)[0], tf.shape(x)[1])
+            hs, cs, gs, h = native.legacy_lstm_seq_forward(proj, wh, c0, h0)
+            c = cs[-1]
+        else:
+            hs, c, h, cs, gs = _layer_forward(x, c0, h0, wx, wh, bias, units)
 
         def grad(dhs, dc_last, dh_last):
             dhs, dc_last, dh_last = (tf.zeros_like(like) if g is None else g
                                      for g, like in ((dhs, hs), (dc_last, c0), (dh_last, h0)))
-            dx, dc0, dh0, dwx, dwh, db = _layer_backward(x, c0, h0, wx, wh, bias, hs, cs, gs, dhs, dc_last,
-                                                          dh_last)
+            if native is not None:
+                dzs, dc0, dh0 = native.legacy_lstm_seq_backward(gs, cs, dhs, dc_last, dh_last, wh)
+                dx, dwx, dwh, dz = _over_all_steps(x, h0, wx, hs, dzs)
+                db = tf.reduce_sum(dz, 0)
+            else:
+                dx, dc0, dh0, dwx, dwh, db = _layer_backward(x, c0, h0, wx, wh, bias, hs, cs, gs, dhs, dc_last,
+                                                              dh_last)
             return dx, dc0, dh0, tf.concat([dwx, dwh], 0), db
         return (hs, c, h), grad
 

@@ -13,11 +13,11 @@ StockTwits step with the TF timeline to show where the time goes.
 
 Implementations: ``basic``, ``block``, ``cudnn_compatible`` (legacy_lstm.cells in dynamic_rnn, static_rnn for
 fables), ``keras`` (the tf_keras ``LSTM`` layer in the same v1 graph), ``fused`` (legacy_lstm.fast_lstm on the
-basic cells, what ``--cell=fused`` runs; its variants ``fused_1chunk``, ``fused_tf``, ``fused_xla`` and ``fused_tb``
-change one choice of ``legacy_lstm.fast_lstm.OPTIONS`` each, see ``FUSED_VARIANTS``) and ``torch`` (``nn.LSTM``,
-CPU, eager; optional: skipped when ``import torch`` fails; it need not be in the project's environment, e.g. ``pip
-install --target DIR torch`` and ``PYTHONPATH=DIR``). Fables has no fused row (static_rnn over 3 steps, nothing to
-fuse).
+basic cells, what ``--cell=fused`` runs; its variants ``fused_1chunk``, ``fused_tf``, ``fused_xla``, ``fused_tb``
+and ``fused_native`` change one choice of ``legacy_lstm.fast_lstm.OPTIONS`` each, see ``FUSED_VARIANTS``) and
+``torch`` (``nn.LSTM``, CPU, eager; optional: skipped when ``import torch`` fails; it need not be in the project's
+environment, e.g. ``pip install --target DIR torch`` and ``PYTHONPATH=DIR``). Fables has no fused row (static_rnn
+over 3 steps, nothing to fuse).
 
 After the tables: the projected wall time of each app's published configuration (``PROJECTIONS``: steps per epoch x
 epochs x the measured step time, training steps only).
@@ -96,11 +96,13 @@ PROJECTIONS = (("stocktwits (faithful, T=244, 50 epochs)", "stocktwits", 303, 50
                ("ptb large (55 epochs)", "ptb_large", 1327, 55),
                ("ptb_thomas (650x2 tied, 35 steps; to the epoch-38 checkpoint)", "ptb_medium", 1327, 38))
 # legacy_lstm.fast_lstm.OPTIONS of each fused variant ("fused" is what --cell=fused runs)
-FUSED_VARIANTS = {"fused": {"backward": "op", "xla": False, "chunks": "auto", "transposed_wh": True},
-                  "fused_1chunk": {"backward": "op", "xla": False, "chunks": 1, "transposed_wh": True},
-                  "fused_tf": {"backward": "tf", "xla": False, "chunks": "auto", "transposed_wh": True},
-                  "fused_xla": {"backward": "tf", "xla": True, "chunks": "auto", "transposed_wh": True},
-                  "fused_tb": {"backward": "op", "xla": False, "chunks": "auto", "transposed_wh": False}}
+_FUSED = {"backward": "op", "xla": False, "chunks": "auto", "transposed_wh": True, "native": False}
+FUSED_VARIANTS = {"fused": _FUSED,
+                  "fused_1chunk": {**_FUSED, "chunks": 1},
+                  "fused_tf": {**_FUSED, "backward": "tf"},
+                  "fused_xla": {**_FUSED, "backward": "tf", "xla": True},
+                  "fused_tb": {**_FUSED, "transposed_wh": False},
+                  "fused_native": {**_FUSED, "native": True}}
 
 
 # ---------------------------------------------------------------------------------------------------------

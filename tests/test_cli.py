@@ -115,3 +115,20 @@ def test_flags_that_contradict_the_run_are_named(parsed_flags, tmp_path):
     setattr(parsed_flags, ptb_common.RNN_MODE.name, "basic")  # PTB's flag for the manifest's cell
     with pytest.raises(runs.ManifestMismatchError, match=r"--rnn_mode=basic \(the run's: block\)"):
         cli.check_given_flags(tmp_path, aliases={"rnn_mode": "cell"})
+
+
+def test_native_lstm_flag_needs_the_fused_path_and_switches_it_to_the_native_ops(parsed_flags, monkeypatch):
+    from legacy_lstm import fast_lstm, native_ops
+    monkeypatch.setitem(fast_lstm.OPTIONS, "native", False)
+    parsed_flags.native_lstm = True
+    with pytest.raises(app.UsageError, match="needs --cell=fused"):
+        cli.resolve_common("stocktwits", stocktwits.PRESETS, "hoffman", ("train",), ["prog"])
+    assert fast_lstm.OPTIONS["native"] is False
+    parsed_flags.cell = "fused"
+    if not native_ops.available():  # no compiler here: a usage error that says so, and the loops stay
+        with pytest.raises(app.UsageError, match="--native_lstm: "):
+            cli.resolve_common("stocktwits", stocktwits.PRESETS, "hoffman", ("train",), ["prog"])
+        assert fast_lstm.OPTIONS["native"] is False
+        return
+    cli.resolve_common("stocktwits", stocktwits.PRESETS, "hoffman", ("train",), ["prog"])
+    assert fast_lstm.OPTIONS["native"] is True

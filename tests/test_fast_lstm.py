@@ -3,13 +3,16 @@ initial weights and dropout draws, outputs, final states and gradients within 1e
 
 import dataclasses
 import json
+import os
 import pathlib
+import re
+import shutil
 import types
 
 import numpy as np
 import pytest
 
-from legacy_lstm import fast_lstm, ptb, ptb_thomas, stocktwits
+from legacy_lstm import fast_lstm, native_ops, ptb, ptb_thomas, stocktwits
 from legacy_lstm.compat import seed_everything, tf, tf1
 
 from stocktwits_fixtures import QUICK, SMALL, write_messages
@@ -126,9 +129,12 @@ def test_stocktwits_shaped_stack_equals_basic_without_dropout():
                                      {"backward": "tf", "xla": True, "chunks": 1},
                                      {"backward": "op", "xla": False, "chunks": 2},
                                      {"backward": "tf", "xla": True, "chunks": 2},
-                                     {"backward": "op", "xla": False, "chunks": 1, "transposed_wh": False}],
-                         ids=["grad_op", "tf_ops", "xla", "grad_op_2_chunks", "xla_2_chunks", "transpose_b"])
+                                     {"backward": "op", "xla": False, "chunks": 1, "transposed_wh": False},
+                                     {"native": True}],
+                         ids=["grad_op", "tf_ops", "xla", "grad_op_2_chunks", "xla_2_chunks", "transpose_b", "native"])
 def test_stocktwits_shaped_stack_equals_basic_with_the_same_seeded_dropout_masks(options, monkeypatch):
+    if options.get("native"):
+        _need_native()
     for key, value in options.items():
         monkeypatch.setitem(fast_lstm.OPTIONS, key, value)
     # two session runs: the second draws the next masks of the same streams
@@ -151,17 +157,52 @@ def test_transposed_wh_takes_the_per_step_product_off_transpose_b(transposed, mo
     assert len(backward) == (0 if transposed else 2)
 
 
+def _need_native():
+    """The native ops build and load on this machine, or the test is skipped saying why (no C++ compiler)."""
+    try:
+        native_ops.load()
+    except native_ops.NativeOpsUnavailable as e:
+        if shutil.which(os.environ.get("CXX", "g++")):
+            raise  # a compiler is there: a failing build is a defect, not a reason to skip
+        pytest.skip(str(e))
+
+
+@pytest.fixture(params=[False, True], ids=["loops", "native"])
+def native(request, monkeypatch):
+    """Both ways fused runs its per-step recurrence: TF while loops, and the native ops."""
+    if request.param:
+        _need_native()
+    monkeypatch.setitem(fast_lstm.OPTIONS, "native", request.param)
+    return request.param
+
+
+def test_native_ops_split_wide_layers_over_the_threads_and_still_equal_basic(monkeypatch):
+    """The native ops replace both loops (no while loop is left but the dropout draws'), and layers wide enough to
+    be split by blocks of units over the intra-op threads (80 units: blocks of 48 and 32; 48: one block; 24: one)
+    give basic's outputs, final states and gradients, with dropout and a non-zero initial state."""
+    _need_native()
+    monkeypatch.setitem(fast_lstm.OPTIONS, "native", True)
+    graph, _ = _build("fused", "stocktwits", (80, 48, 24), 20, 6, 9, False, "tensor")
+    ops = [node.op for node in graph.as_graph_def().node]
+    assert ops.count("LegacyLstmSeqForward") == 3 and ops.count("LegacyLstmSeqBackward") == 3
+    loops = {m.group(1) for node in graph.as_graph_def().node for m in [re.match(r"(.*?/while(_\d+)?)/", node.name)]
+             if m}
+    assert loops == {"Model/rnn/while"}, loops  # only the dropout draws' loop (the loops path: 7 loops here)
+    runs = _compare("stocktwits", (80, 48, 24), depth=20, batch=6, steps=9, keep="tensor", keep_value=0.7)
+    assert 0.15 < np.mean(runs[0][0] == 0) < 0.45
+
+
 @pytest.mark.parametrize("tied", [False, True])
-def test_thomas_shaped_stack_equals_lstmcell(tied):
+def test_thomas_shaped_stack_equals_lstmcell(tied, native):
     _compare("thomas", (10, 10), depth=10, batch=3, steps=12, tied=tied, keep=0.5)
 
 
 @pytest.mark.parametrize("tied", [False, True])
-def test_official_ptb_unroll_equals_basic(tied):
+def test_official_ptb_unroll_equals_basic(tied, native):
     _compare("official", (10, 10), depth=10, batch=3, steps=7, tied=tied, keep=0.5)
 
 
-def test_official_ptb_unroll_equals_basic_without_dropout():
+def test_official_ptb_unroll_equals_basic_without_dropout(native):
     _compare("official", (10, 10), depth=7, batch=2, steps=5)
 
 
@@ -203,7 +244,7 @@ def small_data(tmp_path_factory):
     return write_messages(tmp_path_factory.mktemp("st") / "StockTwits_SPY_Sentiment_2017.gz")
 
 
-def test_stocktwits_seeded_fused_run_equals_basic(small_data, tmp_path):
+def test_stocktwits_seeded_fused_run_equals_basic(small_data, tmp_path, native):
     curves = {cell: stocktwits.train(small_data, tmp_path / cell, SMALL, QUICK, split_seed=3, seed=7, cell=cell,
                                      log=_quiet)["curve"] for cell in ("basic", "fused")}
     for ours, ref in zip(curves["fused"], curves["basic"]):
@@ -244,7 +285,7 @@ def test_golden_curve_of_test_preset_with_fused(stocktwits_path, tmp_path):
 
 
 @pytest.mark.parametrize("app", ["official", "thomas"])
-def test_ptb_seeded_fused_run_equals_basic(app, tmp_path):
+def test_ptb_seeded_fused_run_equals_basic(app, tmp_path, native):
     """Official (small preset shrunk, with dropout) and Thomas (tied layers, dropout 0.5): a seeded fused run
     follows the basic one (same initial weights, same dropout draws)."""
     corpus = write_corpus(tmp_path)
@@ -281,3 +322,18 @@ def test_paired_benchmark_alternates_which_setting_runs_first_and_pairs_the_rati
     a, b, ratios = benchmark.paired([lambda: step("a"), lambda: step("b")], pairs=3, warmup=1)
     assert order == ["a", "b", "a", "b", "b", "a", "a", "b"]
     assert a == [1, 1, 1] and b == [1, 3, 1] and ratios == [1, 1 / 3, 1]
+
+
+def test_native_ops_build_failures_say_why(tmp_path, monkeypatch):
+    """No compiler, or a compiler that fails: NativeOpsUnavailable naming the cause (the compiler's error lines);
+    nothing half-written is left in the cache."""
+    monkeypatch.setenv("CXX", "no-such-compiler-here")
+    with pytest.raises(native_ops.NativeOpsUnavailable, match="no C.. compiler .'no-such-compiler-here'"):
+        native_ops.build(cache=tmp_path)
+    failing = tmp_path / "failing-cxx"
+    failing.write_text("#!/bin/sh\necho 'lstm_seq.cc:1:1: error: this compiler refuses' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("CXX", str(failing))
+    with pytest.raises(native_ops.NativeOpsUnavailable, match="error: this compiler refuses"):
+        native_ops.build(cache=tmp_path)
+    assert list((tmp_path / "native").iterdir()) == []
