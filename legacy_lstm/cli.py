@@ -93,19 +93,19 @@ def resolve_common(app_name, presets, default_preset, modes, argv, positional_mo
     cluster too: its main reads the distributed flags with ``resolve_cluster``."""
     preset, _ = resolve_preset(presets, default_preset)
     mode = resolve_mode(modes)
-    resolve_native_lstm()
     if len(argv) > 1 and mode not in positional_modes:
         raise app.UsageError(f"Unexpected arguments {argv[1:]}{f' ({positional_hint})' if positional_hint else ''}")
+    resolve_native_lstm(mode)
     return preset, mode, resolve_run_dir(app_name, preset)
 
 
-def resolve_native_lstm():
+def resolve_native_lstm(mode="train"):
     """--native_lstm: the fused path's native ops, built and loaded now (a usage error saying why if they cannot be,
-    or without the fused path)."""
+    or when training without the fused path; other modes take the cell from the run, where it matters if fused)."""
     if not NATIVE_LSTM.value:
         return
     fused = CELL.value == "fused" or ("rnn_mode" in flags.FLAGS and flags.FLAGS["rnn_mode"].value == "fused")
-    if not fused:
+    if mode == "train" and not fused:
         raise app.UsageError("--native_lstm runs the fused path's recurrence: it needs --cell=fused")
     from legacy_lstm import fast_lstm, native_ops
     try:

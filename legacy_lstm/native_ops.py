@@ -8,8 +8,9 @@ compile and link flags (``tf.sysconfig``), ``-O3 -march=native``, into
 a machine with another CPU or TensorFlow builds its own. The build writes a temporary file and renames it, so
 two processes building at once both end with a whole library.
 
-The ops are an option of ``--cell=fused`` (``fast_lstm.OPTIONS["native"]``); without a C++ compiler the fused
-path runs its TensorFlow while loops as before.
+The ops are an option of ``--cell=fused`` (``--native_lstm``, ``fast_lstm.OPTIONS["native"]``); the fused path
+runs its TensorFlow while loops unless that option is on, and with it on and no way to build the ops, building a
+graph raises ``NativeOpsUnavailable`` (the command line makes that a usage error).
 """
 
 import hashlib
@@ -18,6 +19,7 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+import threading
 
 from legacy_lstm import compat
 from legacy_lstm.compat import tf
@@ -31,6 +33,7 @@ NO_FP16 = "-mno-avx512fp16"
 
 _loaded = None
 _failure = None
+_lock = threading.Lock()
 
 
 class NativeOpsUnavailable(RuntimeError):
@@ -48,20 +51,23 @@ def _accepts(compiler, flag):
         return False
 
 
-def _flags():
-    """(compile flags, link flags): ours, then TensorFlow's own."""
-    compiler = _compiler()
-    ours = OPTIMISE + ([NO_FP16] if shutil.which(compiler) and _accepts(compiler, NO_FP16) else [])
-    return ours + list(tf.sysconfig.get_compile_flags()), list(tf.sysconfig.get_link_flags())
+def _cpu_signature():
+    """What -march=native compiles for: the model and every flag of the first CPU in /proc/cpuinfo (the platform
+    string elsewhere), so a cache shared by two kinds of CPU never hands one the other's instructions."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().split("\n\n")[0].splitlines()
+        return "\n".join(line for line in lines if line.split(":")[0].strip() in ("model name", "flags", "Features"))
+    except OSError:
+        return compat.machine().get("platform") or ""
 
 
 def library_path(cache=None):
-    """Where this machine's build of the ops lives (keyed by source, TF version, flags, compiler, CPU)."""
-    compile_flags, link_flags = _flags()
-    machine = compat.machine()
+    """Where this machine's build of the ops lives: keyed by the source, TF's version and flags, ours, $CXX and the
+    CPU (not by what the compiler is found to accept, so a cached build is found with no compiler on PATH)."""
     key = hashlib.sha256("\n".join([
-        SOURCE.read_text(), tf.__version__, " ".join(compile_flags + link_flags),
-        _compiler(), machine.get("cpu_model", ""), " ".join(machine.get("vector_features", [])),
+        SOURCE.read_text(), tf.__version__, " ".join(OPTIMISE + [NO_FP16]),
+        " ".join(tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags()), _compiler(), _cpu_signature(),
     ]).encode()).hexdigest()[:16]
     return pathlib.Path(cache or download.cache_dir()) / "native" / f"lstm_seq-{key}.so"
 
@@ -75,7 +81,8 @@ def build(cache=None):
     if shutil.which(compiler) is None:
         raise NativeOpsUnavailable(f"no C++ compiler ({compiler!r} is not on PATH; set $CXX) to build {SOURCE.name}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    compile_flags, link_flags = _flags()
+    compile_flags = OPTIMISE + ([NO_FP16] if _accepts(compiler, NO_FP16) else []) + tf.sysconfig.get_compile_flags()
+    link_flags = tf.sysconfig.get_link_flags()
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     command = [compiler, *compile_flags, str(SOURCE), "-o", tmp, *link_flags]
@@ -85,6 +92,7 @@ def build(cache=None):
             errors = [line for line in done.stderr.splitlines() if "error" in line] or done.stderr.splitlines()
             raise NativeOpsUnavailable(f"building {SOURCE.name} failed ({' '.join(command)}):\n"
                                        + "\n".join(errors[:20]))
+        os.chmod(tmp, 0o755)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -93,18 +101,25 @@ def build(cache=None):
 
 
 def load(cache=None):
-    """The op module, built and loaded once per process; ``NativeOpsUnavailable`` if that fails."""
+    """The op module, built and loaded once per process; ``NativeOpsUnavailable`` if that fails (the failure is
+    remembered: a process does not try to build twice)."""
     global _loaded, _failure
-    if _loaded is None and _failure is None:
-        try:
-            _loaded = tf.load_op_library(str(build(cache)))
-        except NativeOpsUnavailable as e:
-            _failure = str(e)
-        except (tf.errors.NotFoundError, OSError) as e:  # a library that does not load (e.g. symbols)
-            _failure = f"loading the native LSTM ops failed: {e}"
-    if _loaded is None:
-        raise NativeOpsUnavailable(_failure)
-    return _loaded
+    with _lock:
+        if _loaded is None and _failure is None:
+            try:
+                path = build(cache)
+                try:
+                    _loaded = tf.load_op_library(str(path))
+                except (tf.errors.NotFoundError, OSError) as e:  # e.g. an undefined symbol
+                    raise NativeOpsUnavailable(f"loading the native LSTM ops from {path} failed (delete it to "
+                                               f"rebuild): {e}") from None
+            except NativeOpsUnavailable as e:
+                _failure = str(e)
+            except Exception as e:  # noqa: BLE001 - anything else on the way (a subprocess error...) says why too
+                _failure = f"building the native LSTM ops failed: {type(e).__name__}: {e}"
+        if _loaded is None:
+            raise NativeOpsUnavailable(_failure)
+        return _loaded
 
 
 def available():

@@ -40,8 +40,8 @@ using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Row
 using Block = Eigen::Map<RowMajor, Eigen::Unaligned, Eigen::OuterStride<>>;
 using ConstBlock = Eigen::Map<const RowMajor, Eigen::Unaligned, Eigen::OuterStride<>>;
 
-// fn(first_unit, end_unit) on blocks of units (multiples of 16 floats), one block per thread of the pool, the
-// caller's thread included; returns when all are done.
+// fn(first_unit, end_unit) on blocks of units (multiples of 16 floats), at most one block per thread of the op's
+// intra-op pool: blocks 1.. are scheduled on the pool, block 0 runs on the calling thread; returns when all are done.
 template <typename Fn>
 void ForEachUnitBlock(const Eigen::ThreadPoolDevice& device, int64_t units, const Fn& fn) {
   const int64_t wanted = std::max<int64_t>(1, std::min<int64_t>(device.numThreads(), units / 32));
@@ -51,10 +51,15 @@ void ForEachUnitBlock(const Eigen::ThreadPoolDevice& device, int64_t units, cons
     fn(int64_t{0}, units);
     return;
   }
-  // a cost far above one task's overhead: parallelFor then runs exactly one part per task
-  device.parallelFor(parts, Eigen::TensorOpCost(1e6, 1e6, 1e9), [&](Eigen::Index first, Eigen::Index last) {
-    for (Eigen::Index p = first; p < last; ++p) fn(p * per, std::min<int64_t>(units, (p + 1) * per));
-  });
+  Eigen::Barrier done(static_cast<unsigned int>(parts - 1));
+  for (int64_t p = 1; p < parts; ++p) {
+    device.enqueueNoNotification([&fn, &done, p, per, units] {
+      fn(p * per, std::min<int64_t>(units, (p + 1) * per));
+      done.Notify();
+    });
+  }
+  fn(int64_t{0}, per);
+  done.Wait();
 }
 
 absl::Status ForwardShape(InferenceContext* c) {
