@@ -272,7 +272,9 @@ def test_a_carried_run_in_the_repo_is_complete(packed):
     record = json.loads((packed / carry.CARRIED).read_text())
     assert f"{record['checkpoint']}.index" in files and runs.MANIFEST in files and runs.CURVE_JSON in files
     manifest = json.loads(files[runs.MANIFEST])
-    assert packed.name.startswith(f"{manifest['app']}-{manifest['preset']}")  # reproduce.py's run dir name
+    # reproduce.py's run dir name, <app>-<preset>: Thomas's tutorial (app ptb_thomas) is its `ptb --preset=thomas`
+    app = "ptb" if manifest["app"] == "ptb_thomas" else manifest["app"]
+    assert packed.name.startswith(f"{app}-{manifest['preset']}")
     assert len(json.loads(files[runs.CURVE_JSON])) >= record["epoch"]
 
 
