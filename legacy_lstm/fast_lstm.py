@@ -121,6 +121,13 @@ def _variables(layers, k, input_depth, created, multi):
 # "native": both loops as two compiled ops of our own (legacy_lstm/csrc/lstm_seq.cc, built on this machine by
 # legacy_lstm/native_ops.py): the per-step GEMM and gate maths in C++, no TF loop; the GEMMs over all steps as before.
 OPTIONS = {"backward": "op", "xla": False, "chunks": "auto", "transposed_wh": True, "native": False}
+NATIVE_PATH = "fused-native"  # how a curve row names an epoch that the native ops trained
+
+
+def path_name(cell):
+    """The name of the path ``cell`` runs on now, for the record of which path trained which epoch: the cell's
+    own, except ``fused`` with the native ops on (NATIVE_PATH). The checkpoint is the same on both."""
+    return NATIVE_PATH if cell == "fused" and OPTIONS["native"] else cell
 
 
 def _cell_forward(z, c):

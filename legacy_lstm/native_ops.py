@@ -2,11 +2,14 @@
 
 ``load()`` returns the loaded op module (``legacy_lstm_seq_forward``, ``legacy_lstm_seq_backward``) or raises
 ``NativeOpsUnavailable`` with the reason; ``available()`` says whether it loads, without raising. The library is
-built once per (source, TensorFlow version and flags, CPU) with ``$CXX`` (default ``g++``) and TensorFlow's own
-compile and link flags (``tf.sysconfig``), ``-O3 -march=native``, into
-``<cache>/native/lstm_seq-<key>.so`` (``<cache>``: ``$XDG_CACHE_HOME/legacy_lstm`` or ``~/.cache/legacy_lstm``):
-a machine with another CPU or TensorFlow builds its own. The build writes a temporary file and renames it, so
-two processes building at once both end with a whole library.
+built once per (source, TensorFlow version and flags, CPU) with ``$CXX`` (default ``g++``; a command with its own
+arguments, e.g. ``ccache g++``, is split as a shell would) and TensorFlow's own compile and link flags
+(``tf.sysconfig``), ``-O3 -march=native``, into ``<cache>/native/lstm_seq-<key>.so`` (``<cache>``:
+``$XDG_CACHE_HOME/legacy_lstm`` or ``~/.cache/legacy_lstm``): a machine with another CPU or TensorFlow builds its
+own. The build writes a temporary file and renames it, so two processes building at once both end with a whole
+library; a build that takes longer than ``BUILD_TIMEOUT`` seconds is stopped and reported. After a build, other
+builds in that folder unused for ``STALE_DAYS`` days (an older source or TensorFlow) are deleted; a recent one may
+be another machine's sharing the cache, and stays.
 
 The ops are an option of ``--cell=fused`` (``--native_lstm``, ``fast_lstm.OPTIONS["native"]``); the fused path
 runs its TensorFlow while loops unless that option is on, and with it on and no way to build the ops, building a
@@ -16,10 +19,12 @@ graph raises ``NativeOpsUnavailable`` (the command line makes that a usage error
 import hashlib
 import os
 import pathlib
+import shlex
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 
 from legacy_lstm import compat
 from legacy_lstm.compat import tf
@@ -30,6 +35,8 @@ OPTIMISE = ["-O3", "-march=native", "-fPIC", "-shared", "-Wno-deprecated-declara
 # Eigen's AVX512-FP16 packet code does not compile with g++ 12: where -march=native would enable it, it is turned off
 # (only float32 is computed here).
 NO_FP16 = "-mno-avx512fp16"
+BUILD_TIMEOUT = 600  # seconds; a build takes about 45 s on 2 cores
+STALE_DAYS = 30
 
 _loaded = None
 _failure = None
@@ -41,14 +48,27 @@ class NativeOpsUnavailable(RuntimeError):
 
 
 def _compiler():
-    return os.environ.get("CXX", "g++")
+    """$CXX as a command: its words, split as a shell would (``ccache g++`` -> ["ccache", "g++"])."""
+    return shlex.split(os.environ.get("CXX", "g++")) or ["g++"]
 
 
 def _accepts(compiler, flag):
     try:
-        return subprocess.run([compiler, flag, "-E", "-x", "c++", os.devnull], capture_output=True).returncode == 0
-    except OSError:
+        return subprocess.run([*compiler, flag, "-E", "-x", "c++", os.devnull], capture_output=True,
+                              timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def _remove_stale(folder, keep):
+    """Delete the builds in ``folder`` other than ``keep`` that nobody loaded or built for STALE_DAYS days."""
+    cutoff = time.time() - STALE_DAYS * 86400
+    for old in folder.glob("lstm_seq-*.so"):
+        try:
+            if old != keep and max(old.stat().st_mtime, old.stat().st_atime) < cutoff:
+                old.unlink()
+        except OSError:  # another process removed it, or it is not ours to remove: not this build's concern
+            pass
 
 
 def _cpu_signature():
@@ -67,7 +87,8 @@ def library_path(cache=None):
     CPU (not by what the compiler is found to accept, so a cached build is found with no compiler on PATH)."""
     key = hashlib.sha256("\n".join([
         SOURCE.read_text(), tf.__version__, " ".join(OPTIMISE + [NO_FP16]),
-        " ".join(tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags()), _compiler(), _cpu_signature(),
+        " ".join(tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags()), " ".join(_compiler()),
+        _cpu_signature(),
     ]).encode()).hexdigest()[:16]
     return pathlib.Path(cache or download.cache_dir()) / "native" / f"lstm_seq-{key}.so"
 
@@ -78,16 +99,21 @@ def build(cache=None):
     if target.exists():
         return target
     compiler = _compiler()
-    if shutil.which(compiler) is None:
-        raise NativeOpsUnavailable(f"no C++ compiler ({compiler!r} is not on PATH; set $CXX) to build {SOURCE.name}")
+    if shutil.which(compiler[0]) is None:
+        raise NativeOpsUnavailable(f"no C++ compiler ({compiler[0]!r} is not on PATH; set $CXX) to build "
+                                   f"{SOURCE.name}")
     target.parent.mkdir(parents=True, exist_ok=True)
     compile_flags = OPTIMISE + ([NO_FP16] if _accepts(compiler, NO_FP16) else []) + tf.sysconfig.get_compile_flags()
     link_flags = tf.sysconfig.get_link_flags()
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
-    command = [compiler, *compile_flags, str(SOURCE), "-o", tmp, *link_flags]
+    command = [*compiler, *compile_flags, str(SOURCE), "-o", tmp, *link_flags]
     try:
-        done = subprocess.run(command, capture_output=True, text=True)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise NativeOpsUnavailable(f"building {SOURCE.name} took longer than {BUILD_TIMEOUT} s and was stopped "
+                                       f"({' '.join(command)})") from None
         if done.returncode != 0:
             errors = [line for line in done.stderr.splitlines() if "error" in line] or done.stderr.splitlines()
             raise NativeOpsUnavailable(f"building {SOURCE.name} failed ({' '.join(command)}):\n"
@@ -97,6 +123,7 @@ def build(cache=None):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    _remove_stale(target.parent, target)
     return target
 
 

@@ -106,6 +106,7 @@ from absl import app, flags
 from legacy_lstm import cli
 from legacy_lstm import distributed
 from legacy_lstm import fast_lstm
+from legacy_lstm import native_ops
 from legacy_lstm import ptb_common as common
 from legacy_lstm import ptb_thomas
 from legacy_lstm import published
@@ -342,7 +343,7 @@ class _OfficialLoop(training.Loop):
         return {"epoch": epoch, "learning_rate": lr, "train_perplexity": train_ppl, "valid_perplexity": valid_ppl,
                 "seconds": round(time.time() - t0, 3),
                 "seconds_per_train_step": round(train_seconds / m.input.epoch_size, 5),
-                "cell": self.config.rnn_mode}  # the path that trained this epoch (common.SWITCHABLE)
+                "cell": fast_lstm.path_name(self.config.rnn_mode)}  # the path that trained this epoch
 
     def summaries(self, row):
         return {"train": {"perplexity": row["train_perplexity"], "learning_rate": row["learning_rate"]},
@@ -476,13 +477,23 @@ def _thomas_numbers(result):
 
 
 def reproduce(run_dir, preset="small", seed=None, data_dir=None, max_epochs=None, train_run=True,
-              variant_quirks=None, variant_cell="basic", split_seed=None, fast_test=False, cell=None, precision=None):
+              variant_quirks=None, variant_cell="basic", split_seed=None, fast_test=False, cell=None, precision=None,
+              native=False):
     """PTB: train the preset (resumable, the run dir's seed when resuming), then the test evaluation: the original
     batch-1/1-step Test model (official presets) or Thomas's protocol (legacy_lstm/ptb_thomas.py) on the
     epoch-index-38 checkpoint, as soon as that epoch exists, and once all his epochs ran also on the last one's
     (``final["last_epoch"]``, with its own test seconds). ``--fast_test``: the equivalent fast pass. ``cell``:
     train on this rnn_mode (None: the preset's; a run made on another of ptb_common.SWITCHABLE resumes on it).
-    ``precision``: the official graph's dtype (None: the preset's float32)."""
+    ``precision``: the official graph's dtype (None: the preset's float32). ``native``: with ``cell="fused"``, its
+    recurrence in the native ops (``--native_lstm``; the rows it trains record ``fused-native``)."""
+    if native:
+        if cell != "fused":
+            raise ValueError("the native LSTM ops run the fused path's recurrence: they need cell=fused")
+        try:
+            native_ops.load()
+        except native_ops.NativeOpsUnavailable as e:
+            raise ValueError(f"the native LSTM ops: {e}") from None
+        fast_lstm.OPTIONS["native"] = True
     paths = ptb_data.locate(data_dir)
     saved = runs.read_manifest(run_dir)
     seed = saved.get("seed") if saved is not None else seed  # resuming: the run's own seed

@@ -261,7 +261,7 @@ class _ThomasLoop(training.Loop):
         row = thomas_epoch(self.step, self.step_print, sitting.model.zero_state(config), self.input.epoch_size,
                            epoch - 1, config, sitting.log, self.exact_step_seconds, sitting)
         row["learning_rate"] = lr
-        row["cell"] = config.rnn_mode  # the path that trained this epoch (ptb_common.SWITCHABLE)
+        row["cell"] = fast_lstm.path_name(config.rnn_mode)  # the path that trained this epoch
         # the kept checkpoint first: a kill between the two saves retrains this epoch and rewrites it
         if self.keeper is not None and config.test_epoch is not None and epoch == config.test_epoch:
             self.keeper.save(sess, str(sitting.run.dir / THOMAS_NAME), global_step=epoch - 1,

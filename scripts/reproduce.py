@@ -65,6 +65,8 @@ def _ptb_path(args, variant):
     extra = {"cell": args.cell} if args.cell else {}
     if variant.get("precision"):
         extra = {"cell": args.cell or variant["cell"], "precision": variant["precision"]}
+    if args.native_lstm:
+        extra["native"] = True
     return extra
 
 
@@ -121,6 +123,8 @@ def main(argv=None):
     parser.add_argument("--cell", default=None, choices=("basic", "block", "fused"),
                         help="ptb: train on this LSTM path; a run made on another of basic/block/fused resumes on "
                         "it (the same variables; each curve row records its epoch's path)")
+    parser.add_argument("--native_lstm", action="store_true", help="ptb with --cell=fused: its recurrence in the "
+                        "native ops (legacy_lstm/native_ops.py; the same checkpoint; the rows record fused-native)")
     parser.add_argument("--report_only", action="store_true", help="do not train; report the run dir as it is")
     parser.add_argument("--results_dir", default=str(REPO / "results"))
     args = parser.parse_args(argv)
@@ -137,6 +141,8 @@ def main(argv=None):
                      f"{', '.join(v for v in VARIANTS if args.app in VARIANTS[v]['apps'])}")
     if args.cell and args.app != "ptb":
         parser.error("--cell is for ptb (its block, basic and fused paths share one checkpoint layout)")
+    if args.native_lstm and (args.app != "ptb" or args.cell != "fused"):
+        parser.error("--native_lstm is for ptb with --cell=fused (it runs the fused path's recurrence)")
     args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset, args.variant, args.seed)
     try:
         _take_carried_run(args)

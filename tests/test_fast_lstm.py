@@ -7,6 +7,7 @@ import os
 import pathlib
 import re
 import shutil
+import time
 import types
 
 import numpy as np
@@ -166,7 +167,7 @@ def _need_native():
     try:
         native_ops.load()
     except native_ops.NativeOpsUnavailable as e:
-        if shutil.which(os.environ.get("CXX", "g++")):
+        if shutil.which(native_ops._compiler()[0]):
             raise  # a compiler is there: a failing build is a defect, not a reason to skip
         pytest.skip(str(e))
 
@@ -310,7 +311,10 @@ def test_ptb_seeded_fused_run_equals_basic(app, tmp_path, native):
         for column, value in ref.items():
             if isinstance(value, float) and "second" not in column and "time" not in column:
                 assert ours[column] == pytest.approx(value, rel=1e-5), column
+    # the checkpoint's cell is fused either way; each row records the path that trained it
     assert json.loads((tmp_path / "fused" / "manifest.json").read_text())["cell"] == "fused"
+    assert [r["cell"] for r in curves["basic"]] == ["basic"] * 2
+    assert [r["cell"] for r in curves["fused"]] == [fast_lstm.NATIVE_PATH if native else "fused"] * 2
 
 
 
@@ -343,3 +347,52 @@ def test_native_ops_build_failures_say_why(tmp_path, monkeypatch):
     with pytest.raises(native_ops.NativeOpsUnavailable, match="error: this compiler refuses"):
         native_ops.build(cache=tmp_path)
     assert list((tmp_path / "native").iterdir()) == []
+
+
+def _fake_compiler(path, body):
+    """A stand-in for $CXX: a shell script that logs its arguments to <path>.args, then runs ``body``
+    (``$out`` is the file after -o)."""
+    path.write_text(f'#!/bin/sh\necho "$@" >> {path}.args\nout=""; prev=""\n'
+                    f'for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done\n{body}\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_native_ops_build_takes_a_compiler_command_with_arguments(tmp_path, monkeypatch):
+    """$CXX with arguments of its own (``ccache g++``, ``g++ -v``...) is run as that command, not looked up as one
+    file name; the build's library lands in the cache."""
+    fake = _fake_compiler(tmp_path / "cxx", 'echo built > "$out"')
+    monkeypatch.setenv("CXX", f"{fake} --wrapper-arg")
+    target = native_ops.build(cache=tmp_path)
+    assert target.read_text() == "built\n" and target.parent == tmp_path / "native"
+    calls = pathlib.Path(f"{fake}.args").read_text().splitlines()
+    assert calls and all(call.startswith("--wrapper-arg ") for call in calls)
+    assert any(str(native_ops.SOURCE) in call for call in calls)
+
+
+def test_native_ops_build_is_stopped_after_its_timeout(tmp_path, monkeypatch):
+    """A compiler that hangs is stopped after BUILD_TIMEOUT seconds with a message saying so; nothing is left."""
+    monkeypatch.setenv("CXX", str(_fake_compiler(tmp_path / "cxx", 'case "$*" in *-E*) exit 0;; esac; sleep 30')))
+    monkeypatch.setattr(native_ops, "BUILD_TIMEOUT", 1)
+    t = time.perf_counter()
+    with pytest.raises(native_ops.NativeOpsUnavailable, match="took longer than 1 s"):
+        native_ops.build(cache=tmp_path)
+    assert time.perf_counter() - t < 20
+    assert list((tmp_path / "native").iterdir()) == []
+
+
+def test_native_ops_build_removes_stale_builds_only(tmp_path, monkeypatch):
+    """After a build, other builds not used for STALE_DAYS days go (an old source or TensorFlow); a recent one (another
+    machine's sharing the cache) and unrelated files stay."""
+    folder = tmp_path / "native"
+    folder.mkdir()
+    old_time = time.time() - (native_ops.STALE_DAYS + 1) * 86400
+    stale, recent, other = folder / "lstm_seq-0000000000000000.so", folder / "lstm_seq-1111111111111111.so", \
+        folder / "notes.txt"
+    for f in (stale, recent, other):
+        f.write_text("x")
+    os.utime(stale, (old_time, old_time))
+    os.utime(other, (old_time, old_time))
+    monkeypatch.setenv("CXX", str(_fake_compiler(tmp_path / "cxx", 'echo built > "$out"')))
+    target = native_ops.build(cache=tmp_path)
+    assert sorted(folder.iterdir()) == sorted([target, recent, other])

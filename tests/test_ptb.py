@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from legacy_lstm import ptb, ptb_common, ptb_thomas, published, report, runs, training
+from legacy_lstm import fast_lstm, ptb, ptb_common, ptb_thomas, published, report, runs, training
 from legacy_lstm.compat import seed_everything, tf, tf1
 from legacy_lstm.data import download
 from legacy_lstm.data import ptb as ptb_data
@@ -631,6 +631,23 @@ def test_a_run_resumes_on_another_path_with_its_own_variables_and_the_same_numbe
     tested = ptb.test(corpus, tmp_path / "switched", fast=True, log=_quiet)["test_perplexity"]
     assert tested == pytest.approx(ptb.test(corpus, tmp_path / "same", fast=True, log=_quiet)["test_perplexity"],
                                    rel=1e-5)
+
+
+def test_native_ops_are_an_option_of_the_fused_path_only(tmp_path, monkeypatch, capsys):
+    """reproduce's native option (scripts/reproduce.py --native_lstm) runs fused's recurrence: on another path it is
+    refused before anything is read or trained, by ptb.reproduce and by the script's parser."""
+    monkeypatch.setitem(fast_lstm.OPTIONS, "native", False)
+    for cell in (None, "basic", "block"):
+        with pytest.raises(ValueError, match="they need cell=fused"):
+            ptb.reproduce(tmp_path / "run", "test", seed=1, data_dir=tmp_path / "no-data", cell=cell, native=True)
+    assert not fast_lstm.OPTIONS["native"] and not (tmp_path / "run").exists()
+    sys.path.insert(0, str(REPO / "scripts"))
+    import reproduce
+    for argv in (["ptb", "--native_lstm"], ["ptb", "--cell=basic", "--native_lstm"], ["imdb", "--native_lstm"]):
+        with pytest.raises(SystemExit) as exit_:
+            reproduce.main(argv + [f"--run_dir={tmp_path / 'run'}"])
+        assert exit_.value.code == 2 and "--native_lstm is for ptb with --cell=fused" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_path_switch_changes_nothing_else_of_the_config(corpus, tmp_path):

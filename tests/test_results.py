@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from legacy_lstm import carry, ptb_common, published, report, runs
+from legacy_lstm import carry, fast_lstm, ptb_common, published, report, runs
 
 RESULTS = pathlib.Path(__file__).resolve().parents[1] / "results"
 FAITHFUL = {"seq_len": 244, "carry_state": True, "vocab_from": "all", "eval_off_by_one": True}
@@ -167,11 +167,12 @@ def test_ptb_small_reproduction_within_published_bands():
 
 def _paths_cover_every_epoch(doc):
     """The record of which LSTM path trained which epochs (a run may switch between paths proven equal): one
-    range after another from epoch 1 to the last, each path one of ptb_common.SWITCHABLE."""
+    range after another from epoch 1 to the last, each path one of ptb_common.SWITCHABLE or the fused path on the
+    native ops."""
     ranges = doc["cells"]
     assert ranges and ranges[0]["first_epoch"] == 1 and ranges[-1]["last_epoch"] == doc["epochs_done"]
     assert all(a["last_epoch"] + 1 == b["first_epoch"] for a, b in zip(ranges, ranges[1:]))
-    assert {r["cell"] for r in ranges} <= set(ptb_common.SWITCHABLE)
+    assert {r["cell"] for r in ranges} <= {*ptb_common.SWITCHABLE, fast_lstm.NATIVE_PATH}
     assert [r.get("cell", doc["cell"]) for r in doc["curve"]] == [
         r["cell"] for r in ranges for _ in range(r["first_epoch"], r["last_epoch"] + 1)]
 
