@@ -24,7 +24,6 @@ epochs x the measured step time, training steps only).
 """
 
 import argparse
-import collections
 import dataclasses
 import json
 import os
@@ -333,30 +332,18 @@ def gemm_worker(m, k, n, repeats, dtype="float32", transpose_b=False):
 
 def profile_worker(impl, steps):
     """Where the time of one StockTwits step goes, from the TF timeline (step stats) of ``steps`` runs."""
-    from legacy_lstm.compat import tf1
+    from legacy_lstm import timeline
     run_step, _, _ = _tf_step(SHAPES["stocktwits"], impl)
     for _ in range(2):
         run_step()
-    categories = collections.Counter()
-    walls = []
-    for _ in range(steps):
-        meta = tf1.RunMetadata()
-        start = time.perf_counter()
-        run_step(options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE), run_metadata=meta)
-        walls.append(time.perf_counter() - start)
-        for dev in meta.step_stats.dev_stats:
-            for node in dev.node_stats:
-                categories[_categorise(node.node_name, node.timeline_label)] += \
-                    (node.op_end_rel_micros - node.op_start_rel_micros) / steps
-    op_total = sum(categories.values())
-    wall_us = statistics.median(walls) * 1e6
-    return {"impl": impl, "wall_ms": wall_us / 1000, "op_time_ms": {k: v / 1000 for k, v in categories.most_common()},
-            "op_time_total_ms": op_total / 1000,
+    categories, walls = timeline.step_op_times(run_step, steps, _categorise)
+    return {"impl": impl, "wall_ms": timeline.median_ms(walls),
+            "op_time_ms": dict(categories.most_common()), "op_time_total_ms": sum(categories.values()),
             "note": "op times are summed over both cores' threads (they overlap); wall includes session overhead"}
 
 
-def _categorise(name, label):
-    op = label.split("(")[0].split("=")[-1].strip() if "=" in label else label.split("(")[0].strip()
+def _categorise(name, op):
+    """The profile's group of an op (its node name and type, legacy_lstm.timeline.step_op_times' key)."""
     backward = "gradients" in name
     if "Adadelta" in op or "Apply" in op or "/Adadelta" in name:
         return "optimizer update"

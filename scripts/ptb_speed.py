@@ -13,7 +13,6 @@ weights (and print both perplexities, which must agree).
 """
 
 import argparse
-import collections
 import dataclasses
 import json
 import pathlib
@@ -22,7 +21,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from legacy_lstm import ptb, ptb_common, ptb_thomas  # noqa: E402
+from legacy_lstm import ptb, ptb_common, ptb_thomas, timeline  # noqa: E402
 from legacy_lstm.compat import seed_everything, tf, tf1  # noqa: E402
 from legacy_lstm.data import ptb as ptb_data  # noqa: E402
 
@@ -67,22 +66,12 @@ def time_training(config, train_data, valid_data, steps, warmup, profile=0):
 def trace_steps(sess, m, steps):
     """Op time of ``steps`` traced training steps (zero state fed), summed by op type per step, in ms: the
     backward's ops (under ``gradients``) apart from the forward's. Op times overlap across the cores' threads."""
-    by_op = collections.Counter()
     feed_in = ptb_common.flat_state(m.initial_state)
-    zero = sess.run(feed_in)
-    for _ in range(steps):
-        meta = tf1.RunMetadata()
-        sess.run([m.cost, m.train_op], feed_dict=dict(zip(feed_in, zero)),
-                 options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE), run_metadata=meta)
-        for dev in meta.step_stats.dev_stats:
-            for node in dev.node_stats:
-                label = node.timeline_label
-                op = (label.split("=")[-1] if "=" in label else label).split("(")[0].strip() or node.node_name
-                part = "backward" if "gradients" in node.node_name else "forward"
-                by_op[f"{op} ({part})"] += (node.op_end_rel_micros - node.op_start_rel_micros) / 1000 / steps
-    total = sum(by_op.values())
+    feed = dict(zip(feed_in, sess.run(feed_in)))
+    by_op, _ = timeline.step_op_times(lambda **trace: sess.run([m.cost, m.train_op], feed_dict=feed, **trace),
+                                      steps, timeline.by_op_and_direction)
     top = {k: round(v, 2) for k, v in by_op.most_common(15)}
-    return {"traced_steps": steps, "op_time_total_ms": round(total, 1), "top_ops_ms": top,
+    return {"traced_steps": steps, "op_time_total_ms": round(sum(by_op.values()), 1), "top_ops_ms": top,
             "note": "summed over the threads of both cores (they overlap); zero initial state fed"}
 
 
