@@ -156,6 +156,9 @@ def summary_rows(name, doc):
         bound = " and ".join(f"{'≥' if k == 'min' else '≤'} {t[k]}" for k in ("min", "max") if t[k] is not None)
         verdict = "pending" if t["met"] is None else ("met" if t["met"] else "NOT met")
         rows.append((f"{metric} (target)", bound, "", _num(t["ours"]), verdict))
+    for q in doc.get("quoted") or []:
+        said = f"≈ {q['about']}" if "about" in q else f"{q['min']}–{q['max']}"
+        rows.append((f"{q['column']}, epoch {q['epoch']} (quoted)", said, "", _num(q["ours"]), q["verdict"]))
     if not rows:  # nothing published to compare with: the test metrics as measured (else every final one)
         finals = {m: v for m, v in (doc.get("final") or {}).items() if v is None or isinstance(v, (int, float))}
         shown = {m: v for m, v in finals.items() if m.startswith("test_")} or finals
@@ -415,6 +418,8 @@ def write_result(results_dir, app, variant, manifest, curve, final, test_seconds
                        "passed": cmp.passed if (cmp.final or cmp.curve_within) else None,
                        "per_epoch": cmp.per_epoch},
         "targets": targets,
+        # figures the author states in words for one epoch (Thomas: cost and accuracy after ~38 epochs)
+        "quoted": published.check_quoted(curve, ref),
         "references": ref.get("references", []),
     }
     iterations_ = iterations(manifest["config"])
@@ -443,6 +448,8 @@ def write_result(results_dir, app, variant, manifest, curve, final, test_seconds
         plot(results / f"{name}.png", curve, ref, title, reproduction.columns,
              f"blocks of {iterations_[1]:,} iterations" if iterations_ else "epoch")
     print("\n".join(cmp.summary_lines()))
+    for q in doc["quoted"]:
+        print(f"quoted {q['column']} at epoch {q['epoch']} ({q['text']}): ours {q['ours']}: {q['verdict']}")
     for name, t in targets.items():
         bound = " and ".join(f"{k} {t[k]}" for k in ("min", "max") if t[k] is not None)
         verdict = "not measured yet" if t["met"] is None else ("met" if t["met"] else "NOT met")

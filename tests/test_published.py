@@ -47,3 +47,20 @@ def test_summary_of_a_column_without_band():
 def test_unknown_app():
     with pytest.raises(FileNotFoundError, match="nope"):
         published.load("nope")
+
+
+def test_thomas_quoted_training_figures_beside_our_curve():
+    """His post's words ("cost on the order of 110-120", "accuracy about 30%" after ~38 epochs) are data, compared at
+    his checkpoint's epoch: a range gets a verdict, an "about" value only stands beside ours; pending until then."""
+    ref = published.load("ptb")["presets"]["thomas"]
+    quoted = {q["column"]: q for q in ref["quoted"]}
+    assert quoted["cost"]["min"] == 110 and quoted["cost"]["max"] == 120 and quoted["train_accuracy"]["about"] == 0.30
+    assert {q["epoch"] for q in ref["quoted"]} == {39}  # epoch index 38, the checkpoint his test restores
+    curve = [{"epoch": e, "cost": 200.0 - e, "train_accuracy": 0.2 + e / 1000} for e in range(1, 39)]
+    assert [q["verdict"] for q in published.check_quoted(curve, ref)] == ["pending", "pending"]
+    checked = published.check_quoted(curve + [{"epoch": 39, "cost": 115.5, "train_accuracy": 0.31}], ref)
+    assert [(q["column"], q["ours"], q["verdict"]) for q in checked] == [
+        ("cost", 115.5, "in the quoted range"), ("train_accuracy", 0.31, "beside it")]
+    checked = published.check_quoted(curve + [{"epoch": 39, "cost": 140.0, "train_accuracy": 0.27}], ref)
+    assert checked[0]["verdict"] == "outside the quoted range" and checked[0]["text"] == quoted["cost"]["text"]
+    assert published.check_quoted(curve, {"curve": []}) == []  # a section without quoted figures

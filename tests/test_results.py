@@ -197,13 +197,16 @@ def test_ptb_thomas_reproduction_within_the_published_band():
     assert doc["epochs_total"] == 60 and doc["config"]["test_epoch"] == 39 and doc["config"]["tie_layers"]
     if "cells" in doc:  # recorded since runs may switch paths
         _paths_cover_every_epoch(doc)
+    ref = published.load("ptb")["presets"]["thomas"]
+    # his post's training figures stand beside our curve (its cost and accuracy at his checkpoint's epoch)
+    assert doc["quoted"] == published.check_quoted(doc["curve"], ref) and len(doc["quoted"]) == 2
     if doc["final"].get("test_accuracy") is None:
         assert doc["epochs_done"] < 39, "epoch 39 trained but his test protocol not run: rerun reproduce.py"
         pytest.skip(f"reproduction is partial ({doc['epochs_done']}/39 epochs to his test checkpoint)")
     assert doc["final"]["test_checkpoint"] == "thomas-model-38"  # the original's epoch index 38
     assert len(doc["final"]["sample"]["true"].split()) == len(doc["final"]["sample"]["predicted"].split()) == 35
-    cmp = published.compare(doc["curve"], {"test_accuracy": doc["final"]["test_accuracy"]},
-                            published.load("ptb")["presets"]["thomas"])
+    assert all(q["ours"] is not None for q in doc["quoted"])
+    cmp = published.compare(doc["curve"], {"test_accuracy": doc["final"]["test_accuracy"]}, ref)
     assert cmp.final["test_accuracy"]["within"], cmp.summary_lines()
     if doc["complete"]:  # all 60 epochs: his protocol on the last epoch's weights too
         last = doc["final"]["last_epoch"]

@@ -4,7 +4,9 @@ Each ``<app>.json`` holds ``curve`` (rows keyed by ``epoch``), ``final`` (metric
 ``bands``: ``final`` (metric -> allowed absolute deviation) and ``curve`` (column -> allowed absolute
 deviation at every published epoch); apps with several configurations hold one such section per preset under
 ``presets`` (``reference`` picks it). Optional: ``targets`` (one-sided: {metric: {"min"/"max": x}},
-``check_targets``) and ``log``, the original's own printed lines (``log_lines``): given verbatim as ``lines``,
+``check_targets``), ``quoted`` (figures the author states in words for one epoch of the training curve, a range
+``min``-``max`` or an ``about`` value with no band: [{"column", "epoch", "min"/"max" or "about", "text"}],
+``check_quoted``) and ``log``, the original's own printed lines (``log_lines``): given verbatim as ``lines``,
 or rendered from the published curve with the original's format string (``line``, one per curve row, then
 ``final_lines``) where the published numbers are those lines' numbers.
 """
@@ -126,6 +128,26 @@ def check_targets(final, ref):
         low, high = target.get("min", -float("inf")), target.get("max", float("inf"))
         met = None if ours is None else bool(low <= ours <= high)
         checked[name] = {"ours": ours, "min": target.get("min"), "max": target.get("max"), "met": met}
+    return checked
+
+
+def check_quoted(curve, ref):
+    """Our curve beside the ``quoted`` figures of a published section: one dict per figure, with ``ours`` (the
+    column at that epoch; None until the run has it) and ``verdict``: "in the quoted range" / "outside the quoted
+    range" for a range, "beside it" for an ``about`` value (no band to judge by), "pending" without ours."""
+    rows = {row.get("epoch"): row for row in curve}
+    checked = []
+    for quote in ref.get("quoted", []):
+        row = rows.get(quote["epoch"])
+        ours = None if row is None or row.get(quote["column"]) is None else float(row[quote["column"]])
+        if ours is None:
+            verdict = "pending"
+        elif "about" in quote:
+            verdict = "beside it"
+        else:
+            inside = quote.get("min", -float("inf")) <= ours <= quote.get("max", float("inf"))
+            verdict = "in the quoted range" if inside else "outside the quoted range"
+        checked.append(dict(quote, ours=ours, verdict=verdict))
     return checked
 
 
