@@ -463,8 +463,11 @@ class Generator(common.Generator):
 # ---------------------------------------------------------------------------------------------------------
 # Reproduction (scripts/reproduce.py; results and tables: legacy_lstm/report.py)
 # ---------------------------------------------------------------------------------------------------------
-# thomas has no validation pass: its plot shows train perplexity only (absent columns are skipped)
+# absent columns are skipped: the official presets plot validation and train perplexity; Thomas (no validation
+# pass) his printed cost and train-batch accuracy, beside his post's quoted figures, and the train perplexity
 REPRODUCTION = report.Reproduction("small", (("valid_perplexity", "validation perplexity"),
+                                             ("cost", "training cost (his print: the sum over 35 steps)"),
+                                             ("train_accuracy", "train-batch accuracy (his printed batches)"),
                                              ("train_perplexity", "train perplexity")))
 
 

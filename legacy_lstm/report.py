@@ -105,6 +105,12 @@ def plot(path, curve, ref, title, columns, xlabel="epoch"):
             e = [r["epoch"] for r in published_rows]
             v = [r[col] for r in published_rows]
             ax.fill_between(e, [x - band for x in v], [x + band for x in v], color="0.85", label=f"band ±{band}")
+        for quote in (q for q in ref.get("quoted", []) if q["column"] == col):  # the author's words, one epoch
+            if "about" in quote:
+                ax.plot([quote["epoch"]], [quote["about"]], "kx", ms=8, label=f"quoted: about {quote['about']}")
+            else:
+                ax.vlines(quote["epoch"], quote["min"], quote["max"], colors="k", lw=3,
+                          label=f"quoted: {quote['min']}-{quote['max']}")
         ax.set_xlabel(xlabel)
         ax.set_title(label)
         ax.legend()
