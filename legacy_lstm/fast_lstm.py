@@ -32,6 +32,7 @@ draws are made in a while loop for ``dynamic_rnn`` and in the outer graph for ``
 The kernels are created in the cells' order too, so a seeded run starts from the same weights.
 """
 
+import contextlib
 import numbers
 
 from legacy_lstm import native_ops
@@ -121,6 +122,21 @@ def _variables(layers, k, input_depth, created, multi):
 # "native": both loops as two compiled ops of our own (legacy_lstm/csrc/lstm_seq.cc, built on this machine by
 # legacy_lstm/native_ops.py): the per-step GEMM and gate maths in C++, no TF loop; the GEMMs over all steps as before.
 OPTIONS = {"backward": "op", "xla": False, "chunks": "auto", "transposed_wh": True, "native": False}
+@contextlib.contextmanager
+def options(**changes):
+    """OPTIONS changed for the block, restored after it (also when it raises)."""
+    unknown = set(changes) - set(OPTIONS)
+    if unknown:
+        raise ValueError(f"no such fast_lstm option: {', '.join(sorted(unknown))}")
+    saved = dict(OPTIONS)
+    OPTIONS.update(changes)
+    try:
+        yield OPTIONS
+    finally:
+        OPTIONS.clear()
+        OPTIONS.update(saved)
+
+
 NATIVE_PATH = "fused-native"  # how a curve row names an epoch that the native ops trained
 
 

@@ -7,9 +7,10 @@ arguments, e.g. ``ccache g++``, is split as a shell would) and TensorFlow's own 
 (``tf.sysconfig``), ``-O3 -march=native``, into ``<cache>/native/lstm_seq-<key>.so`` (``<cache>``:
 ``$XDG_CACHE_HOME/legacy_lstm`` or ``~/.cache/legacy_lstm``): a machine with another CPU or TensorFlow builds its
 own. The build writes a temporary file and renames it, so two processes building at once both end with a whole
-library; a build that takes longer than ``BUILD_TIMEOUT`` seconds is stopped and reported. After a build, other
-builds in that folder unused for ``STALE_DAYS`` days (an older source or TensorFlow) are deleted; a recent one may
-be another machine's sharing the cache, and stays.
+library; a build that takes longer than ``BUILD_TIMEOUT`` seconds is stopped (the compiler and every process it
+started) and reported. After a build, other builds in that folder not built or loaded for ``STALE_DAYS`` days (an
+older source or TensorFlow; a load marks its library as used) are deleted; a recent one may be another machine's
+sharing the cache, and stays.
 
 The ops are an option of ``--cell=fused`` (``--native_lstm``, ``fast_lstm.OPTIONS["native"]``); the fused path
 runs its TensorFlow while loops unless that option is on, and with it on and no way to build the ops, building a
@@ -21,6 +22,7 @@ import os
 import pathlib
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -49,7 +51,29 @@ class NativeOpsUnavailable(RuntimeError):
 
 def _compiler():
     """$CXX as a command: its words, split as a shell would (``ccache g++`` -> ["ccache", "g++"])."""
-    return shlex.split(os.environ.get("CXX", "g++")) or ["g++"]
+    try:
+        return shlex.split(os.environ.get("CXX", "g++")) or ["g++"]
+    except ValueError as e:  # e.g. an unbalanced quote
+        raise NativeOpsUnavailable(f"$CXX ({os.environ.get('CXX')!r}) cannot be split into a command: {e}") from None
+
+
+def _run_build(command, timeout):
+    """(returncode, stderr) of the compiler command; past ``timeout`` seconds the compiler and everything it started
+    (cc1plus, as, ld: one process group) are killed and NativeOpsUnavailable says so, with its last error lines."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _, stderr = process.communicate()
+        tail = "\n".join((stderr or "").splitlines()[-10:])
+        raise NativeOpsUnavailable(f"building {SOURCE.name} took longer than {timeout} s and was stopped "
+                                   f"({' '.join(command)})" + (f":\n{tail}" if tail else "")) from None
+    return process.returncode, stderr
 
 
 def _accepts(compiler, flag):
@@ -105,17 +129,14 @@ def build(cache=None):
     target.parent.mkdir(parents=True, exist_ok=True)
     compile_flags = OPTIMISE + ([NO_FP16] if _accepts(compiler, NO_FP16) else []) + tf.sysconfig.get_compile_flags()
     link_flags = tf.sysconfig.get_link_flags()
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    # the temporary file matches lstm_seq-*.so: a leftover of a killed process goes with the stale builds
+    fd, tmp = tempfile.mkstemp(prefix="lstm_seq-tmp-", suffix=".so", dir=target.parent)
     os.close(fd)
     command = [*compiler, *compile_flags, str(SOURCE), "-o", tmp, *link_flags]
     try:
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise NativeOpsUnavailable(f"building {SOURCE.name} took longer than {BUILD_TIMEOUT} s and was stopped "
-                                       f"({' '.join(command)})") from None
-        if done.returncode != 0:
-            errors = [line for line in done.stderr.splitlines() if "error" in line] or done.stderr.splitlines()
+        returncode, stderr = _run_build(command, BUILD_TIMEOUT)
+        if returncode != 0:
+            errors = [line for line in stderr.splitlines() if "error" in line] or stderr.splitlines()
             raise NativeOpsUnavailable(f"building {SOURCE.name} failed ({' '.join(command)}):\n"
                                        + "\n".join(errors[:20]))
         os.chmod(tmp, 0o755)
@@ -140,6 +161,10 @@ def load(cache=None):
                 except (tf.errors.NotFoundError, OSError) as e:  # e.g. an undefined symbol
                     raise NativeOpsUnavailable(f"loading the native LSTM ops from {path} failed (delete it to "
                                                f"rebuild): {e}") from None
+                try:  # marks the build as in use for the stale-build clean-up, also where atimes are not kept
+                    os.utime(path)
+                except OSError:
+                    pass
             except NativeOpsUnavailable as e:
                 _failure = str(e)
             except Exception as e:  # noqa: BLE001 - anything else on the way (a subprocess error...) says why too

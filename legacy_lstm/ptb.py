@@ -496,7 +496,11 @@ def reproduce(run_dir, preset="small", seed=None, data_dir=None, max_epochs=None
             native_ops.load()
         except native_ops.NativeOpsUnavailable as e:
             raise ValueError(f"the native LSTM ops: {e}") from None
-        fast_lstm.OPTIONS["native"] = True
+    with fast_lstm.options(native=True) if native else contextlib.nullcontext():  # restored on the way out
+        return _reproduce(run_dir, preset, seed, data_dir, max_epochs, train_run, fast_test, cell, precision)
+
+
+def _reproduce(run_dir, preset, seed, data_dir, max_epochs, train_run, fast_test, cell, precision):
     paths = ptb_data.locate(data_dir)
     saved = runs.read_manifest(run_dir)
     seed = saved.get("seed") if saved is not None else seed  # resuming: the run's own seed

@@ -108,9 +108,13 @@ def plot(path, curve, ref, title, columns, xlabel="epoch"):
         for quote in (q for q in ref.get("quoted", []) if q["column"] == col):  # the author's words, one epoch
             if "about" in quote:
                 ax.plot([quote["epoch"]], [quote["about"]], "kx", ms=8, label=f"quoted: about {quote['about']}")
-            else:
+            elif "min" in quote and "max" in quote:
                 ax.vlines(quote["epoch"], quote["min"], quote["max"], colors="k", lw=3,
                           label=f"quoted: {quote['min']}-{quote['max']}")
+            else:  # one-sided
+                value = quote.get("min", quote.get("max"))
+                ax.plot([quote["epoch"]], [value], "k^" if "min" in quote else "kv", ms=8,
+                        label=f"quoted: {'at least' if 'min' in quote else 'at most'} {value}")
         ax.set_xlabel(xlabel)
         ax.set_title(label)
         ax.legend()
@@ -163,7 +167,8 @@ def summary_rows(name, doc):
         verdict = "pending" if t["met"] is None else ("met" if t["met"] else "NOT met")
         rows.append((f"{metric} (target)", bound, "", _num(t["ours"]), verdict))
     for q in doc.get("quoted") or []:
-        said = f"≈ {q['about']}" if "about" in q else f"{q['min']}–{q['max']}"
+        said = (f"≈ {q['about']}" if "about" in q else f"{q['min']}–{q['max']}" if "min" in q and "max" in q
+                else f"≥ {q['min']}" if "min" in q else f"≤ {q['max']}")
         rows.append((f"{q['column']}, epoch {q['epoch']} (quoted)", said, "", _num(q["ours"]), q["verdict"]))
     if not rows:  # nothing published to compare with: the test metrics as measured (else every final one)
         finals = {m: v for m, v in (doc.get("final") or {}).items() if v is None or isinstance(v, (int, float))}

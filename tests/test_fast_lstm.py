@@ -371,14 +371,27 @@ def test_native_ops_build_takes_a_compiler_command_with_arguments(tmp_path, monk
 
 
 def test_native_ops_build_is_stopped_after_its_timeout(tmp_path, monkeypatch):
-    """A compiler that hangs is stopped after BUILD_TIMEOUT seconds with a message saying so; nothing is left."""
-    monkeypatch.setenv("CXX", str(_fake_compiler(tmp_path / "cxx", 'case "$*" in *-E*) exit 0;; esac; sleep 30')))
+    """A compiler that hangs is stopped after BUILD_TIMEOUT seconds, with what it printed so far: the compiler and
+    the processes it started (here a `sleep` standing for cc1plus), so none of them goes on using the cores or
+    writing into the cache; nothing is left there."""
+    marker = tmp_path / "child-still-ran"
+    body = (f'case "$*" in *-E*) exit 0;; esac; echo "cc1plus: still compiling" >&2; '
+            f'(sleep 3; touch {marker}) & wait')
+    monkeypatch.setenv("CXX", str(_fake_compiler(tmp_path / "cxx", body)))
     monkeypatch.setattr(native_ops, "BUILD_TIMEOUT", 1)
     t = time.perf_counter()
-    with pytest.raises(native_ops.NativeOpsUnavailable, match="took longer than 1 s"):
+    with pytest.raises(native_ops.NativeOpsUnavailable, match="(?s)took longer than 1 s.*cc1plus: still compiling"):
         native_ops.build(cache=tmp_path)
     assert time.perf_counter() - t < 20
     assert list((tmp_path / "native").iterdir()) == []
+    time.sleep(4)  # the child would have touched the marker by now had it survived
+    assert not marker.exists()
+
+
+def test_native_ops_a_cxx_that_cannot_be_split_says_so(monkeypatch):
+    monkeypatch.setenv("CXX", "g++ '-O2")
+    with pytest.raises(native_ops.NativeOpsUnavailable, match="CXX .* cannot be split into a command"):
+        native_ops.build()
 
 
 def test_native_ops_build_removes_stale_builds_only(tmp_path, monkeypatch):

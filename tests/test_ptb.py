@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from legacy_lstm import fast_lstm, ptb, ptb_common, ptb_thomas, published, report, runs, training
+from legacy_lstm import fast_lstm, native_ops, ptb, ptb_common, ptb_thomas, published, report, runs, training
 from legacy_lstm.compat import seed_everything, tf, tf1
 from legacy_lstm.data import download
 from legacy_lstm.data import ptb as ptb_data
@@ -648,6 +648,30 @@ def test_native_ops_are_an_option_of_the_fused_path_only(tmp_path, monkeypatch, 
             reproduce.main(argv + [f"--run_dir={tmp_path / 'run'}"])
         assert exit_.value.code == 2 and "--native_lstm is for ptb with --cell=fused" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_reproduction_resumed_on_the_native_ops_records_them_and_restores_the_option(corpus, tmp_path,
+                                                                                       monkeypatch):
+    """reproduce(native=True) trains the fused path on the native ops for that call only: the epochs it trained are
+    recorded as fused-native (the results' path ranges), the checkpoint and manifest stay fused's, and the option
+    is off again afterwards."""
+    try:
+        native_ops.load()
+    except native_ops.NativeOpsUnavailable as e:
+        if shutil.which(native_ops._compiler()[0]):
+            raise
+        pytest.skip(str(e))
+    monkeypatch.setitem(fast_lstm.OPTIONS, "native", False)
+    monkeypatch.setitem(ptb.PRESETS, "small", dataclasses.replace(TINY, epochs=2))
+    monkeypatch.setattr(ptb.ptb_data, "locate", lambda data_dir=None: corpus)
+    ptb.reproduce(tmp_path, "small", seed=1, max_epochs=1, cell="fused")
+    manifest, curve, final, _ = ptb.reproduce(tmp_path, "small", seed=1, cell="fused", native=True)
+    assert not fast_lstm.OPTIONS["native"]
+    assert [row["cell"] for row in curve] == ["fused", fast_lstm.NATIVE_PATH] and manifest["cell"] == "fused"
+    assert report.cell_ranges(curve, manifest["cell"]) == [
+        {"cell": "fused", "first_epoch": 1, "last_epoch": 1},
+        {"cell": fast_lstm.NATIVE_PATH, "first_epoch": 2, "last_epoch": 2}]
+    assert final["test_perplexity"] > 1
 
 
 def test_a_path_switch_changes_nothing_else_of_the_config(corpus, tmp_path):

@@ -64,3 +64,22 @@ def test_thomas_quoted_training_figures_beside_our_curve():
     checked = published.check_quoted(curve + [{"epoch": 39, "cost": 140.0, "train_accuracy": 0.27}], ref)
     assert checked[0]["verdict"] == "outside the quoted range" and checked[0]["text"] == quoted["cost"]["text"]
     assert published.check_quoted(curve, {"curve": []}) == []  # a section without quoted figures
+
+
+def test_quoted_figures_of_every_form_make_a_table_row():
+    """A range, an "about" value and one-sided figures each give a row of the results table (report.summary_rows)."""
+    from legacy_lstm import report
+    ref = {"quoted": [{"column": "cost", "epoch": 2, "min": 1, "max": 3, "text": "a range"},
+                      {"column": "cost", "epoch": 2, "min": 2.5, "text": "at least"},
+                      {"column": "acc", "epoch": 2, "max": 0.5, "text": "at most"},
+                      {"column": "acc", "epoch": 2, "about": 0.3, "text": "about"}]}
+    curve = [{"epoch": 1, "cost": 9.0, "acc": 0.1}, {"epoch": 2, "cost": 2.0, "acc": 0.4}]
+    quoted = published.check_quoted(curve, ref)
+    assert [q["verdict"] for q in quoted] == ["in the quoted range", "outside the quoted range",
+                                              "in the quoted range", "beside it"]
+    doc = {"app": "ptb", "preset": "thomas", "epochs_done": 2, "epochs_total": 60, "quoted": quoted}
+    rows = report.summary_rows("x", doc)
+    assert any("cost, epoch 2 (quoted) | 1–3 |" in r for r in rows)
+    assert any("cost, epoch 2 (quoted) | ≥ 2.5 |" in r and "outside the quoted range" in r for r in rows)
+    assert any("acc, epoch 2 (quoted) | ≤ 0.5 |" in r for r in rows)
+    assert any("acc, epoch 2 (quoted) | ≈ 0.3 |" in r and "beside it" in r for r in rows)

@@ -26,14 +26,34 @@ def _step():
     """A step of a tiny model trained with SGD: a forward MatMul, its gradients' MatMuls, an update."""
     graph = tf.Graph()
     with graph.as_default():
-        x = tf1.placeholder(tf.float32, [64, 32])
-        w = tf1.get_variable("w", [32, 16])
+        x = tf1.placeholder(tf.float32, [512, 512])  # big enough that every op takes whole microseconds
+        w = tf1.get_variable("w", [512, 512])
         loss = tf.reduce_sum(tf.tanh(tf.matmul(x, w)))
         train_op = tf1.train.GradientDescentOptimizer(0.1).minimize(loss)
         sess = tf1.Session(graph=graph)
         sess.run(tf1.global_variables_initializer())
-    feed = {x: np.ones([64, 32], np.float32)}
+    feed = {x: np.ones([512, 512], np.float32)}
     return sess, lambda **trace: sess.run([loss, train_op], feed_dict=feed, **trace)
+
+
+def test_step_op_times_is_op_time_in_ms_per_traced_step():
+    """The sums are milliseconds per step: a fake step whose trace holds a 2,000 us MatMul and a 500 us Tanh (and,
+    in its second call only, a 1,000 us backward MatMul) gives 2.0, 0.5 and 0.5 ms per step over 2 steps."""
+    calls = []
+
+    def run_step(options, run_metadata):
+        assert options.trace_level == tf1.RunOptions.FULL_TRACE
+        calls.append(1)
+        dev = run_metadata.step_stats.dev_stats.add()
+        nodes = [("a/MatMul", "a/MatMul = MatMul(x, w)", 2000), ("a/Tanh", "a/Tanh = Tanh(a/MatMul)", 500)]
+        if len(calls) == 2:
+            nodes.append(("gradients/a/MatMul_grad/MatMul", "gradients/a/MatMul_grad/MatMul = MatMul(g, w)", 1000))
+        for name, label, micros in nodes:
+            dev.node_stats.add(node_name=name, timeline_label=label, op_start_rel_micros=10,
+                               op_end_rel_micros=10 + micros)
+    by_op, walls = timeline.step_op_times(run_step, 2, timeline.by_op_and_direction)
+    assert dict(by_op) == {"MatMul (forward)": 2.0, "Tanh (forward)": 0.5, "MatMul (backward)": 0.5}
+    assert len(calls) == len(walls) == 2
 
 
 def test_step_op_times_sums_each_key_per_step():
