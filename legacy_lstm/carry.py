@@ -1,7 +1,9 @@
 """Carrying a run directory to another machine (``scripts/carry_run.py`` is the command line).
 
 ``pack_run`` copies a run directory's newest epoch checkpoint and its small files into a folder (big files split
-into parts, every file's size and sha256 listed in ``carried.json``), which can be committed or copied;
+into parts, every file's size and sha256 listed in ``carried.json``; a file with the same bytes as one already
+packed is stored once and listed with ``same_as``, e.g. Thomas's kept test checkpoint written at the newest
+epoch), which can be committed or copied;
 ``unpack_run`` checks and reassembles it into a new run directory that resumes where the packed one stopped.
 
 A pack is data from elsewhere (a commit, a copy): before anything is read or written, every member name in
@@ -57,7 +59,7 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
             raise ValueError(f"{out_dir} holds epoch {earlier}, newer than {run_dir}'s epoch {last}; not replaced.")
     keep = pathlib.Path(epochs[last]).name
     staging = out_dir.with_name(f".{out_dir.name}.packing-{os.getpid()}")
-    files = {}
+    files, stored = {}, {}  # stored: (size, sha256) -> the member whose bytes the pack holds
     try:
         for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(run_dir).as_posix()
@@ -76,6 +78,11 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
                 if rel.startswith(f"{keep}."):
                     raise
                 continue  # gone since it was listed (e.g. a temporary file of the training)
+            same = stored.get((size, digest.hexdigest()))
+            if same is not None:  # the same bytes are in the pack already: listed, not stored twice
+                files[rel] = {"size": size, "sha256": digest.hexdigest(), "parts": [], "same_as": same}
+                continue
+            stored[(size, digest.hexdigest())] = rel
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             parts = [f"{target.name}.part{index:03d}" for index in range(len(blocks))] if len(blocks) > 1 else []
@@ -124,6 +131,12 @@ def _check_record(packed_dir, record):
         if not isinstance(entry.get("size"), int) or not isinstance(entry.get("sha256"), str):
             raise UnsafePackError(f"{packed_dir / CARRIED}: the entry of {rel!r} has no size or sha256 to check it "
                                   "by; the pack is refused.")
+        if "same_as" in entry:
+            same = entry["same_as"]
+            source = files.get(same) if isinstance(same, str) else None
+            if not isinstance(source, dict) or "same_as" in source or parts:
+                raise UnsafePackError(f"{packed_dir / CARRIED}: {rel!r} is the same as {same!r}, which is not a "
+                                      "stored member of the pack; the pack is refused.")
         for part in parts:
             _check_member(packed_dir, part, "part")
             if "/" in part:
@@ -134,6 +147,8 @@ def _check_record(packed_dir, record):
         raise UnsafePackError(f"{packed_dir / CARRIED} names the checkpoint {checkpoint!r}, not a "
                               f"{runs.EPOCH_PREFIX}-<epoch> of the pack; the whole pack is refused.")
     for rel, entry in files.items():
+        if "same_as" in entry:
+            continue  # nothing of its own in the pack (its source is checked as itself)
         for name in entry["parts"] or [rel.split("/")[-1]]:
             _check_not_linked(packed_dir, pathlib.PurePosixPath(rel).with_name(name))
 
@@ -168,9 +183,11 @@ def packed_files(packed_dir):
     packed_dir = pathlib.Path(packed_dir)
     record = _read_pack_record(packed_dir)
     for rel, entry in sorted(record["files"].items()):
-        sources = [packed_dir / pathlib.PurePosixPath(rel).with_name(part) for part in entry["parts"]]
+        held = entry.get("same_as", rel)  # the member whose stored bytes these are
+        held_entry = record["files"][held]
+        sources = [packed_dir / pathlib.PurePosixPath(held).with_name(part) for part in held_entry["parts"]]
         chunks = []
-        for source in sources or [packed_dir / rel]:
+        for source in sources or [packed_dir / held]:
             try:
                 chunks.append(source.read_bytes())
             except FileNotFoundError as err:

@@ -255,3 +255,49 @@ def test_a_pack_entry_without_size_or_sha256_is_refused_before_anything_is_writt
         with pytest.raises(carry.UnsafePackError, match="no size or sha256"):
             carry.unpack_run(packed, tmp_path / f"target-{missing}")
         assert not (tmp_path / f"target-{missing}").exists()
+
+
+def test_a_file_with_the_same_bytes_as_another_is_packed_once_and_unpacked_twice(tmp_path):
+    """A second copy of the newest checkpoint (Thomas's kept test checkpoint, written at that epoch) is listed
+    with ``same_as`` and stored once; unpacking writes both, each checked against its own size and sha256."""
+    _trained_run(tmp_path / "run")
+    for suffix in (".index", ".data-00000-of-00001"):
+        shutil.copy(tmp_path / "run" / f"model.ckpt-3{suffix}", tmp_path / "run" / f"kept-2{suffix}")
+    (tmp_path / "run" / "empty-a").write_bytes(b"")
+    (tmp_path / "run" / "empty-b").write_bytes(b"")
+    packed = tmp_path / "packed"
+    carry.pack_run(tmp_path / "run", packed, part_bytes=4)
+    record = json.loads((packed / carry.CARRIED).read_text())
+    for suffix in (".index", ".data-00000-of-00001"):
+        pair = (f"kept-2{suffix}", f"model.ckpt-3{suffix}")
+        held = [rel for rel in pair if "same_as" not in record["files"][rel]]
+        assert len(held) == 1  # one copy stored, the other listed as the same bytes
+        listed = next(rel for rel in pair if rel not in held)
+        assert record["files"][listed]["same_as"] == held[0] and record["files"][listed]["parts"] == []
+        stored = {p.name.split(".part")[0] for p in packed.iterdir()}
+        assert held[0] in stored and listed not in stored
+    assert record["files"]["empty-b"]["same_as"] == "empty-a" and "same_as" not in record["files"]["empty-a"]
+    carry.unpack_run(packed, tmp_path / "moved")
+    for name in ("kept-2.index", "kept-2.data-00000-of-00001", "model.ckpt-3.index", "empty-a", "empty-b"):
+        assert (tmp_path / "moved" / name).read_bytes() == (tmp_path / "run" / name).read_bytes()
+
+
+def test_a_same_as_entry_must_name_a_stored_member(tmp_path):
+    """``same_as`` pointing at no member, at itself or at another ``same_as`` entry is refused before anything
+    is written."""
+    _trained_run(tmp_path / "run", epochs=1)
+    shutil.copy(tmp_path / "run" / "manifest.json", tmp_path / "run" / "manifest.json.copy")
+    for case, target in (("missing", "no-such-file"), ("chained", None), ("not-a-name", 3)):
+        packed = tmp_path / f"packed-{case}"
+        carry.pack_run(tmp_path / "run", packed)
+        record = json.loads((packed / carry.CARRIED).read_text())
+        entry = record["files"]["manifest.json.copy"]
+        assert entry.get("same_as") == "manifest.json"  # packed in name order: the copy comes second
+        if case == "chained":
+            record["files"]["other.json"] = dict(entry, same_as="manifest.json.copy")
+        else:
+            entry["same_as"] = target
+        (packed / carry.CARRIED).write_text(json.dumps(record))
+        with pytest.raises(carry.UnsafePackError, match="not a stored member"):
+            carry.unpack_run(packed, tmp_path / f"moved-{case}")
+        assert not (tmp_path / f"moved-{case}").exists()

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from legacy_lstm import fast_lstm, native_ops, ptb, ptb_common, ptb_thomas, published, report, runs, training
+from legacy_lstm import carry, fast_lstm, native_ops, ptb, ptb_common, ptb_thomas, published, report, runs, training
 from legacy_lstm.compat import seed_everything, tf, tf1
 from legacy_lstm.data import download
 from legacy_lstm.data import ptb as ptb_data
@@ -672,6 +672,31 @@ def test_a_reproduction_resumed_on_the_native_ops_records_them_and_restores_the_
         {"cell": "fused", "first_epoch": 1, "last_epoch": 1},
         {"cell": fast_lstm.NATIVE_PATH, "first_epoch": 2, "last_epoch": 2}]
     assert final["test_perplexity"] > 1
+
+
+def test_a_thomas_run_carried_after_his_test_epoch_keeps_his_checkpoint(corpus, tmp_path):
+    """Carried to another machine after his test epoch, a Thomas run still holds the checkpoint his test restores
+    (stored once: at that epoch it has the newest checkpoint's bytes), resumes there, and his test gives the same
+    numbers from it as on the machine that wrote it, before and after the resumed epochs."""
+    config = dataclasses.replace(TINY_THOMAS, epochs=3, test_epoch=1)
+    ptb_thomas.train(corpus, tmp_path / "run", config, seed=1, max_epochs=1, log=_quiet)
+    here = ptb_thomas.test(corpus, tmp_path / "run", log=_quiet)
+    assert here["checkpoint"].endswith(f"{ptb_thomas.THOMAS_NAME}-0")
+    assert carry.pack_run(tmp_path / "run", tmp_path / "packed") == 1
+    record = json.loads((tmp_path / "packed" / carry.CARRIED).read_text())
+    kept = f"{ptb_thomas.THOMAS_NAME}-0.data-00000-of-00001"
+    assert record["files"][kept]["same_as"] == "model.ckpt-1.data-00000-of-00001"  # stored once
+    assert ptb_thomas.THOMAS_STATE_FILE in record["files"]
+    carry.unpack_run(tmp_path / "packed", tmp_path / "moved")
+    shutil.rmtree(tmp_path / "run")  # the first machine is gone
+    there = ptb_thomas.test(corpus, tmp_path / "moved", log=_quiet)
+    assert there["checkpoint"] == str(tmp_path / "moved" / f"{ptb_thomas.THOMAS_NAME}-0")
+    for key in ("thomas_accuracy", "test_perplexity", "test_accuracy", "sample"):
+        assert there[key] == here[key], key
+    resumed = ptb_thomas.train(corpus, tmp_path / "moved", config, seed=1, log=_quiet)
+    assert [row["epoch"] for row in resumed["curve"]] == [1, 2, 3]
+    after = ptb_thomas.test(corpus, tmp_path / "moved", log=_quiet)
+    assert after["thomas_accuracy"] == here["thomas_accuracy"] and after["sample"] == here["sample"]
 
 
 def test_a_path_switch_changes_nothing_else_of_the_config(corpus, tmp_path):
