@@ -61,9 +61,26 @@ def resolve_seed(saved, seed):
 def check_finite(loss, where):
     """The NaN guard: a NonFiniteLossError, before anything of the epoch is saved, when ``loss`` is NaN or inf."""
     if not np.isfinite(loss):
-        raise runs.NonFiniteLossError(
-            f"loss is {loss} at {where}; stopped without saving this epoch. The last finished epoch's checkpoint "
-            "is intact: lower the learning rate or check the data, then rerun the same command to resume.")
+        raise runs.NonFiniteLossError(f"loss is {loss} at {where}; stopped without saving this epoch. {_AFTER_NAN}")
+
+
+_AFTER_NAN = ("The last finished epoch's checkpoint is intact and the same command resumes from it; if the NaN comes "
+              "back, check the data, or train with another learning rate in a new --run_dir (a run keeps its "
+              "config).")
+
+
+def check_finite_weights(sess, var_list, epoch):
+    """The NaN guard for what a loss cannot show: the update of an epoch's last step (its loss was computed before
+    it). A NonFiniteLossError naming the variables, before the epoch is saved, when a float variable holds a NaN
+    or inf. Reads every variable once an epoch; adds no op to the graph."""
+    values = sess.run(var_list)
+    bad = [v.op.name for v, x in zip(var_list, values)
+           if (np.asarray(x).dtype.kind in "fc" or "float" in str(np.asarray(x).dtype))
+           and not np.isfinite(np.asarray(x, dtype=np.float64)).all()]
+    if bad:
+        raise runs.NonFiniteLossError(f"after epoch {epoch} the weights hold NaN or inf ({', '.join(bad[:5])}"
+                                      f"{', ...' if len(bad) > 5 else ''}); stopped without saving this epoch. "
+                                      f"{_AFTER_NAN}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -319,8 +336,13 @@ def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, voc
                             break
                         sitting.epoch = epoch
                         row = loop.epoch(sitting, epoch)
+                        if getattr(run, "var_list", None):  # a cluster's non-chief workers save nothing
+                            check_finite_weights(sess, run.var_list, epoch)
                         run.finish_epoch(sess, row, loop.summaries(row))
                         loop.after_epoch(sitting, row)
+                    else:  # the sitting ran its epochs: a STOP file made during the last one has nothing to stop
+                        if replica is None:
+                            _stale_stop_file(run_dir, log)
                     finished = loop.finished(sitting)
                     loop.finish(sitting, finished)
             finally:
@@ -339,6 +361,15 @@ def _stop_file(run_dir, epoch, log):
     path.unlink(missing_ok=True)
     log(f"{path} found: stopped before epoch {epoch}; the same command resumes the run after epoch {epoch - 1}.")
     return True
+
+
+def _stale_stop_file(run_dir, log):
+    """Remove a ``STOP`` file made while the sitting's last epoch ran (the sitting ended anyway), so that it does not
+    stop the next sitting before its first epoch."""
+    path = pathlib.Path(run_dir) / runs.STOP
+    if path.exists():
+        path.unlink(missing_ok=True)
+        log(f"{path} found after the sitting's last epoch: the sitting ended anyway; removed.")
 
 
 def _should_stop(loop, sitting, epoch):

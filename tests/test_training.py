@@ -20,8 +20,8 @@ class CountingLoop(training.Loop):
     """A one-variable model: each epoch adds ``epoch`` to it (through a training op) over three batches."""
     final_name = "final.ckpt"
 
-    def __init__(self, nan_at=None):
-        self.nan_at = nan_at
+    def __init__(self, nan_at=None, nan_weights_at=None):
+        self.nan_at, self.nan_weights_at = nan_at, nan_weights_at
         self.started = []
 
     def build(self):
@@ -36,8 +36,10 @@ class CountingLoop(training.Loop):
     def epoch(self, sitting, epoch):
         with sitting.batches(3):
             for batch in range(3):
-                value = sitting.sess.run(self.op, {self.add: epoch / 3})
-                loss = math.nan if (epoch, batch) == self.nan_at else float(value)
+                loss_before = float(sitting.sess.run(self.w))  # as the tutorials' losses: before the update
+                poisoned = (epoch, batch) == (self.nan_weights_at, 2)  # the last step's update goes bad
+                value = sitting.sess.run(self.op, {self.add: math.nan if poisoned else epoch / 3})
+                loss = math.nan if (epoch, batch) == self.nan_at else (loss_before if poisoned else float(value))
                 training.check_finite(loss, f"epoch {epoch}, batch {batch}")
                 sitting.tick()
         sitting.log(f"epoch {epoch} done")
@@ -75,6 +77,31 @@ def test_a_nan_loss_stops_before_the_epoch_is_saved(tmp_path):
     assert resumed["done_before"] == 1 and [r["w"] for r in resumed["curve"]] == pytest.approx([1.0, 3.0, 6.0])
 
 
+def test_nan_weights_from_an_epochs_last_step_are_not_saved(tmp_path):
+    """The last step of epoch 2 turns the weights NaN while its loss (computed before the update) is finite: the
+    epoch is not saved, the error names the variable, and the run resumes from epoch 1's checkpoint."""
+    with pytest.raises(runs.NonFiniteLossError, match=r"after epoch 2 the weights hold NaN or inf \(w\)"):
+        _train(tmp_path, CountingLoop(nan_weights_at=2))
+    assert sorted(runs.epoch_checkpoints(tmp_path)) == [1]
+    assert [r["epoch"] for r in runs.read_json(tmp_path, runs.CURVE_JSON)] == [1]
+    resumed = _train(tmp_path)
+    assert resumed["done_before"] == 1 and [r["w"] for r in resumed["curve"]] == pytest.approx([1.0, 3.0, 6.0])
+
+
+def test_check_finite_weights_reads_every_float_kind_and_skips_integers():
+    graph = tf.Graph()
+    with graph.as_default():
+        ok = tf1.get_variable("ok", initializer=np.ones(3, np.float32))
+        half = tf1.get_variable("half", initializer=np.array([1.0, np.inf], np.float16))
+        brain = tf1.get_variable("brain", initializer=tf.constant([np.nan, 1.0], tf.bfloat16))
+        step = tf1.train.get_or_create_global_step()
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            training.check_finite_weights(sess, [ok, step], 1)
+            with pytest.raises(runs.NonFiniteLossError, match=r"\(half, brain\)"):
+                training.check_finite_weights(sess, [ok, half, brain, step], 1)
+
+
 class StopFileLoop(CountingLoop):
     """A user touches the run directory's STOP file while epoch ``at`` trains."""
 
@@ -99,6 +126,17 @@ def test_a_stop_file_ends_the_sitting_after_the_epoch_in_progress(tmp_path):
     resumed = _train(tmp_path)  # the file was removed: the same command goes on
     assert resumed["done_before"] == 2 and resumed["finished"]
     assert [r["w"] for r in resumed["curve"]] == pytest.approx([1.0, 3.0, 6.0])
+
+
+def test_a_stop_file_made_during_a_sittings_last_epoch_does_not_stop_the_next_sitting(tmp_path):
+    """The sitting ends after its last epoch anyway (--max_epochs); the file is removed, saying so, so that the
+    next sitting trains instead of stopping before its first epoch."""
+    lines = []
+    first = _train(tmp_path, StopFileLoop(tmp_path, at=2), max_epochs=2, log=lines.append)
+    assert [r["epoch"] for r in first["curve"]] == [1, 2] and not (tmp_path / runs.STOP).exists()
+    assert f"{tmp_path / runs.STOP} found after the sitting's last epoch: the sitting ended anyway; removed." in lines
+    second = _train(tmp_path)
+    assert second["done_before"] == 2 and second["finished"] and [r["epoch"] for r in second["curve"]] == [1, 2, 3]
 
 
 def test_a_stop_file_left_before_a_sitting_trains_nothing_and_is_consumed(tmp_path):
