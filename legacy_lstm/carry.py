@@ -32,8 +32,9 @@ class UnsafePackError(ValueError):
 
 
 def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
-    """Copy what ``run_dir`` needs to resume -- its newest epoch checkpoint, the final checkpoint if written, and
-    every other file but older checkpoints and the lock -- into the new folder ``out_dir``; files over
+    """Copy what ``run_dir`` needs to resume -- its newest epoch checkpoint (read whole first: CorruptCheckpointError
+    if it cannot be), the final checkpoint if written, and every other file but older checkpoints and the lock --
+    into the new folder ``out_dir``; files over
     ``part_bytes`` are split into ``<name>.partNNN``. ``carried.json`` lists each file's size, sha256 and parts.
     ``replace``: ``out_dir`` may hold an earlier pack (of an older epoch), which the new one replaces once it is
     complete. Returns the packed epoch."""
@@ -58,6 +59,8 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
         if earlier > last:
             raise ValueError(f"{out_dir} holds epoch {earlier}, newer than {run_dir}'s epoch {last}; not replaced.")
     keep = pathlib.Path(epochs[last]).name
+    # a checkpoint torn by a hard stop would be carried faithfully, sha256 and all, with nothing to fall back on
+    runs.check_checkpoint_readable(epochs[last])
     staging = out_dir.with_name(f".{out_dir.name}.packing-{os.getpid()}")
     files, stored = {}, {}  # stored: (size, sha256) -> the member whose bytes the pack holds
     try:

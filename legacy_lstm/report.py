@@ -30,7 +30,9 @@ class Reproduction:
 
 def sitting(run_dir, app, train=None):
     """One sitting: ``train()`` (resumable) unless it is None (report only); then the run dir's (manifest,
-    curve). A run dir of another app is refused by name."""
+    curve): the rows up to its newest epoch checkpoint (a row whose checkpoint was never written, by a kill or a full
+    disk at the end of an epoch, is retrained on resume and not reported). A run dir of another app is refused by
+    name."""
     if train is not None:
         start = time.time()
         result = train()
@@ -40,7 +42,9 @@ def sitting(run_dir, app, train=None):
         raise runs.ManifestMismatchError(
             f"{run_dir} holds a run of legacy_lstm.{manifest['app']}, not of legacy_lstm.{app}: use "
             f"`reproduce.py {manifest['app'].replace('ptb_thomas', 'ptb')}` or another --run_dir")
-    return manifest, (runs.read_curve(run_dir) if manifest is not None else [])
+    if manifest is None:
+        return None, []
+    return manifest, runs.read_curve(run_dir, last=max(runs.epoch_checkpoints(run_dir), default=0))
 
 
 # config keys of the apps whose curve unit is a block of iterations: (iterations, iterations per curve row)

@@ -321,6 +321,11 @@ class Run:
         if epochs and problem:
             logging.warning("The Saver state file %s is %s; resuming from the epoch checkpoints found on disk "
                             "(newest: %s)", self.dir / STATE_FILE, problem, epochs[max(epochs)])
+        if epochs and saved is None:
+            raise DamagedRunDirError(
+                f"{self.dir} holds epoch checkpoints (newest: {epochs[max(epochs)]}) but no {MANIFEST}: the run's "
+                "config cannot be checked, and starting anew would overwrite its curve; refusing to train over it. "
+                f"Restore its {MANIFEST}, or move the run directory away (or use another --run_dir) to start again.")
         if not epochs or saved is None:
             done = _curve_epochs(self.dir)
             if saved is not None and len(done) > 1:  # row n is written before checkpoint n: one row may be ahead
@@ -357,6 +362,8 @@ class Run:
         # readable ones: a damaged newer one is overwritten when its epoch is trained again).
         self.saver.recover_last_checkpoints([epochs[e] for e in sorted(epochs) if e <= last])
         self.curve = read_curve(self.dir, last)
+        if failures:  # the files too: a report read before this sitting trains must not show discarded epochs
+            write_curve(self.dir, self.curve)
         return last
 
     def _check_final(self, sess):
@@ -714,6 +721,20 @@ def write_curve(run_dir, curve):
     writer.writeheader()
     writer.writerows(curve)
     atomic_write_text(run_dir / CURVE_CSV, buf.getvalue())
+
+
+def check_checkpoint_readable(path):
+    """Read every tensor of the checkpoint ``path`` (TF checks each one's crc32c as it reads); CorruptCheckpointError
+    naming the first that cannot be read, e.g. a data file torn by a hard stop whose state file still lists it."""
+    try:
+        reader = tf1.train.load_checkpoint(str(path))
+        for name in sorted(reader.get_variable_to_shape_map()):
+            reader.get_tensor(name)
+    # TF's reader raises its OpErrors, and for a short read a plain IndexError ("Read less bytes than requested")
+    except (tf.errors.OpError, ValueError, IndexError, RuntimeError) as err:
+        first_line = (getattr(err, "message", None) or str(err)).strip().splitlines()[0]
+        raise CorruptCheckpointError(f"Checkpoint {path} cannot be read ({type(err).__name__}: {first_line})") \
+            from err
 
 
 def check_checkpoint_shapes(path, var_list):

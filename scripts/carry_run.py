@@ -34,12 +34,15 @@ def main(argv=None):
     unpack.add_argument("run_dir")
     args = parser.parse_args(argv)
     run_dir = pathlib.Path(args.run_dir).expanduser()
-    if args.command == "pack":
-        epoch = carry.pack_run(run_dir, args.out_dir, part_bytes=int(args.part_mb * 2**20), replace=args.replace)
-        print(f"packed {run_dir} at epoch {epoch} into {args.out_dir}")
-    else:
-        epoch = carry.unpack_run(args.packed_dir, run_dir)
-        print(f"unpacked {args.packed_dir} into {run_dir}; training resumes after epoch {epoch}")
+    try:
+        if args.command == "pack":
+            epoch = carry.pack_run(run_dir, args.out_dir, part_bytes=int(args.part_mb * 2**20), replace=args.replace)
+            print(f"packed {run_dir} at epoch {epoch} into {args.out_dir}")
+        else:
+            epoch = carry.unpack_run(args.packed_dir, run_dir)
+            print(f"unpacked {args.packed_dir} into {run_dir}; training resumes after epoch {epoch}")
+    except (OSError, ValueError) as err:  # the runs/carry errors are ValueErrors (damaged, unsafe, another run)
+        sys.exit(f"error: {err}")  # one line, nothing half-written (pack and unpack stage their output)
 
 
 if __name__ == "__main__":

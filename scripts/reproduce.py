@@ -83,7 +83,9 @@ def _default_run_dir(app, preset, variant, seed=DEFAULT_SEED):
 def _take_carried_run(args):
     """A run carried here from another machine (scripts/carry_run.py pack into checkpoints/carried/<run dir
     name>) is unpacked into the run dir when that has no run yet, so it continues instead of starting anew; a
-    pack of another app/preset is refused, and a local run behind the pack is reported, not replaced."""
+    pack of another app/preset is refused, and so is a local run behind the pack (training it would redo the
+    carried epochs and then overwrite the committed results with its own): it is not replaced, the error says how
+    to continue either."""
     carried = CARRIED_DIR / pathlib.Path(args.run_dir).name
     if not (carried / carry.CARRIED).exists():
         return
@@ -100,8 +102,9 @@ def _take_carried_run(args):
         return
     done = max(runs.epoch_checkpoints(args.run_dir), default=0)
     if done < epoch:
-        print(f"warning: {carried} holds this run at epoch {epoch}, {args.run_dir} only at epoch {done}; to "
-              f"continue the carried one, move {args.run_dir} away and rerun", flush=True)
+        sys.exit(f"error: {carried} holds this run at epoch {epoch}, {args.run_dir} only at epoch {done}. To continue "
+                 f"the carried run, move {args.run_dir} away and rerun; to continue the local one instead, give it "
+                 "another --run_dir (its results would replace the committed ones).")
 
 
 def main(argv=None):

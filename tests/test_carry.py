@@ -160,8 +160,9 @@ def test_reproduce_takes_a_carried_run_only_for_its_own_app_and_preset(tmp_path,
     run.finish_epoch(sess, {"epoch": 1})
     run.close()
     args = types.SimpleNamespace(run_dir=str(behind), app="locktest", preset="a")
-    reproduce_script._take_carried_run(args)
-    assert "holds this run at epoch 2" in capsys.readouterr().out and runs.epoch_checkpoints(behind).keys() == {1}
+    with pytest.raises(SystemExit, match="holds this run at epoch 2, .* only at epoch 1. To continue the carried"):
+        reproduce_script._take_carried_run(args)  # not trained behind the pack
+    assert runs.epoch_checkpoints(behind).keys() == {1}
     args.run_dir = str(tmp_path / "here")
     reproduce_script._take_carried_run(args)
     assert "resumes after epoch 2" in capsys.readouterr().out
@@ -301,3 +302,23 @@ def test_a_same_as_entry_must_name_a_stored_member(tmp_path):
         with pytest.raises(carry.UnsafePackError, match="not a stored member"):
             carry.unpack_run(packed, tmp_path / f"moved-{case}")
         assert not (tmp_path / f"moved-{case}").exists()
+
+
+def test_a_torn_newest_checkpoint_is_not_packed(tmp_path):
+    """A data file cut short (a hard stop before it reached the disk) while the state file still lists it: pack
+    refuses it, naming the checkpoint, instead of carrying it off with nothing to fall back on; nothing is
+    written. The script says so in one line."""
+    _trained_run(tmp_path / "run")
+    data = tmp_path / "run" / f"{runs.EPOCH_PREFIX}-3.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:-2])
+    with pytest.raises(runs.CorruptCheckpointError, match=r"model\.ckpt-3 cannot be read"):
+        carry.pack_run(tmp_path / "run", tmp_path / "packed")
+    assert not (tmp_path / "packed").exists()
+    assert not [p for p in tmp_path.iterdir() if ".packing-" in p.name]
+    import subprocess
+    import sys
+    script = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "carry_run.py"
+    out = subprocess.run([sys.executable, str(script), "pack", str(tmp_path / "run"), str(tmp_path / "packed")],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("error: Checkpoint") and "cannot be read" in out.stderr

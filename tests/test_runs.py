@@ -156,6 +156,9 @@ def test_resume_falls_back_past_a_damaged_newest_checkpoint(tmp_path):
     assert again.discarded == [2] and not again.has_checkpoint("final.ckpt")  # it held the discarded epoch
     assert sess2.run(again.var_list[0]).tolist() == [1.0, 1.0]
     assert [row["epoch"] for row in again.curve] == [1]
+    # the files say so too, before anything is retrained
+    assert [row["epoch"] for row in runs.read_json(tmp_path, runs.CURVE_JSON)] == [1]
+    assert [row["epoch"] for row in runs._read_curve_csv(tmp_path / runs.CURVE_CSV)] == [1]
     with pytest.raises(runs.CorruptCheckpointError, match=r"model\.ckpt-2 cannot be read.*--checkpoint"):
         again.restore(sess2, str(tmp_path / f"{runs.EPOCH_PREFIX}-2"))
     with pytest.raises(FileNotFoundError, match=r"No checkpoint .*model\.ckpt-7 .*check the --checkpoint prefix"):
@@ -315,3 +318,36 @@ def test_a_thomas_run_dir_from_before_the_split_reads_as_the_ptb_thomas_app(tmp_
     (tmp_path / runs.MANIFEST).write_text(json.dumps({"app": "ptb", "preset": "small",
                                                       "config": {"style": "official"}}))
     assert runs.read_manifest(tmp_path)["app"] == "ptb"
+
+
+def test_a_report_shows_no_epoch_whose_checkpoint_was_never_written(tmp_path):
+    """A kill or a full disk between an epoch's curve row and its checkpoint: the resume retrains that epoch, and a
+    report read meanwhile (reproduce.py --report_only) stops at the newest checkpoint instead of claiming it."""
+    from legacy_lstm import report
+    run, sess = _run(tmp_path)
+    run.resume(sess)
+    run.write_manifest()
+    for epoch in (1, 2):
+        run.finish_epoch(sess, {"epoch": epoch, "loss": 1.0 / epoch})
+    run.record_epoch({"epoch": 3, "loss": 0.3})  # its checkpoint never written
+    run.close()
+    assert [row["epoch"] for row in runs.read_json(tmp_path, runs.CURVE_JSON)] == [1, 2, 3]
+    manifest, curve = report.sitting(tmp_path, "locktest")
+    assert manifest["app"] == "locktest" and [row["epoch"] for row in curve] == [1, 2]
+    assert report.sitting(tmp_path / "nothing-here", "locktest") == (None, [])
+
+
+def test_checkpoints_without_a_manifest_are_not_trained_over(tmp_path):
+    """A lost manifest.json beside epoch checkpoints: the resume refuses (DamagedRunDirError, naming the file) instead
+    of starting a new run that would overwrite the curve; nothing is changed."""
+    run, sess = _run(tmp_path)
+    run.resume(sess)
+    run.write_manifest()
+    run.finish_epoch(sess, {"epoch": 1, "loss": 1.0})
+    run.close()
+    (tmp_path / runs.MANIFEST).unlink()
+    curve = (tmp_path / runs.CURVE_JSON).read_text()
+    again, sess2 = _run(tmp_path)
+    with pytest.raises(runs.DamagedRunDirError, match=r"holds epoch checkpoints .* but no manifest\.json"):
+        again.resume(sess2)
+    assert (tmp_path / runs.CURVE_JSON).read_text() == curve and not (tmp_path / runs.MANIFEST).exists()
