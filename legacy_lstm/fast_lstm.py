@@ -122,6 +122,8 @@ def _variables(layers, k, input_depth, created, multi):
 # "native": both loops as two compiled ops of our own (legacy_lstm/csrc/lstm_seq.cc, built on this machine by
 # legacy_lstm/native_ops.py): the per-step GEMM and gate maths in C++, no TF loop; the GEMMs over all steps as before.
 OPTIONS = {"backward": "op", "xla": False, "chunks": "auto", "transposed_wh": True, "native": False}
+
+
 @contextlib.contextmanager
 def options(**changes):
     """OPTIONS changed for the block, restored after it (also when it raises)."""

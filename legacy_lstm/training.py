@@ -73,14 +73,18 @@ def check_finite_weights(sess, var_list, epoch):
     """The NaN guard for what a loss cannot show: the update of an epoch's last step (its loss was computed before
     it). A NonFiniteLossError naming the variables, before the epoch is saved, when a float variable holds a NaN
     or inf. Reads every variable once an epoch; adds no op to the graph."""
-    values = sess.run(var_list)
-    bad = [v.op.name for v, x in zip(var_list, values)
-           if (np.asarray(x).dtype.kind in "fc" or "float" in str(np.asarray(x).dtype))
-           and not np.isfinite(np.asarray(x, dtype=np.float64)).all()]
+    bad = [v.op.name for v, x in zip(var_list, sess.run(var_list)) if not _all_finite(np.asarray(x))]
     if bad:
         raise runs.NonFiniteLossError(f"after epoch {epoch} the weights hold NaN or inf ({', '.join(bad[:5])}"
                                       f"{', ...' if len(bad) > 5 else ''}); stopped without saving this epoch. "
                                       f"{_AFTER_NAN}")
+
+
+def _all_finite(x):
+    """False when a float array (bfloat16 too: its dtype kind is not "f") holds a NaN or inf; True for the rest."""
+    if x.dtype.kind not in "fc" and "float" not in x.dtype.name:
+        return True
+    return bool(np.isfinite(x).all())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -341,8 +345,9 @@ def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, voc
                         run.finish_epoch(sess, row, loop.summaries(row))
                         loop.after_epoch(sitting, row)
                     else:  # the sitting ran its epochs: a STOP file made during the last one has nothing to stop
-                        if replica is None:
-                            _stale_stop_file(run_dir, log)
+                        if replica is None and _take_stop_file(run_dir):
+                            log(f"{pathlib.Path(run_dir) / runs.STOP} found after the sitting's last epoch: the "
+                                "sitting ended anyway; removed.")
                     finished = loop.finished(sitting)
                     loop.finish(sitting, finished)
             finally:
@@ -353,23 +358,22 @@ def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, voc
             "seconds": time.time() - start, "done_before": sitting.done}
 
 
-def _stop_file(run_dir, epoch, log):
-    """True (and the file removed) when the run directory holds a ``STOP`` file: the sitting ends before ``epoch``."""
+def _take_stop_file(run_dir):
+    """True (and the file removed) when the run directory holds a ``STOP`` file."""
     path = pathlib.Path(run_dir) / runs.STOP
     if not path.exists():
         return False
     path.unlink(missing_ok=True)
-    log(f"{path} found: stopped before epoch {epoch}; the same command resumes the run after epoch {epoch - 1}.")
     return True
 
 
-def _stale_stop_file(run_dir, log):
-    """Remove a ``STOP`` file made while the sitting's last epoch ran (the sitting ended anyway), so that it does not
-    stop the next sitting before its first epoch."""
-    path = pathlib.Path(run_dir) / runs.STOP
-    if path.exists():
-        path.unlink(missing_ok=True)
-        log(f"{path} found after the sitting's last epoch: the sitting ended anyway; removed.")
+def _stop_file(run_dir, epoch, log):
+    """True (and the file removed) when the run directory holds a ``STOP`` file: the sitting ends before ``epoch``."""
+    if not _take_stop_file(run_dir):
+        return False
+    log(f"{pathlib.Path(run_dir) / runs.STOP} found: stopped before epoch {epoch}; the same command resumes the run "
+        f"after epoch {epoch - 1}.")
+    return True
 
 
 def _should_stop(loop, sitting, epoch):
