@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import statistics
 import time
 
 from legacy_lstm import published, runs
@@ -136,6 +137,26 @@ checks that this file is what the JSON files say.
 """
 
 
+# a partial run's projection: the median wall seconds of its last few curve rows (a sitting's first row, or one
+# that shared the machine, moves a median less than a mean)
+PROJECTION_ROWS = 5
+
+
+def projection(curve, total):
+    """What a partial run still needs: ``{"rows_left", "seconds_per_row", "seconds_left", "basis"}`` from the median
+    ``seconds`` of its last ``PROJECTION_ROWS`` curve rows (epochs, or blocks of iterations) times the rows left;
+    None when no row is left or none was timed. The rate is the one the run had on its own machine and path."""
+    left = total - len(curve)
+    timed = [r["seconds"] for r in curve[-PROJECTION_ROWS:] if r.get("seconds")]
+    if left <= 0 or not timed:
+        return None
+    per_row = statistics.median(timed)
+    first = len(curve) - len(curve[-PROJECTION_ROWS:]) + 1
+    rows = f"row {first}" if first == len(curve) else f"rows {first}-{len(curve)}"
+    return {"rows_left": left, "seconds_per_row": round(per_row, 1), "seconds_left": round(per_row * left),
+            "basis": f"median of the seconds of curve {rows}"}
+
+
 def _num(x):
     if x is None:
         return "pending"
@@ -146,8 +167,11 @@ def _num(x):
 
 def _progress(doc):
     if "iterations_done" in doc:
-        return f"{doc['iterations_done']:,}/{doc['iterations_total']:,} iterations"
-    return f"{doc['epochs_done']}/{doc['epochs_total']} epochs"
+        done = f"{doc['iterations_done']:,}/{doc['iterations_total']:,} iterations"
+    else:
+        done = f"{doc['epochs_done']}/{doc['epochs_total']} epochs"
+    left = doc.get("projection")
+    return done if not left else f"{done}, about {left['seconds_left'] / 3600:.1f} h of training left"
 
 
 def summary_rows(name, doc):
@@ -425,6 +449,8 @@ def write_result(results_dir, app, variant, manifest, curve, final, test_seconds
         # every final metric measured (stocktwits: val_acc and test_acc; ptb: also the test evaluation)
         "complete": all(v is not None for v in final.values()),
         "train_wall_seconds": round(train_seconds, 1),
+        # a partial run: the training time still to go at its recent rate (None once every epoch ran)
+        "projection": projection(curve, epochs_total(manifest)),
         "test_wall_seconds": None if test_seconds is None else round(test_seconds, 1),
         "curve": curve, "final": final,
         "comparison": {"epochs_compared": cmp.epochs_compared, "max_deviation": cmp.max_deviation,

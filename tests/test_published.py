@@ -83,3 +83,20 @@ def test_quoted_figures_of_every_form_make_a_table_row():
     assert any("cost, epoch 2 (quoted) | ≥ 2.5 |" in r and "outside the quoted range" in r for r in rows)
     assert any("acc, epoch 2 (quoted) | ≤ 0.5 |" in r for r in rows)
     assert any("acc, epoch 2 (quoted) | ≈ 0.3 |" in r and "beside it" in r for r in rows)
+
+
+def test_a_partial_run_projects_the_training_time_left_from_its_recent_epochs():
+    """report.projection: the median seconds of the last PROJECTION_ROWS rows times the rows left (a slow epoch
+    that shared the machine does not move it); none for a complete or untimed run; the table's progress says it."""
+    from legacy_lstm import report
+    curve = [{"epoch": e, "seconds": s} for e, s in enumerate([900.0, 100.0, 1000.0, 120.0, 110.0, 130.0, 125.0], 1)]
+    left = report.projection(curve, 10)
+    assert left == {"rows_left": 3, "seconds_per_row": 125.0, "seconds_left": 375,
+                    "basis": "median of the seconds of curve rows 3-7"}  # row 1's 900 s is not among the last 5
+    assert report.projection(curve[:1], 2)["basis"] == "median of the seconds of curve row 1"
+    assert report.projection(curve, 7) is None
+    assert report.projection([{"epoch": 1}], 3) is None  # no row timed: nothing to project from
+    doc = {"app": "ptb", "preset": "large", "epochs_done": 7, "epochs_total": 55,
+           "projection": report.projection(curve, 55)}
+    row = report.summary_rows("ptb-large", doc)[0]
+    assert row.startswith("| ptb-large | 7/55 epochs, about 1.7 h of training left |")
