@@ -1,8 +1,10 @@
-"""Shared fixtures: where the real data is (skip cleanly when it is absent), and scripts/reproduce.py."""
+"""Shared fixtures: where the real data is (skip cleanly when it is absent), scripts/reproduce.py, and whether the
+native LSTM ops can be built here."""
 
 import importlib.util
 import os
 import pathlib
+import shutil
 
 import pytest
 from absl import flags
@@ -33,6 +35,18 @@ def real_file(data_dir, relative):
     if not path.is_file():
         pytest.skip(f"{path} not present")
     return path
+
+
+def need_native_ops():
+    """The native LSTM ops built and loaded, or the test skipped saying why when there is no C++ compiler. With a
+    compiler, a failing build fails the test: it is a defect, not a reason to skip."""
+    from legacy_lstm import native_ops
+    try:
+        return native_ops.load()
+    except native_ops.NativeOpsUnavailable as e:
+        if shutil.which(native_ops._compiler()[0]):
+            raise
+        pytest.skip(str(e))
 
 
 @pytest.fixture(scope="session")

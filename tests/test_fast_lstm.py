@@ -6,7 +6,6 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import time
 import types
 
@@ -17,6 +16,7 @@ from legacy_lstm import fast_lstm, native_ops, ptb, ptb_thomas, stocktwits
 from legacy_lstm.compat import seed_everything, tf, tf1
 
 from stocktwits_fixtures import QUICK, SMALL, write_messages
+from conftest import need_native_ops
 from test_ptb import TINY, TINY_THOMAS, write_corpus
 
 GOLDEN = pathlib.Path(__file__).resolve().parent / "golden" / "stocktwits_test_preset.json"
@@ -139,7 +139,7 @@ def test_stocktwits_shaped_stack_equals_basic_without_dropout():
                          ids=["grad_op", "tf_ops", "xla", "grad_op_2_chunks", "xla_2_chunks", "transpose_b", "native"])
 def test_stocktwits_shaped_stack_equals_basic_with_the_same_seeded_dropout_masks(options, monkeypatch):
     if options.get("native"):
-        _need_native()
+        need_native_ops()
     for key, value in options.items():
         monkeypatch.setitem(fast_lstm.OPTIONS, key, value)
     # two session runs: the second draws the next masks of the same streams
@@ -162,21 +162,11 @@ def test_transposed_wh_takes_the_per_step_product_off_transpose_b(transposed, mo
     assert len(backward) == (0 if transposed else 2)
 
 
-def _need_native():
-    """The native ops build and load on this machine, or the test is skipped saying why (no C++ compiler)."""
-    try:
-        native_ops.load()
-    except native_ops.NativeOpsUnavailable as e:
-        if shutil.which(native_ops._compiler()[0]):
-            raise  # a compiler is there: a failing build is a defect, not a reason to skip
-        pytest.skip(str(e))
-
-
 @pytest.fixture(params=[False, True], ids=["loops", "native"])
 def native(request, monkeypatch):
     """Both ways fused runs its per-step recurrence: TF while loops, and the native ops."""
     if request.param:
-        _need_native()
+        need_native_ops()
     monkeypatch.setitem(fast_lstm.OPTIONS, "native", request.param)
     return request.param
 
@@ -186,7 +176,7 @@ def test_native_ops_split_wide_layers_over_the_threads_and_still_equal_basic(bat
     """The native ops replace both loops (no while loop is left but the dropout draws'), and layers wide enough to
     be split by blocks of units over 4 intra-op threads (100 units: blocks of 48, 48 and a ragged 4; 80: 48 and 32;
     24: one block) give basic's outputs, final states and gradients, with dropout and a non-zero initial state."""
-    _need_native()
+    need_native_ops()
     monkeypatch.setitem(fast_lstm.OPTIONS, "native", True)
     units = (100, 80, 24)
     graph, _ = _build("fused", "stocktwits", units, 20, batch, 9, False, "tensor")

@@ -14,12 +14,12 @@ import time
 import numpy as np
 import pytest
 
-from legacy_lstm import carry, fast_lstm, native_ops, ptb, ptb_common, ptb_thomas, published, report, runs, training
+from legacy_lstm import carry, fast_lstm, ptb, ptb_common, ptb_thomas, published, report, runs, training
 from legacy_lstm.compat import seed_everything, tf, tf1
 from legacy_lstm.data import download
 from legacy_lstm.data import ptb as ptb_data
 
-from conftest import real_file
+from conftest import need_native_ops, real_file
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 WORDS = "the cat sat on mat a dog ran in park N <unk> and".split()
@@ -655,12 +655,7 @@ def test_a_reproduction_resumed_on_the_native_ops_records_them_and_restores_the_
     """reproduce(native=True) trains the fused path on the native ops for that call only: the epochs it trained are
     recorded as fused-native (the results' path ranges), the checkpoint and manifest stay fused's, and the option
     is off again afterwards."""
-    try:
-        native_ops.load()
-    except native_ops.NativeOpsUnavailable as e:
-        if shutil.which(native_ops._compiler()[0]):
-            raise
-        pytest.skip(str(e))
+    need_native_ops()
     monkeypatch.setitem(fast_lstm.OPTIONS, "native", False)
     monkeypatch.setitem(ptb.PRESETS, "small", dataclasses.replace(TINY, epochs=2))
     monkeypatch.setattr(ptb.ptb_data, "locate", lambda data_dir=None: corpus)
