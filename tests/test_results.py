@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from legacy_lstm import carry, fast_lstm, ptb_common, published, report, runs
+from legacy_lstm import carry, fast_lstm, ptb_common, ptb_thomas, published, report, runs
 
 RESULTS = pathlib.Path(__file__).resolve().parents[1] / "results"
 FAITHFUL = {"seq_len": 244, "carry_state": True, "vocab_from": "all", "eval_off_by_one": True}
@@ -203,14 +203,15 @@ def test_ptb_thomas_reproduction_within_the_published_band():
     if doc["final"].get("test_accuracy") is None:
         assert doc["epochs_done"] < 39, "epoch 39 trained but his test protocol not run: rerun reproduce.py"
         pytest.skip(f"reproduction is partial ({doc['epochs_done']}/39 epochs to his test checkpoint)")
-    assert doc["final"]["test_checkpoint"] == "thomas-model-38"  # the original's epoch index 38
+    his = f"{ptb_thomas.THOMAS_NAME}-38"  # the checkpoint his test restores: his file name, epoch index 38
+    assert doc["final"]["test_checkpoint"] == his
     assert len(doc["final"]["sample"]["true"].split()) == len(doc["final"]["sample"]["predicted"].split()) == 35
     assert all(q["ours"] is not None for q in doc["quoted"])
     cmp = published.compare(doc["curve"], {"test_accuracy": doc["final"]["test_accuracy"]}, ref)
     assert cmp.final["test_accuracy"]["within"], cmp.summary_lines()
     if doc["complete"]:  # all 60 epochs: his protocol on the last epoch's weights too
         last = doc["final"]["last_epoch"]
-        assert doc["epochs_done"] == last["epoch"] == 60 and last["test_checkpoint"] != "thomas-model-38"
+        assert doc["epochs_done"] == last["epoch"] == 60 and last["test_checkpoint"] != his
         assert 0 < last["test_accuracy"] < 1 and last["full_test_perplexity"] > 1
 
 
