@@ -66,7 +66,7 @@ EPOCH_PREFIX = "model.ckpt"
 LOCK = ".lock"
 STATE_FILE = "checkpoint"  # the Saver's
 SITTINGS = "sittings.jsonl"
-STOP = "STOP"  # a file of this name in a run directory ends the training sitting at the next epoch boundary
+STOP = "STOP"  # in a run directory: ends the training sitting at the next epoch boundary (or one before a deadline)
 
 # Manifest fields that must match for a checkpoint to be restored into a graph (everything else, such as
 # versions or the git commit, only gets a warning when it differs).

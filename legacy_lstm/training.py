@@ -17,7 +17,11 @@
 A file named ``STOP`` in the run directory (``touch <run dir>/STOP``) ends a sitting cleanly at the next epoch
 boundary: the epoch in progress finishes and is checkpointed, the file is removed, and the same command later
 resumes after that epoch (one process; not on a cluster). Long reproductions use it to stop before a machine's
-time runs out without losing a partial epoch.
+time runs out without losing a partial epoch. A STOP file that holds a time (UNIX seconds, or ISO 8601 such as
+``2026-12-02T02:00:00+00:00``; ``date -d '+2 hours' +%s > <run dir>/STOP``) is a deadline instead: the sitting
+trains on and stops at the first epoch boundary from which one more epoch would end after that time (an epoch's
+length: the median wall time of this sitting's epochs, else of the curve's last recorded ones), or at once when
+the time has passed. It may be written before the sitting starts or while it runs.
 
 The app plugs in through a ``Loop`` subclass; ``Sitting`` is what its hooks get. Inside an epoch the app calls
 ``check_finite`` on every loss (the NaN guard: it stops before the epoch is checkpointed, so the last good
@@ -30,7 +34,9 @@ the vocabulary checked against the manifest's sha256.
 
 import contextlib
 import dataclasses
+import datetime
 import pathlib
+import statistics
 import sys
 import time
 
@@ -335,15 +341,19 @@ def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, voc
                 loop.start(sitting)
                 graph.finalize()  # nothing below may add ops: the graph does not grow during training
                 with loop.context(sitting):
+                    timed = []  # wall seconds of this sitting's epochs, checkpoint included (a STOP deadline's basis)
                     for epoch in range(sitting.done + 1, num_epochs + 1):
-                        if _should_stop(loop, sitting, epoch) or (replica is None and _stop_file(run_dir, epoch, log)):
+                        if _should_stop(loop, sitting, epoch) or (
+                                replica is None and _stop_file(run_dir, epoch, log, timed or _recorded(run.curve))):
                             break
                         sitting.epoch = epoch
+                        began = time.time()
                         row = loop.epoch(sitting, epoch)
                         if getattr(run, "var_list", None):  # a cluster's non-chief workers save nothing
                             check_finite_weights(sess, run.var_list, epoch)
                         run.finish_epoch(sess, row, loop.summaries(row))
                         loop.after_epoch(sitting, row)
+                        timed.append(time.time() - began)
                     else:  # the sitting ran its epochs: a STOP file made during the last one has nothing to stop
                         if replica is None and _take_stop_file(run_dir):
                             log(f"{pathlib.Path(run_dir) / runs.STOP} found after the sitting's last epoch: the "
@@ -367,12 +377,54 @@ def _take_stop_file(run_dir):
     return True
 
 
-def _stop_file(run_dir, epoch, log):
-    """True (and the file removed) when the run directory holds a ``STOP`` file: the sitting ends before ``epoch``."""
-    if not _take_stop_file(run_dir):
+RECORDED_EPOCHS = 5  # a STOP deadline's first epoch of a sitting: the median seconds of the curve's last rows
+
+
+def _recorded(curve):
+    """The recorded ``seconds`` of the curve's last RECORDED_EPOCHS rows (perhaps from another machine)."""
+    return [r["seconds"] for r in curve[-RECORDED_EPOCHS:] if r.get("seconds")]
+
+
+def read_deadline(text):
+    """The UNIX time a STOP file's ``text`` names (UNIX seconds, or ISO 8601; without a zone: local time);
+    None for an empty file (stop at the next boundary). ValueError for anything else."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise ValueError(f"{text!r} is neither empty, UNIX seconds nor an ISO 8601 time") from None
+
+
+def _stop_file(run_dir, epoch, log, seconds=()):
+    """True (and the file removed) when the run directory's ``STOP`` file ends the sitting before ``epoch``: an
+    empty (or unreadable) one at once, one holding a deadline when an epoch of the median of ``seconds`` would end
+    after it (at once when it has passed; no estimate yet: only then)."""
+    path = pathlib.Path(run_dir) / runs.STOP
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
         return False
-    log(f"{pathlib.Path(run_dir) / runs.STOP} found: stopped before epoch {epoch}; the same command resumes the run "
-        f"after epoch {epoch - 1}.")
+    why = ""
+    try:
+        deadline = read_deadline(text)
+    except ValueError as e:
+        deadline, why = None, f" ({e}: read as a stop request)"
+    if deadline is not None:
+        now = time.time()
+        need = statistics.median(seconds) if seconds else 0.0
+        if now + need <= deadline:
+            return False  # the file stays: it is checked again before the next epoch
+        when = datetime.datetime.fromtimestamp(deadline).astimezone().isoformat(timespec="seconds")
+        why = (f" (deadline {when}: passed)" if now >= deadline else
+               f" (deadline {when}: an epoch of about {need:.0f} s would end {now + need - deadline:.0f} s after it)")
+    path.unlink(missing_ok=True)
+    log(f"{path} found{why}: stopped before epoch {epoch}; the same command resumes the run after epoch {epoch - 1}.")
     return True
 
 

@@ -11,6 +11,7 @@
     python scripts/reproduce.py essentials                  # the book's graph, 1,000 iterations on the toy data
     python scripts/reproduce.py fables --seed=1             # another seed: results/seeds/fables-blog-seed1.json
     python scripts/reproduce.py summary                     # only rewrite results/README.md
+    python scripts/reproduce.py ptb --preset=thomas --hours=2.5  # stop at the last epoch boundary within 2.5 h
 
 Safe under ``nohup``: every epoch is checkpointed in the run directory (default
 ``~/.cache/legacy_lstm/runs/<app>-<preset>``, outside the work tree so a fresh checkout keeps it), and a rerun
@@ -33,6 +34,7 @@ import argparse
 import importlib
 import pathlib
 import sys
+import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -107,6 +109,15 @@ def _take_carried_run(args):
                  "another --run_dir (its results would replace the committed ones).")
 
 
+def _set_deadline(run_dir, deadline):
+    """The sitting about to start stops at the last epoch boundary that ends before ``deadline`` (UNIX seconds)."""
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / runs.STOP).write_text(f"{deadline:.0f}\n")
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(deadline))
+    print(f"deadline {when} in {run_dir / runs.STOP}: the training stops at the epoch boundary before it", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("app", choices=sorted(APPS) + ["summary"],
@@ -128,6 +139,10 @@ def main(argv=None):
                         "it (the same variables; each curve row records its epoch's path)")
     parser.add_argument("--native_lstm", action="store_true", help="ptb with --cell=fused: its recurrence in the "
                         "native ops (legacy_lstm/native_ops.py; the same checkpoint; the rows record fused-native)")
+    parser.add_argument("--hours", type=float, default=None,
+                        help="stop the training at the epoch boundary from which one more epoch would end after this "
+                        "many hours from now (a deadline in the run dir's STOP file: legacy_lstm/training.py); the "
+                        "same command without it resumes later. The test and results follow as always")
     parser.add_argument("--report_only", action="store_true", help="do not train; report the run dir as it is")
     parser.add_argument("--results_dir", default=str(REPO / "results"))
     args = parser.parse_args(argv)
@@ -149,6 +164,8 @@ def main(argv=None):
     args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset, args.variant, args.seed)
     try:
         _take_carried_run(args)
+        if args.hours is not None and not args.report_only:
+            _set_deadline(args.run_dir, time.time() + args.hours * 3600)
         manifest, curve, final, test_seconds = module.reproduce(
             args.run_dir, args.preset, args.seed, data_dir=args.data_dir, max_epochs=args.max_epochs,
             train_run=not args.report_only, variant_quirks=variant["quirks"], variant_cell=variant["cell"],

@@ -298,6 +298,25 @@ def test_reproduce_script_runs_the_declared_iterations_and_checks_the_target(tmp
     assert doc["curve"][:2] == partial["curve"] and [s["after_epoch"] for s in doc["sittings"]] == [0, 2]
 
 
+def test_reproduce_script_hours_stops_at_the_deadline_and_the_same_command_resumes(tmp_path, monkeypatch, capsys,
+                                                                                   reproduce_script):
+    run_dir, results = tmp_path / "run", tmp_path / "results"
+    argv = ["reproduce.py", "essentials", "--preset=test", f"--run_dir={run_dir}", f"--results_dir={results}"]
+    monkeypatch.setattr(sys, "argv", argv + ["--max_epochs=2"])
+    reproduce_script.main()
+    monkeypatch.setattr(sys, "argv", argv + ["--hours=0"])  # the deadline is now: not one more block
+    reproduce_script.main()
+    out = capsys.readouterr().out
+    assert f"in {run_dir / runs.STOP}: the training stops at the epoch boundary before it" in out
+    assert "passed): stopped before epoch 3; the same command resumes the run after epoch 2." in out
+    doc = json.loads((results / "essentials-test.json").read_text())
+    assert doc["iterations_done"] == 100 and not doc["complete"] and not (run_dir / runs.STOP).exists()
+    monkeypatch.setattr(sys, "argv", argv + ["--hours=1"])  # plenty: the run finishes, the file goes with it
+    reproduce_script.main()
+    doc = json.loads((results / "essentials-test.json").read_text())
+    assert doc["complete"] and doc["iterations_done"] == 200 and not (run_dir / runs.STOP).exists()
+
+
 def test_a_cluster_worker_trains_its_round_robin_share_of_a_block(monkeypatch):
     """A block on a cluster worker (worker 1 of 2, as legacy_lstm/distributed.py deals them): it runs
     iterations 1, 3, 5, ... of the block (each iteration's rows are those one process would use) and the row

@@ -146,6 +146,84 @@ def test_a_stop_file_left_before_a_sitting_trains_nothing_and_is_consumed(tmp_pa
     assert _train(tmp_path)["finished"]
 
 
+class Clock:
+    """training's clock, advanced by hand: an epoch of ``ClockLoop`` takes ``epoch_seconds``."""
+
+    def __init__(self, now=1_800_000_000.0):
+        self.now = now
+
+    def time(self):
+        return self.now
+
+
+class ClockLoop(CountingLoop):
+    def __init__(self, clock, epoch_seconds):
+        super().__init__()
+        self.clock, self.epoch_seconds = clock, epoch_seconds
+
+    def epoch(self, sitting, epoch):
+        row = super().epoch(sitting, epoch)
+        self.clock.now += self.epoch_seconds
+        return dict(row, seconds=self.epoch_seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr(training, "time", fake)
+    return fake
+
+
+def test_a_stop_file_with_a_deadline_stops_before_the_first_epoch_that_would_end_after_it(tmp_path, clock):
+    (tmp_path / runs.STOP).write_text(f"{clock.now + 1500:.0f}\n")  # written before the sitting starts
+    lines = []
+    stopped = _train(tmp_path, ClockLoop(clock, 600), log=lines.append)
+    # epoch 1 ends at +600, epoch 2 at +1200; epoch 3 would end at +1800, 300 s after the deadline
+    assert [r["epoch"] for r in stopped["curve"]] == [1, 2] and not stopped["finished"]
+    assert sorted(runs.epoch_checkpoints(tmp_path)) == [1, 2] and not (tmp_path / runs.STOP).exists()
+    [line] = [x for x in lines if "STOP" in x]
+    assert "an epoch of about 600 s would end 300 s after it): stopped before epoch 3; the same command resumes " \
+        "the run after epoch 2." in line
+    # the next sitting's first epoch is estimated from the curve's recorded seconds (600): 500 s are too few
+    (tmp_path / runs.STOP).write_text(f"{clock.now + 500:.0f}")
+    assert _train(tmp_path, ClockLoop(clock, 600))["done_before"] == 2
+    assert [r["epoch"] for r in runs.read_json(tmp_path, runs.CURVE_JSON)] == [1, 2]
+    (tmp_path / runs.STOP).write_text(f"{clock.now + 700:.0f}")  # and 700 s are enough
+    last = _train(tmp_path, ClockLoop(clock, 600))
+    assert last["finished"] and [r["w"] for r in last["curve"]] == pytest.approx([1.0, 3.0, 6.0])
+
+
+def test_a_stop_file_with_an_iso_deadline_that_is_far_lets_the_run_finish(tmp_path, clock):
+    import datetime
+    far = datetime.datetime.fromtimestamp(clock.now + 10 * 3600, datetime.timezone.utc).isoformat()
+    (tmp_path / runs.STOP).write_text(far)
+    lines = []
+    done = _train(tmp_path, ClockLoop(clock, 600), log=lines.append)
+    assert done["finished"] and not (tmp_path / runs.STOP).exists()  # removed once the sitting's epochs ran
+    assert f"{tmp_path / runs.STOP} found after the sitting's last epoch: the sitting ended anyway; removed." in lines
+
+
+def test_a_stop_file_with_a_passed_deadline_or_unreadable_text_trains_nothing(tmp_path, clock):
+    (tmp_path / runs.STOP).write_text(f"{clock.now - 1:.0f}")
+    lines = []
+    assert _train(tmp_path, ClockLoop(clock, 600), log=lines.append)["curve"] == []
+    assert any("passed): stopped before epoch 1" in x for x in lines) and not (tmp_path / runs.STOP).exists()
+    (tmp_path / runs.STOP).write_text("tomorrow at noon")  # not a time: read as a plain stop request
+    lines = []
+    assert _train(tmp_path, ClockLoop(clock, 600), log=lines.append)["curve"] == []
+    assert any("'tomorrow at noon' is neither empty, UNIX seconds nor an ISO 8601 time: read as a stop request"
+               in x for x in lines)
+
+
+def test_read_deadline():
+    assert training.read_deadline("  \n") is None
+    assert training.read_deadline("1800000000.5\n") == 1800000000.5
+    assert training.read_deadline("2027-01-15T08:00:00+00:00") == 1800000000.0
+    assert training.read_deadline("2027-01-15T09:00:00+01:00") == 1800000000.0
+    with pytest.raises(ValueError, match="neither empty"):
+        training.read_deadline("02:00")
+
+
 def test_seed_rule_on_resume():
     assert training.resolve_seed(None, 5) == 5
     assert training.resolve_seed(None, None) is None
