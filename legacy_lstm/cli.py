@@ -115,6 +115,15 @@ def resolve_native_lstm(mode="train"):
     fast_lstm.OPTIONS["native"] = True
 
 
+def refuse_cell(allowed, reason):
+    """1, after an error line on stderr saying ``reason``, when --cell is not one of ``allowed``; else None. Apps
+    call it before reading any data."""
+    if CELL.value in allowed:
+        return None
+    print(f"error: --cell={CELL.value} is not available here: {reason}", file=sys.stderr)
+    return 1
+
+
 def resolve_preset(presets, default):
     """Return (name, config) of --preset, with a usage error that lists the valid names."""
     name = PRESET.value or default

@@ -35,7 +35,8 @@ the new cell, the vocabulary, and the newest checkpoint, so ``--mode=test --run_
 checkpoint prefix (then ``--from`` names its cell). Optimizer slots of the LSTM variables are renamed along
 with them; the accumulators of a shifted bias are kept as they are. Checkpoints of TF <= 1.1, whose cells named
 their variables ``weights`` and ``biases``, are read too (``--from=basic --to=basic`` renames them to ``kernel``
-and ``bias``).
+and ``bias``). A TF 1.0/1.1 ``LSTMCell`` (``.../lstm_cell/weights``, ``biases``; no peepholes or projection)
+has the block layout: ``--from=block``.
 """
 
 import json
@@ -60,6 +61,11 @@ _CELL_VAR = re.compile(r"^(?P<head>.*?)(?P<cell>basic_lstm_cell|cudnn_compatible
 # TF <= 1.1 named an LSTM cell's variables weights and biases (the same layout); they are read under either name
 # and always written as kernel and bias, the names TF >= 1.2 and this package use.
 _KIND = {"kernel": "kernel", "bias": "bias", "weights": "kernel", "biases": "bias"}
+# lstm_cell is the scope of TF1's LSTMCell (e.g. TF 1.0/1.1 ``lstm_cell/weights``) as well as LSTMBlockCell's:
+# without peepholes or a projection both are ICFO with a run-time forget bias of 1.0, which --from=block reads.
+_FROM_HINT = {c: f": give --from={f}" for f, c in TF_CELLS.items()}
+_FROM_HINT["lstm_cell"] = (": give --from=block (lstm_cell is the scope of TF1's LSTMCell and LSTMBlockCell, "
+                           "one layout: ICFO with a run-time forget bias of 1.0)")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -166,8 +172,9 @@ def convert_values(values, from_cell, to_cell, from_forget_bias=None, to_forget_
         match = _CELL_VAR.match(new_name)
         if match:
             if match.group("cell") != TF_CELLS[from_cell]:
+                hint = _FROM_HINT.get(match.group("cell"), "")
                 raise ValueError(f"{name} is a {match.group('cell')} variable, but the source was declared "
-                                 f"{from_cell} ({TF_CELLS[from_cell]})")
+                                 f"{from_cell} ({TF_CELLS[from_cell]}){hint}")
             kind = _KIND[match.group("kind")]
             new_name = f"{match.group('head')}{TF_CELLS[to_cell]}/{kind}{match.group('slot') or ''}"
             if kind == "bias" and not match.group("slot") and from_fb != to_fb:

@@ -398,7 +398,7 @@ def predict(run_dir, texts, checkpoint=None):
 # ---------------------------------------------------------------------------------------------------------
 # one curve row per block of 100 iterations
 REPRODUCTION = report.Reproduction("book", (("accuracy", "accuracy on the 4 toy sequences"),
-                                            ("loss", "train loss (100-step mean)")))
+                                            ("loss", "train loss (100-step mean)")), app_flags="--nosingle_step")
 
 
 def reproduce(run_dir, preset="book", seed=None, data_dir=None, max_epochs=None, train_run=True,
@@ -439,9 +439,8 @@ def main(argv):
     cluster = cli.resolve_cluster(mode)
     if cluster is not None and cluster.is_ps:
         return distributed.serve(cluster)
-    if cli.CELL.value != "basic":
-        print(f"error: --cell={cli.CELL.value} is not available here: the book's LSTM runs in float64, which only "
-              "--cell=basic (BasicLSTMCell) supports", file=sys.stderr)
+    if cli.refuse_cell(("basic",), "the book's LSTM runs in float64, which only --cell=basic (BasicLSTMCell) "
+                       "supports"):
         return 1
     if mode != "train":  # the run's own settings are used: a flag given with another value is an error
         cli.check_given_flags(run_dir)

@@ -619,6 +619,10 @@ def main(argv):
     cluster = cli.resolve_cluster(mode)
     if cluster is not None and cluster.is_ps:
         return distributed.serve(cluster)
+    if cli.refuse_cell(cells.KINDS, "the fused path (legacy_lstm/fast_lstm.py) runs a dynamic_rnn stack over a "
+                       "sequence; fables' static_rnn unrolls only its 3 input words: take basic, block or "
+                       "cudnn_compatible"):
+        return 1
     if mode == "train":
         data_path = download.locate(download.FABLE, cli.resolve_data_dir())
         result = train(data_path, run_dir, preset, cli.SEED.value, cli.MAX_EPOCHS.value, cli.CELL.value,

@@ -916,6 +916,10 @@ def main(argv):
     cluster = cli.resolve_cluster(mode)
     if cluster is not None and cluster.is_ps:
         return distributed.serve(cluster)
+    if cli.refuse_cell(cells.KINDS, "the fused path (legacy_lstm/fast_lstm.py) is built and proven equal for the "
+                       "stocktwits and ptb stacks, not for imdb's Keras-style layers (masking, the bidirectional "
+                       "wrapper): take basic, block or cudnn_compatible"):
+        return 1
     if mode != "train":  # the run's own settings are used: a flag given with another value is an error
         cli.check_given_flags(run_dir)
         saved = runs.read_manifest(run_dir) or {}

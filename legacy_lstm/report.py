@@ -23,10 +23,12 @@ check_targets = published.check_targets
 
 @dataclasses.dataclass(frozen=True)
 class Reproduction:
-    """What an app declares about its reproduction: its published preset (the default) and the curve columns
-    plotted, as (column, title)."""
+    """What an app declares about its reproduction: its published preset (the default), the curve columns
+    plotted, as (column, title), and the app flags that run what the reproduction runs where the app's defaults
+    differ (its ``app_command``)."""
     default_preset: str
     columns: tuple
+    app_flags: str = ""
 
 
 def sitting(run_dir, app, train=None):
@@ -421,7 +423,8 @@ def write_result(results_dir, app, variant, manifest, curve, final, test_seconds
     results = pathlib.Path(results_dir)
     results.mkdir(parents=True, exist_ok=True)
     train_seconds = sum(r.get("seconds", 0) for r in curve)
-    app_flags = "".join(f" --{k}={v}" for k, v in variant_quirks.items())
+    app_flags = "".join(f" {f}" for f in reproduction.app_flags.split())
+    app_flags += "".join(f" --{k}={v}" for k, v in variant_quirks.items())
     app_flags += f" --cell={variant_cell}" if variant_cell != "basic" else ""
     seed_flags = "".join(f" --{k}={manifest[k]}" for k in ("seed", "split_seed") if manifest.get(k) is not None)
     doc = {

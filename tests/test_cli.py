@@ -132,3 +132,19 @@ def test_native_lstm_flag_needs_the_fused_path_and_switches_it_to_the_native_ops
         return
     cli.resolve_common("stocktwits", stocktwits.PRESETS, "hoffman", ("train",), ["prog"])
     assert fast_lstm.OPTIONS["native"] is True
+
+
+@pytest.mark.parametrize("app_name, why", [("fables", "fables' static_rnn unrolls only its 3 input words"),
+                                           ("imdb", "not for imdb's Keras-style layers")])
+def test_apps_without_a_fused_path_refuse_it_before_reading_data(tmp_path, app_name, why):
+    """--cell=fused is a flag every app shares; fables and imdb say why it is not theirs, with no traceback and
+    before any data is looked for (the data dir here is empty) or any run dir written."""
+    import subprocess
+    import sys
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", LEGACY_LSTM_DATA=str(tmp_path / "no-data"))
+    out = subprocess.run([sys.executable, "-m", f"legacy_lstm.{app_name}", "--cell=fused", "--preset=test",
+                          f"--run_dir={tmp_path / 'run'}"], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "error: --cell=fused is not available here: the fused path (legacy_lstm/fast_lstm.py)" in out.stderr
+    assert why in out.stderr and "take basic, block or cudnn_compatible" in out.stderr
+    assert not (tmp_path / "run").exists()

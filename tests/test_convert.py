@@ -1,6 +1,7 @@
 """Checkpoint interchange: exact layout maths, cuDNN equations, Keras LSTM, and whole-model conversions."""
 
 import dataclasses
+import os
 import pathlib
 import subprocess
 import sys
@@ -170,6 +171,34 @@ def test_tf11_weights_and_biases_names_are_read_and_written_as_kernel_and_bias()
     np.testing.assert_array_equal(cudnn["rnn/multi_rnn_cell/cell_0/cudnn_compatible_lstm_cell/bias"], expected)
     assert list(convert.lstm_layers(values).values()) == [
         {"cell": "basic_lstm_cell", "kernel": head + "weights", "bias": head + "biases"}]
+
+
+def test_a_tf11_lstmcell_checkpoint_file_converts_to_basic_from_the_command_line(tmp_path):
+    """TF 1.0/1.1 LSTMCell wrote ``lstm_cell/weights`` and ``biases`` (its gate layout and run-time forget bias of
+    1.0 are LSTMBlockCell's): --from=block reads them, --from=basic is refused with that hint, and the written
+    checkpoint holds the values under the basic cell's TF >= 1.2 names, the Adam slots renamed with them."""
+    kernel, bias = _random_tf_params(input_size=4, units=3)
+    head = "rnn/multi_rnn_cell/cell_0/lstm_cell/"
+    src = convert.write_checkpoint({head + "weights": kernel, head + "biases": bias, head + "weights/Adam": kernel / 2,
+                                    "beta1_power": np.float32(0.9)}, str(tmp_path / "tf11" / "model.ckpt"))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    refused = subprocess.run([sys.executable, "-m", "legacy_lstm.convert", f"--src={src}", "--from=basic",
+                              "--to=basic", f"--dst={tmp_path / 'no' / 'model.ckpt'}"], capture_output=True,
+                             text=True, env=env, timeout=300)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "lstm_cell/weights" in refused.stderr and "is a lstm_cell variable, but the source was declared basic " \
+        "(basic_lstm_cell): give --from=block (lstm_cell is the scope of TF1's LSTMCell" in refused.stderr
+    assert not (tmp_path / "no").exists()
+    dst = tmp_path / "basic" / "model.ckpt"
+    done = subprocess.run([sys.executable, "-m", "legacy_lstm.convert", f"--src={src}", "--from=block", "--to=basic",
+                           f"--dst={dst}"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = convert.read_checkpoint(str(dst))
+    basic = "rnn/multi_rnn_cell/cell_0/basic_lstm_cell/"
+    assert sorted(out) == ["beta1_power", basic + "bias", basic + "kernel", basic + "kernel/Adam"]
+    np.testing.assert_array_equal(out[basic + "kernel"], kernel)
+    np.testing.assert_array_equal(out[basic + "bias"], bias)  # both add 1.0 at run time: nothing moves
+    np.testing.assert_array_equal(out[basic + "kernel/Adam"], kernel / 2)
 
 
 def test_wrong_source_cell_is_refused():

@@ -294,6 +294,7 @@ def test_reproduce_script_runs_the_declared_iterations_and_checks_the_target(tmp
     doc = json.loads((results / "essentials-test.json").read_text())
     assert doc["seed"] == 2017 and doc["complete"] and doc["iterations_done"] == doc["iterations_total"] == 200
     assert doc["quirks"] == {"single_step": False}  # the reproduction runs the loop, not the app's default step
+    assert doc["app_command"] == "python -m legacy_lstm.essentials --preset=test --nosingle_step --seed=2017"
     assert doc["final"]["accuracy"] == essentials.test(run_dir, log=_quiet)
     assert doc["curve"][:2] == partial["curve"] and [s["after_epoch"] for s in doc["sittings"]] == [0, 2]
 
