@@ -140,12 +140,30 @@ def test_imdb_lstm_faithful_meets_the_target():
     assert doc["final"]["test_acc"] >= target, (doc["final"], target)
 
 
+def _seeds(name):
+    """The test accuracies of a committed configuration's complete seeds (report.seed_groups: the same training)."""
+    docs = {path.stem: json.loads(path.read_text()) for path in RESULTS.glob("*.json")}
+    group = report.seed_groups(RESULTS, docs).get(name, [])
+    return [d["final"]["test_acc"] for d in group if d.get("complete")]
+
+
 def test_imdb_lstm_with_a_documented_fix_meets_the_target():
-    """--padding=pre --truncating=pre (the `pre` variant), the fix offered for the faithful stall above."""
+    """--padding=pre --truncating=pre (the `pre` variant), the fix offered for the faithful stall above: seed 2017
+    meets the target (results/README.md's table); over the seeds it is at the target's edge (2 of 5 reach it)."""
     doc = _imdb("lstm", "pre")
     assert doc["quirks"] == dict(IMDB_FAITHFUL, padding="pre", truncating="pre")
     target = published.load("imdb")["presets"]["lstm"]["targets"]["test_acc"]["min"]
     assert doc["final"]["test_acc"] >= target, (doc["final"], target)
+
+
+@pytest.mark.parametrize("variant", ["pre", "mask"])
+def test_imdb_lstm_fixes_end_the_stall_for_every_seed(variant):
+    """What the fixes do whatever the seed: the faithful post padding stalls near chance for some seeds (< 0.6),
+    pre padding and masking let every seed learn (>= IMDB_LEARNED)."""
+    faithful, fixed = _seeds("imdb-lstm"), _seeds(f"imdb-lstm-{variant}")
+    assert len(faithful) >= 5 and len(fixed) >= 5, (faithful, fixed)
+    assert min(faithful) < 0.6, faithful
+    assert min(fixed) >= IMDB_LEARNED, fixed
 
 
 # --- PTB -----------------------------------------------------------------------------------------------------
