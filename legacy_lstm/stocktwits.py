@@ -78,7 +78,14 @@ values is refused, naming the field. E.g. a TF 1.6 notebook's one BasicLSTMCell 
 embedding 300 over 10,963 words, Adam (tests/test_tf1_checkpoints.py checks its names and shapes)::
 
     python -m legacy_lstm.stocktwits --mode=test --checkpoint=path/to/sentiment.ckpt --split_seed=1 \
-        --run_dir=<a new folder> --lstm_sizes=512 --embed_size=300 --vocab_size=10963 --optimizer=adam
+        --run_dir=<a new folder> --lstm_sizes=512 --embed_size=300 --vocab_size=10963 --optimizer=adam \
+        --vocab_file=vocab_to_int.json
+
+A checkpoint trained on other data (or on this data with another tie order) indexes its embedding with its own
+vocabulary: ``--vocab_file`` gives it, as JSON word -> id (the notebook's ``vocab_to_int``: ``json.dump(vocab_to_int,
+open("vocab_to_int.json", "w"))``) or one word per line (ids from 1). Test mode encodes this data with it (words it
+lacks are dropped) and records it in the new run dir, so ``--mode=predict`` reads messages as that model did.
+Without it the vocabulary is the one this data builds, the original's only for a checkpoint trained on it.
 
 Log line (the notebook's spelling, which printed the published numbers; ``--noaccruacy`` prints the article's
 "Train Accuracy"; ``python -m legacy_lstm.compare`` reads both)::
@@ -173,8 +180,9 @@ class Data:
     num_records: int
 
 
-def load_data(path, config, quirks, split_seed):
-    """Read, preprocess, build the vocabulary, drop the empty message, encode, pad and split, as the notebook."""
+def load_data(path, config, quirks, split_seed, vocab=None):
+    """Read, preprocess, build the vocabulary, drop the empty message, encode, pad and split, as the notebook.
+    ``vocab``: a given {word: id} instead (a checkpoint's own, ``read_vocab_file``; its missing words dropped)."""
     messages, labels = st_data.read_records(path)
     if config.max_records:
         messages, labels = messages[:config.max_records], labels[:config.max_records]
@@ -182,7 +190,9 @@ def load_data(path, config, quirks, split_seed):
     kept_texts, kept_labels = st_data.drop_empty(texts, labels)
     index = np.arange(len(kept_texts))
     (train_idx, _), _, _ = st_data.split(index, index, config.split_frac, split_seed)
-    if quirks.vocab_from == "all":
+    if vocab is not None:
+        pass
+    elif quirks.vocab_from == "all":
         vocab = st_data.build_vocab(texts)
     elif quirks.vocab_from == "train":
         vocab = st_data.build_vocab([kept_texts[i] for i in sorted(train_idx)])
@@ -193,6 +203,36 @@ def load_data(path, config, quirks, split_seed):
     x = st_data.left_pad(ids, seq_len)
     train, val, test = st_data.split(x, kept_labels, config.split_frac, split_seed)
     return Data(Split(*train), Split(*val), Split(*test), vocab, seq_len, len(messages))
+
+
+def read_vocab_file(path):
+    """{word: id} from a checkpoint's own vocabulary file: a JSON object of word to id (the notebook's
+    ``vocab_to_int``, e.g. saved with ``json.dump(vocab_to_int, f)``), or text with one word per line, ids from 1 in
+    that order (0 is the padding). Ids must be whole numbers >= 1, each used once."""
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"--vocab_file={path}: cannot be read ({err})") from None
+    if path.suffix == ".json" or text.lstrip().startswith("{"):
+        try:
+            vocab = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--vocab_file={path}: not a JSON object of word to id ({err})") from None
+        if not isinstance(vocab, dict):
+            raise ValueError(f"--vocab_file={path}: expected a JSON object of word to id")
+    else:
+        words = [w.strip() for w in text.splitlines() if w.strip()]
+        vocab = {w: i for i, w in enumerate(words, 1)}
+        if len(vocab) != len(words):
+            raise ValueError(f"--vocab_file={path}: a word is listed twice")
+    bad = [w for w, i in vocab.items() if isinstance(i, bool) or not isinstance(i, int) or i < 1]
+    if bad or not vocab:
+        raise ValueError(f"--vocab_file={path}: " + (f"the id of {bad[0]!r} is not a whole number >= 1 (0 is the "
+                                                     "padding)" if bad else "no words"))
+    if len(set(vocab.values())) != len(vocab):
+        raise ValueError(f"--vocab_file={path}: two words share an id")
+    return vocab
 
 
 def resolve_seq_len(seq_len, texts):
@@ -423,14 +463,15 @@ def train(data_path, run_dir, preset="hoffman", quirks=FAITHFUL, split_seed=None
 
 
 def test(data_path, run_dir, checkpoint=None, preset="hoffman", quirks=FAITHFUL, split_seed=None, cell="basic",
-         log=print):
+         log=print, vocab=None):
     """Evaluate a checkpoint on the test split (37 batches for the published config); returns the accuracy.
 
     Config, quirks, split seed and cell come from the run directory's manifest; the arguments are used only for
-    a checkpoint without one (e.g. written by the original TF 1.x code).
+    a checkpoint without one (e.g. written by the original TF 1.x code), and so is ``vocab``: that checkpoint's
+    own {word: id} (None: the one this data builds, the original's when it was trained on this data).
     """
     config, quirks, split_seed, manifest, data, from_run_dir = _eval_setup(data_path, run_dir, preset, quirks,
-                                                                           split_seed, cell, checkpoint)
+                                                                           split_seed, cell, checkpoint, vocab)
     graph = tf.Graph()
     with graph.as_default():
         model = build_graph(embedding_rows(config, data.vocab), config, cell=manifest["cell"],
@@ -447,11 +488,14 @@ def test(data_path, run_dir, checkpoint=None, preset="hoffman", quirks=FAITHFUL,
     return acc
 
 
-def _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell, checkpoint=None):
+def _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell, checkpoint=None, vocab=None):
     """Config, quirks, split seed, manifest and data for test mode: from the run's manifest when there is one
     (last item: whether there was one)."""
     saved = runs.read_manifest(run_dir)
     training.check_app(saved, run_dir, APP)
+    if vocab is not None and saved is not None:
+        raise ValueError(f"--vocab_file: {run_dir} holds a run, which uses its own vocabulary; the file is for a "
+                         "--checkpoint from elsewhere tested into a new --run_dir")
     if saved is None and checkpoint is None:
         raise FileNotFoundError(f"{run_dir} holds no trained run (no {runs.MANIFEST}): train one first "
                                 "(--mode=train with this --run_dir), or pass --checkpoint (with --split_seed) to "
@@ -469,7 +513,7 @@ def _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell, checkpoint
                              "--split_seed. An original TF 1.x run was unseeded, so its split cannot be rebuilt: "
                              "any seed's test split holds mostly messages that run trained on, and the accuracy "
                              "it gives is optimistic.")
-    data = load_data(data_path, config, quirks, split_seed)
+    data = load_data(data_path, config, quirks, split_seed, vocab=vocab)
     manifest = make_manifest(preset, config, quirks, data, split_seed, saved.get("seed") if saved else None, cell)
     return config, quirks, split_seed, manifest, data, saved is not None
 
@@ -575,6 +619,10 @@ OPTIMIZER = flags.DEFINE_enum("optimizer", None, list(OPTIMIZERS), "adadelta (th
 CONFIG_FILE = flags.DEFINE_string("config", None, "A JSON file of Config fields over the preset, e.g. "
                                   '{"lstm_sizes": [512], "embed_size": 300, "optimizer": "adam"}; the flags above '
                                   "override it.")
+VOCAB_FILE = flags.DEFINE_string("vocab_file", None, "--mode=test --checkpoint=<from elsewhere> into a new "
+                                 "--run_dir: that checkpoint's own vocabulary (JSON word -> id, the notebook's "
+                                 "vocab_to_int; or one word per line, ids from 1), recorded in the run dir for "
+                                 "predict. Default: the vocabulary this data builds.")
 ACCRUACY = flags.DEFINE_bool("accruacy", True, "Log the notebook's misspelt 'Train Accruacy' (faithful); "
                              "--noaccruacy prints the article's 'Train Accuracy'.")
 flags.adopt_module_key_flags(cli)
@@ -653,6 +701,9 @@ def main(argv):
         _check_config_flags(run_dir, overrides)
     if overrides:  # the preset with the given sizes/optimiser (a Config is recorded as "custom")
         preset = resolve_config(preset, overrides)[1]
+    if VOCAB_FILE.value and mode != "test":
+        raise ValueError("--vocab_file is for --mode=test with a --checkpoint from elsewhere (it records the "
+                         "vocabulary in the new run dir, which predict then uses)")
     if mode == "predict":
         texts = cli.read_messages(argv)
         for r in predict(run_dir, texts, cli.CHECKPOINT.value):
@@ -672,7 +723,8 @@ def main(argv):
                        cell=cli.CELL.value, progress=cli.PROGRESS.value, accruacy=ACCRUACY.value, cluster=cluster)
         print(f"Run directory: {run_dir} ({len(result['curve'])} epochs done, split_seed={result['split_seed']})")
     else:
-        test(data_path, run_dir, cli.CHECKPOINT.value, preset, quirks, SPLIT_SEED.value, cli.CELL.value)
+        vocab = read_vocab_file(VOCAB_FILE.value) if VOCAB_FILE.value else None
+        test(data_path, run_dir, cli.CHECKPOINT.value, preset, quirks, SPLIT_SEED.value, cli.CELL.value, vocab=vocab)
     return 0
 
 

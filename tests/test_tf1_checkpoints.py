@@ -266,3 +266,73 @@ def test_the_articles_spelling_behind_a_flag(small_messages, tmp_path):
     stocktwits.train(small_messages, tmp_path, config, stocktwits.Quirks(seq_len=8), split_seed=2, seed=1,
                      log=lines.append, accruacy=False)
     assert "... Train Accuracy: " in lines[0] and "Accruacy" not in lines[0]
+
+
+def test_a_foreign_checkpoint_with_its_own_vocabulary_tests_and_predicts_as_the_model_it_was(
+        small_messages, tmp_path, parsed_flags, capsys):
+    """A checkpoint whose embedding rows follow another vocabulary (this data's ids reversed, the rows moved with
+    them: what a notebook with another tie order or data writes). With --vocab_file (JSON or one word per line)
+    test mode gives the model's own accuracy and predict its own probabilities; without it, the words are read
+    as other words."""
+    import json
+
+    from legacy_lstm import convert, runs, training
+    quirks = stocktwits.Quirks(seq_len=12)
+    run_dir = tmp_path / "run"
+    stocktwits.train(small_messages, run_dir, "test", quirks, split_seed=2, seed=1, max_epochs=1, log=_quiet)
+    texts = ["calls moon rally", "puts crash dump", "$SPY flat today"]
+    ours = stocktwits.predict(run_dir, texts)
+    vocab = training.open_run(run_dir, stocktwits.APP).vocab
+    n = len(vocab)
+    theirs = {w: n + 1 - i for w, i in vocab.items()}
+    values = convert.read_checkpoint(str(run_dir / "model.ckpt-1"))
+    embedding = values["Variable"]
+    moved = embedding.copy()
+    for i in range(1, n + 1):
+        moved[n + 1 - i] = embedding[i]
+    assert not np.array_equal(moved, embedding)
+    foreign = convert.write_checkpoint(dict(values, Variable=moved), str(tmp_path / "foreign" / "sentiment.ckpt"))
+    (tmp_path / "vocab_to_int.json").write_text(json.dumps(theirs))
+    (tmp_path / "words.txt").write_text("".join(f"{w}\n" for w in sorted(theirs, key=theirs.get)))
+    assert stocktwits.read_vocab_file(tmp_path / "words.txt") == theirs
+    parsed_flags.mode, parsed_flags.checkpoint, parsed_flags.split_seed = "test", foreign, 2
+    parsed_flags.seq_len, parsed_flags.preset = "12", "test"
+    expected = f"Test Accuracy: {stocktwits.test(small_messages, run_dir, log=_quiet):.3f}"
+    for name, vocab_file in (("json", "vocab_to_int.json"), ("text", "words.txt")):
+        parsed_flags.run_dir, parsed_flags.vocab_file = str(tmp_path / name), str(tmp_path / vocab_file)
+        capsys.readouterr()
+        assert stocktwits.main(["prog"]) == 0
+        assert expected in capsys.readouterr().out
+        assert training.open_run(tmp_path / name, stocktwits.APP).vocab == theirs
+        got = stocktwits.predict(tmp_path / name, texts, checkpoint=foreign)
+        assert [r["probability"] for r in got] == pytest.approx([r["probability"] for r in ours], abs=1e-6)
+    parsed_flags.run_dir, parsed_flags.vocab_file = str(tmp_path / "data-vocab"), None
+    assert stocktwits.main(["prog"]) == 0  # the data's own vocabulary: the moved rows mean other words
+    wrong = stocktwits.predict(tmp_path / "data-vocab", texts, checkpoint=foreign)
+    assert max(abs(a["probability"] - b["probability"]) for a, b in zip(wrong, ours)) > 1e-4
+    # a run dir that holds a run keeps its own vocabulary; train and predict take no file
+    parsed_flags.run_dir, parsed_flags.vocab_file = str(tmp_path / "json"), str(tmp_path / "words.txt")
+    with pytest.raises(ValueError, match="holds a run, which uses its own vocabulary"):
+        stocktwits.main(["prog"])
+    parsed_flags.mode = "train"
+    with pytest.raises(ValueError, match="--vocab_file is for --mode=test"):
+        stocktwits.main(["prog"])
+    assert runs.read_manifest(tmp_path / "json")["vocab_sha256"] == runs.vocab_sha256(theirs)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("v.txt", '{"a": 1, "b": 1}', "two words share an id"), ("v.txt", '{"a": 0}', "the id of 'a' is not a whole"),
+    ("v.txt", '{"a": "1"}', "the id of 'a' is not"), ("v.txt", '{"a": 1', "not a JSON object of word to id"),
+    ("v.json", "[1, 2]", "expected a JSON object"), ("v.txt", "a\nb\na\n", "a word is listed twice"),
+    ("v.txt", "\n\n", "no words")])
+def test_a_bad_vocab_file_is_one_clear_error(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        stocktwits.read_vocab_file(path)
+    with pytest.raises(ValueError, match="cannot be read"):
+        stocktwits.read_vocab_file(tmp_path / "missing.json")
+
+
+def _quiet(*args, **kwargs):
+    pass
