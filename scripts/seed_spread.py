@@ -2,6 +2,7 @@
 
     python scripts/seed_spread.py plan               # per configuration: the seeds done, the ones missing, the time
     python scripts/seed_spread.py run [--hours=H]    # run the missing seeds, the quickest configuration first
+    python scripts/seed_spread.py run --only=fables-improved,fables-blog-hashed   # these configurations only
 
 Each configuration of ``CONFIGS`` needs ``n`` complete seeds, its committed main run (seed 2017,
 ``results/<name>.json``) counted as one: 5 for every configuration that trains in under about 10 minutes here
@@ -16,13 +17,15 @@ changed config by name).
 Each seed is ``python scripts/reproduce.py <app> --preset=<p> --variant=<v> --seed=<k>`` in a subprocess, in its own
 run dir, resumable: ``run`` may be stopped at any time (Ctrl-C, the end of a session) and started again; the seed
 it was training resumes from its last epoch. The estimated time of a seed is its main run's training and test wall
-seconds (``results/<name>.json``, measured on the machine that made it). ``--hours`` stops before a seed that would
-not fit into what is left (default: no limit). Run it alone on the machine (a seed is a training).
+seconds (``results/<name>.json``, measured on the machine that made it), times this machine's pace once a seed has
+run (its wall time over that estimate). ``--hours`` stops before a seed that would not fit into what is left
+(default: no limit). Run it alone on the machine (a seed is a training).
 """
 
 import argparse
 import json
 import pathlib
+import statistics
 import subprocess
 import sys
 import time
@@ -115,28 +118,52 @@ def _print_plan(rows):
     print(f"\nabout {total / 3600:.1f} h of training for every missing seed (the main runs' wall times)")
 
 
+def run(todo, deadline=None, call=None, clock=time.time, log=print):
+    """Run ``todo`` [(plan row, seed)] one after another; with a ``deadline`` (UNIX time) stop before a seed that
+    would not end by then. A seed's length is its main run's wall seconds times this machine's pace: the median,
+    over the seeds this call finished, of their wall seconds over that estimate (1 before the first), so a slower
+    machine than the main runs' does not overrun. Returns the paces."""
+    call = call or (lambda cmd: subprocess.call(cmd, cwd=REPO))
+    paces = []
+    for row, seed in todo:
+        estimate = row["seconds_per_seed"] or 0
+        pace = statistics.median(paces) if paces else 1.0
+        if deadline is not None and clock() + estimate * pace > deadline:
+            log(f"stopping: {row['name']} seed {seed} (about {estimate * pace / 60:.0f} min at this machine's pace "
+                f"{pace:.2f}) does not fit into --hours")
+            break
+        log(f"{row['name']} seed {seed}: {' '.join(command(row, seed)[1:])}")
+        start = clock()
+        code = call(command(row, seed))
+        if code != 0:
+            log(f"{row['name']} seed {seed} failed (status {code}); going on with the next")
+        elif estimate:
+            paces.append((clock() - start) / estimate)
+            log(f"{row['name']} seed {seed}: {clock() - start:.0f} s, {paces[-1]:.2f} x its main run's")
+    return paces
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["plan", "run"])
     parser.add_argument("--hours", type=float, default=None, help="run: stop before a seed that would not fit")
+    parser.add_argument("--only", default=None, help="run: these configurations only (comma list of names)")
     parser.add_argument("--results_dir", default=str(RESULTS))
     args = parser.parse_args(argv)
     rows = plan(args.results_dir)
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = sorted(set(names) - {row["name"] for row in rows})
+        if unknown:
+            parser.error(f"--only: no configuration {', '.join(unknown)} (plan lists them)")
+        rows = [row for row in rows if row["name"] in names]
     if args.what == "plan":
         _print_plan(rows)
         return 0
     deadline = None if args.hours is None else time.time() + args.hours * 3600
     todo = [(row, seed) for row in rows for seed in row["missing"]]
     todo.sort(key=lambda item: item[0]["seconds_per_seed"] or float("inf"))  # the quickest first (stable)
-    for row, seed in todo:
-        cost = row["seconds_per_seed"] or 0
-        if deadline is not None and time.time() + cost > deadline:
-            print(f"stopping: {row['name']} seed {seed} (about {cost / 60:.0f} min) does not fit into --hours")
-            break
-        print(f"{row['name']} seed {seed}: {' '.join(command(row, seed)[1:])}", flush=True)
-        code = subprocess.call(command(row, seed), cwd=REPO)
-        if code != 0:
-            print(f"{row['name']} seed {seed} failed (status {code}); going on with the next", flush=True)
+    run(todo, deadline, log=lambda line: print(line, flush=True))
     return 0
 
 
