@@ -16,8 +16,8 @@ fables), ``keras`` (the tf_keras ``LSTM`` layer in the same v1 graph), ``fused``
 basic cells, what ``--cell=fused`` runs; its variants ``fused_1chunk``, ``fused_tf``, ``fused_xla``, ``fused_tb``
 and ``fused_native`` change one choice of ``legacy_lstm.fast_lstm.OPTIONS`` each, see ``FUSED_VARIANTS``) and
 ``torch`` (``nn.LSTM``, CPU, eager; optional: skipped when ``import torch`` fails; it need not be in the project's
-environment, e.g. ``pip install --target DIR torch`` and ``PYTHONPATH=DIR``). Fables has no fused row (static_rnn
-over 3 steps, nothing to fuse).
+environment, e.g. ``pip install --target DIR torch`` and ``PYTHONPATH=DIR``). Fables, imdb and essentials have no
+fused row (their apps refuse --cell=fused: fables' static_rnn has 3 steps, nothing to fuse).
 
 After the tables: the projected wall time of each app's published configuration (``PROJECTIONS``: steps per epoch x
 epochs x the measured step time, training steps only).
@@ -50,6 +50,7 @@ class Shape:
     optimizer: str
     carry_state: bool   # feed the final state back through feed_dict (PTB)
     static: bool = False  # static_rnn (fables) instead of dynamic_rnn
+    fusable: bool = True  # the app takes --cell=fused (no fused rows where it refuses it: fables, imdb, essentials)
 
     @property
     def tokens(self):
@@ -82,18 +83,28 @@ SHAPES = {
     "ptb_small": Shape("ptb_small", 20, 20, 200, (200, 200), 10000, 10000, "sgd_clip", True),
     "ptb_medium": Shape("ptb_medium", 20, 35, 650, (650, 650), 10000, 10000, "sgd_clip", True),
     "ptb_large": Shape("ptb_large", 20, 35, 1500, (1500, 1500), 10000, 10000, "sgd_clip", True),
-    "fables": Shape("fables", 1, 3, 1, (512,), 0, 112, "rmsprop", False, static=True),
+    "fables": Shape("fables", 1, 3, 1, (512,), 0, 112, "rmsprop", False, static=True, fusable=False),
+    "fables_improved": Shape("fables_improved", 1, 3, 1, (512, 512), 0, 112, "rmsprop", False, static=True,
+                             fusable=False),
+    # imdb lstm: Embedding(10000, 128) -> LSTM(64) over 200 tokens, batch 64, Adam (its head: one Dense(1) here)
+    "imdb": Shape("imdb", 64, 200, 128, (64,), 10000, 1, "adam", False, fusable=False),
+    # essentials: batch 4, 4 tokens, embedding 64, LSTM 16, 2 classes, Adam (the book runs it in float64; fp32 here)
+    "essentials": Shape("essentials", 4, 4, 64, (16,), 16, 2, "adam", False, fusable=False),
 }
 IMPLS = ("basic", "block", "cudnn_compatible", "keras", "fused", "torch")
 # The published configurations as training steps: (app and preset, benchmark shape, steps per epoch, epochs). PTB:
-# ((929,589 training words // batch) - 1) // num_steps steps per epoch; StockTwits: 303 batches of 256. Validation
-# and test passes are not counted.
+# ((929,589 training words // batch) - 1) // num_steps steps per epoch; StockTwits: 303 batches of 256; IMDB: 20,000
+# training reviews (80% of 25,000) // 64 + 1. Validation and test passes are not counted.
 PROJECTIONS = (("stocktwits (faithful, T=244, 50 epochs)", "stocktwits", 303, 50),
                ("stocktwits --variant=fast (T=39, 50 epochs)", "stocktwits_auto", 303, 50),
                ("ptb small (13 epochs)", "ptb_small", 2323, 13),
                ("ptb medium (39 epochs)", "ptb_medium", 1327, 39),
                ("ptb large (55 epochs)", "ptb_large", 1327, 55),
-               ("ptb_thomas (650x2 tied, 35 steps; to the epoch-38 checkpoint)", "ptb_medium", 1327, 38))
+               ("ptb_thomas (650x2 tied, 35 steps; to the epoch-38 checkpoint)", "ptb_medium", 1327, 38),
+               ("fables blog (1 layer, 50,000 iterations of batch 1)", "fables", 50000, 1),
+               ("fables improved (2 layers, 50,000 iterations)", "fables_improved", 50000, 1),
+               ("imdb lstm (313 batches of 64, 5 epochs)", "imdb", 313, 5),
+               ("essentials book (--nosingle_step: 1,000 iterations)", "essentials", 1000, 1))
 # legacy_lstm.fast_lstm.OPTIONS of each fused variant ("fused" is what --cell=fused runs)
 _FUSED = {"backward": "op", "xla": False, "chunks": "auto", "transposed_wh": True, "native": False}
 FUSED_VARIANTS = {"fused": _FUSED,
@@ -164,6 +175,8 @@ def _tf_step(shape, impl, profile=False):
             feed_y = rng.randint(0, shape.classes, (shape.batch,))
         if shape.optimizer == "adadelta":
             train_op = tf1.train.AdadeltaOptimizer(0.1).minimize(loss)
+        elif shape.optimizer == "adam":
+            train_op = tf1.train.AdamOptimizer(0.001).minimize(loss)
         elif shape.optimizer == "rmsprop":
             train_op = tf1.train.RMSPropOptimizer(0.001).minimize(loss)
         else:
@@ -202,6 +215,8 @@ def _torch_step(shape):
     params = list(modules.parameters()) + list(head.parameters()) + (list(embedding.parameters()) if embedding else [])
     if shape.optimizer == "adadelta":
         opt = torch.optim.Adadelta(params, lr=0.1)
+    elif shape.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=0.001)
     elif shape.optimizer == "rmsprop":
         opt = torch.optim.RMSprop(params, lr=0.001)
     else:
@@ -292,9 +307,9 @@ def paired_worker(shape_name, impls, pairs, warmup):
     shape = SHAPES[shape_name]
     known = [i for i in dict.fromkeys(IMPLS + tuple(FUSED_VARIANTS)) if i != "torch"]
     for impl in impls:
-        if impl not in known or (impl.startswith("fused") and shape.static):
+        if impl not in known or (impl.startswith("fused") and not shape.fusable):
             raise SystemExit(f"--paired: {impl} cannot run at {shape_name} in this mode (TF implementations: "
-                             f"{', '.join(known)}; none of the fused ones at a static_rnn shape)")
+                             f"{', '.join(known)}; none of the fused ones where the app refuses --cell=fused)")
     if pairs < 2:
         raise SystemExit("--paired needs --steps >= 2 (pairs)")
     a, b = impls
@@ -441,7 +456,7 @@ def main():
             "gflops" in g for g in bf16) else None
         results[shape_name] = {"shape": dataclasses.asdict(shape), "gemm_gflops": gemm_gflops,
                                "gemm_bf16_gflops": bf16_gflops, "gemm_shape": shape.dominant_gemm(), "impls": {}}
-        measured = [impl for impl in impls if not (impl.startswith("fused") and shape.static)]
+        measured = [impl for impl in impls if not (impl.startswith("fused") and not shape.fusable)]
         # round robin (A B C A B C ...): a drift of the shared machine's speed then touches every impl alike
         spawned = {impl: [] for impl in measured}
         for _ in range(args.processes):
