@@ -3,6 +3,7 @@
     python scripts/benchmark.py                         # everything, writes results/benchmark.{json,md}
     python scripts/benchmark.py --shapes stocktwits --impls basic,block --processes 3 --steps 8
     python scripts/benchmark.py --paired stocktwits fused basic --steps 20    # one paired A/B in one process
+    python scripts/benchmark.py --threads fused --shapes ptb_medium,stocktwits --out results/benchmark-threads
 
 Each (shape, implementation) is measured in several fresh processes (``--processes``, the implementations taken
 in turn); a process builds the graph, runs ``--warmup`` steps, then times ``--steps`` steps and reports its median
@@ -392,8 +393,9 @@ def _categorise(name, op):
 # ---------------------------------------------------------------------------------------------------------
 # Parent side
 # ---------------------------------------------------------------------------------------------------------
-def _spawn(args):
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, cwd=REPO)
+def _spawn(args, env=None):
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, cwd=REPO,
+                         env=None if env is None else dict(os.environ, **env))
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -403,6 +405,34 @@ def _torch_available():
     out = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"], capture_output=True,
                          text=True)
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+# TF's thread pools as each worker process gets them (TF reads these when a session's config leaves them at 0, as
+# every app's does): "default" is TF's own choice (one thread per core for each pool).
+THREAD_SETTINGS = {"default": {}, "inter1": {"TF_NUM_INTEROP_THREADS": "1"},
+                   "intra1": {"TF_NUM_INTRAOP_THREADS": "1"},
+                   "inter1_intra1": {"TF_NUM_INTEROP_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1"}}
+
+
+def threads_sweep(shape_names, impl, processes, steps, warmup, log=print):
+    """Each shape's step time with ``impl`` under each of THREAD_SETTINGS, in fresh processes taken round robin
+    (``processes`` rounds): {shape: {setting: {"step_ms": median over processes, "runs": [...], "ratio": to
+    default}}}."""
+    out = {}
+    for shape_name in shape_names:
+        runs = {name: [] for name in THREAD_SETTINGS}
+        for _ in range(processes):
+            for name, env in THREAD_SETTINGS.items():
+                got = _spawn(["--worker", shape_name, impl, "--steps", str(steps), "--warmup", str(warmup)], env)
+                runs[name].append(got.get("step_ms"))
+                log(f"{shape_name} {impl} {name}: {got}")
+        medians = {name: statistics.median(v for v in r if v is not None) if any(v is not None for v in r) else None
+                   for name, r in runs.items()}
+        base = medians["default"]
+        out[shape_name] = {name: {"step_ms": m, "runs": runs[name],
+                                  "ratio": None if m is None or not base else round(m / base, 3)}
+                           for name, m in medians.items()}
+    return out
 
 
 def main():
@@ -419,6 +449,9 @@ def main():
     parser.add_argument("--gemm_dtype", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--gemm_transpose_b", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile", metavar="IMPL", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", metavar="IMPL", help="only the thread sweep: --shapes with IMPL under each "
+                        "of THREAD_SETTINGS (TF_NUM_INTEROP_THREADS / TF_NUM_INTRAOP_THREADS), --processes rounds; "
+                        "writes <out>.json")
     parser.add_argument("--paired", nargs=3, metavar=("SHAPE", "IMPL_A", "IMPL_B"),
                         help="only a paired A/B of two TF implementations at one shape in one process (--steps "
                         "pairs after --warmup steps each): prints the median ratio A/B (below 1: A is faster), "
@@ -430,6 +463,20 @@ def main():
               f"{doc['a']}/{doc['b']} paired median {doc['ratio_median']:.3f} "
               f"(quartiles {doc['ratio_q1']:.3f}-{doc['ratio_q3']:.3f}, {doc['pairs']} pairs)")
         print(json.dumps(doc))
+        return
+    if args.threads:
+        from legacy_lstm.compat import machine, versions
+        started = time.time()
+        sweep = threads_sweep(args.shapes.split(","), args.threads, args.processes, args.steps, args.warmup)
+        doc = {"command": "python scripts/benchmark.py " + " ".join(sys.argv[1:]), "machine": machine(),
+               "versions": versions(), "processes": args.processes, "steps": args.steps, "warmup": args.warmup,
+               "settings": THREAD_SETTINGS, "wall_seconds": round(time.time() - started, 1), "results": sweep}
+        out = pathlib.Path(args.out).with_suffix(".json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=1) + "\n")
+        for shape_name, rows in sweep.items():
+            print(shape_name, {name: (r["step_ms"] and round(r["step_ms"], 1), r["ratio"]) for name, r in rows.items()})
+        print(f"wrote {out}")
         return
     if args.worker:
         print(json.dumps(worker(*args.worker, steps=args.steps, warmup=args.warmup)))
