@@ -3,7 +3,8 @@
 ``pack_run`` copies a run directory's newest epoch checkpoint and its small files into a folder (big files split
 into parts, every file's size and sha256 listed in ``carried.json``; a file with the same bytes as one already
 packed is stored once and listed with ``same_as``, e.g. Thomas's kept test checkpoint written at the newest
-epoch), which can be committed or copied;
+epoch; what the run's app says a resume does not need is left out and listed under ``left_out``, e.g. Thomas's
+test checkpoint of an older epoch once its test is recorded), which can be committed or copied;
 ``unpack_run`` checks and reassembles it into a new run directory that resumes where the packed one stopped.
 
 A pack is data from elsewhere (a commit, a copy): before anything is read or written, every member name in
@@ -61,14 +62,15 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
     keep = pathlib.Path(epochs[last]).name
     # a checkpoint torn by a hard stop would be carried faithfully, sha256 and all, with nothing to fall back on
     runs.check_checkpoint_readable(epochs[last])
+    left_out, why = _app_skip(run_dir, keep)
     staging = out_dir.with_name(f".{out_dir.name}.packing-{os.getpid()}")
     files, stored = {}, {}  # stored: (size, sha256) -> the member whose bytes the pack holds
     try:
         for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(run_dir).as_posix()
             if rel in (runs.LOCK, runs.STOP, "checkpoint", CARRIED) or ".tmp" in path.name or (
-                    rel.startswith(f"{runs.EPOCH_PREFIX}-") and not rel.startswith(f"{keep}.")):
-                continue  # older checkpoints; the atomic writers' and TF's temporary files
+                    rel.startswith(f"{runs.EPOCH_PREFIX}-") and not rel.startswith(f"{keep}.")) or rel in left_out:
+                continue  # older checkpoints; the atomic writers' and TF's temporary files; what the app leaves out
             # hashed as copied: a file the training rewrites meanwhile (curve, events) is recorded as it was read
             blocks, digest, size = [], hashlib.sha256(), 0
             try:
@@ -94,6 +96,8 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
             files[rel] = {"size": size, "sha256": digest.hexdigest(), "parts": parts}
         record = {"source": str(run_dir), "packed": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "epoch": last,
                   "checkpoint": keep, "files": files}
+        if left_out:
+            record["left_out"] = {"files": sorted(left_out), "why": why}
         runs.atomic_write_text(staging / CARRIED, json.dumps(record, indent=1, sort_keys=True))
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         old = out_dir.with_name(f".{out_dir.name}.replaced-{os.getpid()}")
@@ -106,6 +110,19 @@ def pack_run(run_dir, out_dir, part_bytes=PART_BYTES, replace=False):
         if staging.exists():
             shutil.rmtree(staging)
     return last
+
+
+def _app_skip(run_dir, keep):
+    """(set of run-dir file names, reason): what the run's app says a resume does not need beside the newest
+    checkpoint ``keep`` (its module's ``carry_skip(run_dir, keep)``, e.g. ptb_thomas: his test checkpoint once its
+    test is recorded)."""
+    manifest = runs.read_manifest(run_dir) or {}
+    module = runs.app_module(manifest.get("app")) if manifest.get("app") else None
+    skip = getattr(module, "carry_skip", None)
+    if skip is None:
+        return set(), None
+    names, why = skip(run_dir, keep)
+    return set(names), why
 
 
 _EPOCH_CHECKPOINT = re.compile(rf"{re.escape(runs.EPOCH_PREFIX)}-\d+")

@@ -82,6 +82,8 @@ training text; the chief writes the run directory, the epoch-index-38 checkpoint
 
 import contextlib
 import dataclasses
+import json
+import pathlib
 import time
 
 import numpy as np
@@ -102,6 +104,7 @@ APP = "ptb_thomas"
 PUBLISHED_APP = "ptb"  # the published numbers are in published/ptb.json, preset "thomas"
 THOMAS_NAME = "two-layer-lstm-medium-config-60-epoch-0p93-lr-decay-10-max-lr"
 THOMAS_STATE_FILE = "thomas_checkpoint"  # the Saver state file of the original-named checkpoints
+HIS_TEST = "thomas_test.json"  # his checkpoint's test report and the sha256 of the checkpoint's files
 
 PRESETS = {
     "thomas": Config(style="thomas", init_scale=0.05, num_steps=35, hidden_size=650, epochs_at_initial_lr=10,
@@ -330,6 +333,58 @@ def thomas_checkpoint(run_dir, config):
     return path if tf1.train.checkpoint_exists(path) else None
 
 
+def _checkpoint_files(prefix):
+    """{file name: sha256} of the files of checkpoint ``prefix`` (its index and data shards)."""
+    import hashlib
+    prefix = pathlib.Path(prefix)
+    out = {}
+    for path in sorted(prefix.parent.glob(prefix.name + ".*")):
+        if path.name.endswith(".index") or ".data-" in path.name:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 24), b""):
+                    digest.update(block)
+            out[path.name] = digest.hexdigest()
+    return out
+
+
+def his_test(paths, run_dir, log=print):
+    """His protocol on his epoch-index test_epoch-1 checkpoint: tested when the run dir holds it; when the run was
+    carried here without it (``carry_skip``), the test of it recorded on the machine that wrote it (``HIS_TEST``),
+    also written back as ``report.json``. FileNotFoundError when neither is there."""
+    config, _, manifest = load_run(run_dir)
+    if thomas_checkpoint(run_dir, config) is not None:
+        return test(paths, run_dir, log=log)
+    path = pathlib.Path(run_dir) / HIS_TEST
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} holds neither his test checkpoint ({THOMAS_NAME}-{config.test_epoch - 1})"
+                                f" nor a recorded test of it ({HIS_TEST}): it cannot be tested here")
+    recorded = runs.read_json(run_dir, HIS_TEST)
+    log(f"{THOMAS_NAME}-{config.test_epoch - 1} was not carried here: its test recorded in {path} is used "
+        f"(Average accuracy: {recorded['report'].get('thomas_accuracy')})")
+    runs.atomic_write_text(pathlib.Path(run_dir) / "report.json",
+                           json.dumps(recorded["report"], indent=1, default=str) + "\n")
+    return recorded["report"]
+
+
+def carry_skip(run_dir, newest):
+    """The files a pack of ``run_dir`` (newest epoch checkpoint: prefix ``newest``) may leave out: his test
+    checkpoint and its state file, once its test is recorded (``HIS_TEST``, sha256 and all) and its bytes are not
+    the newest checkpoint's (then they cost nothing in a pack). A resume does not read them; ``his_test`` uses the
+    record. Returns (names, reason)."""
+    run_dir = pathlib.Path(run_dir)
+    if not (run_dir / HIS_TEST).exists():
+        return [], None
+    recorded = runs.read_json(run_dir, HIS_TEST)
+    his = _checkpoint_files(run_dir / recorded["checkpoint"])
+    if not his or his != recorded["sha256"]:
+        return [], None  # not the checkpoint that was tested (or gone): keep whatever is there
+    if sorted(his.values()) == sorted(_checkpoint_files(run_dir / newest).values()):
+        return [], None
+    return sorted(his) + [THOMAS_STATE_FILE], (f"{recorded['checkpoint']}: his test checkpoint, its test recorded in "
+                                               f"{HIS_TEST}")
+
+
 def test(paths, run_dir, checkpoint=None, thomas_test=True, log=print, newest=False):
     """Evaluate a trained run on the test set; writes ``run_dir/report.json`` and returns the report: the original
     protocol (``thomas_accuracy``, the decoded sentence pair) when ``thomas_test``, and the full-test-set
@@ -343,7 +398,13 @@ def test(paths, run_dir, checkpoint=None, thomas_test=True, log=print, newest=Fa
     with graph.as_default():
         report = _test(graph, config, manifest, test_data, word_to_id, run_dir, checkpoint, thomas_test and not newest,
                        thomas_test, log)
-    return common.write_report(report, APP, manifest, run_dir, start)
+    report = common.write_report(report, APP, manifest, run_dir, start)
+    his = thomas_checkpoint(run_dir, config)
+    if thomas_test and his is not None and report["checkpoint"] == his:  # recorded: a pack may leave it out
+        runs.atomic_write_text(pathlib.Path(run_dir) / HIS_TEST, json.dumps(
+            {"checkpoint": pathlib.Path(his).name, "sha256": _checkpoint_files(his), "report": report},
+            indent=1, default=str) + "\n")
+    return report
 
 
 def _test(graph, config, manifest, test_data, word_to_id, run_dir, checkpoint, his_checkpoint, thomas_test, log):
@@ -354,8 +415,12 @@ def _test(graph, config, manifest, test_data, word_to_id, run_dir, checkpoint, h
     if checkpoint is None and his_checkpoint:
         checkpoint = thomas_checkpoint(run_dir, config)
         if checkpoint is None:
-            log(f"note: no checkpoint after epoch {config.test_epoch} yet ({THOMAS_NAME}-{config.test_epoch - 1}); "
-                "testing the newest one")
+            if (pathlib.Path(run_dir) / HIS_TEST).exists():
+                log(f"note: {THOMAS_NAME}-{config.test_epoch - 1} was not carried here (its test is recorded in "
+                    f"{HIS_TEST}, which scripts/reproduce.py reports); testing the newest one")
+            else:
+                log(f"note: no checkpoint after epoch {config.test_epoch} yet ({THOMAS_NAME}-"
+                    f"{config.test_epoch - 1}); testing the newest one")
     with common.session(graph) as sess:
         path = run.restore(sess, checkpoint)
         log(f"Restored {path}")

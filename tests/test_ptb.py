@@ -694,6 +694,55 @@ def test_a_thomas_run_carried_after_his_test_epoch_keeps_his_checkpoint(corpus, 
     assert after["thomas_accuracy"] == here["thomas_accuracy"] and after["sample"] == here["sample"]
 
 
+def test_a_thomas_run_carried_past_his_test_epoch_leaves_his_tested_checkpoint_out(corpus, tmp_path, monkeypatch,
+                                                                                    capsys):
+    """Past his test epoch his checkpoint and the newest one differ, so a pack holding both would be twice the size.
+    Once his test is recorded (thomas_test.json, with the checkpoint's sha256), the pack leaves his checkpoint out
+    and says so; on the next machine the run resumes, and the reproduction reports his recorded test, the same
+    numbers as before the move, beside the last epoch's."""
+    monkeypatch.setitem(ptb_thomas.PRESETS, "thomas", dataclasses.replace(TINY_THOMAS, epochs=4, test_epoch=1))
+    monkeypatch.setattr(ptb.ptb_data, "locate", lambda data_dir=None: corpus)
+    run = tmp_path / "run"
+    _, _, before, _ = ptb.reproduce(run, "thomas", seed=1, max_epochs=2)  # his test at epoch index 0, recorded
+    his = f"{ptb_thomas.THOMAS_NAME}-0"
+    assert before["test_checkpoint"] == his and (run / ptb_thomas.HIS_TEST).exists()
+    assert carry.pack_run(run, tmp_path / "packed") == 2
+    record = json.loads((tmp_path / "packed" / carry.CARRIED).read_text())
+    assert record["left_out"]["files"] == sorted([f"{his}.data-00000-of-00001", f"{his}.index",
+                                                  ptb_thomas.THOMAS_STATE_FILE])
+    assert his in record["left_out"]["why"] and not any(name.startswith(his) for name in record["files"])
+    assert ptb_thomas.HIS_TEST in record["files"]
+    carry.unpack_run(tmp_path / "packed", tmp_path / "moved")
+    shutil.rmtree(run)  # the first machine is gone
+    capsys.readouterr()
+    _, curve, done, _ = ptb.reproduce(tmp_path / "moved", "thomas", seed=1)
+    out = capsys.readouterr().out
+    assert len(curve) == 4 and done["last_epoch"]["epoch"] == 4
+    for key in ("test_accuracy", "full_test_perplexity", "full_test_accuracy", "sample", "test_checkpoint"):
+        assert done[key] == before[key], key
+    assert done["last_epoch"]["test_checkpoint"] != his
+    assert runs.read_json(tmp_path / "moved", "report.json")["thomas_accuracy"] == before["test_accuracy"]
+    assert f"{his} was not carried here: its test recorded in {tmp_path / 'moved' / ptb_thomas.HIS_TEST} is used" \
+        in out
+    # a record that does not match the checkpoint on disk leaves nothing out
+    other = tmp_path / "other"
+    ptb_thomas.train(corpus, other, dataclasses.replace(TINY_THOMAS, epochs=4, test_epoch=1), seed=1, max_epochs=2,
+                     log=_quiet)
+    ptb_thomas.test(corpus, other, log=_quiet)
+    recorded = json.loads((other / ptb_thomas.HIS_TEST).read_text())
+    recorded["sha256"][f"{his}.index"] = "0" * 64
+    (other / ptb_thomas.HIS_TEST).write_text(json.dumps(recorded))
+    carry.pack_run(other, tmp_path / "packed-other")
+    assert "left_out" not in json.loads((tmp_path / "packed-other" / carry.CARRIED).read_text())
+
+
+def test_his_test_without_his_checkpoint_or_its_record_is_a_clear_error(corpus, tmp_path):
+    ptb_thomas.train(corpus, tmp_path, dataclasses.replace(TINY_THOMAS, epochs=4, test_epoch=3), seed=1,
+                     max_epochs=1, log=_quiet)
+    with pytest.raises(FileNotFoundError, match="holds neither his test checkpoint .* nor a recorded test of it"):
+        ptb_thomas.his_test(corpus, tmp_path, log=_quiet)
+
+
 def test_a_path_switch_changes_nothing_else_of_the_config(corpus, tmp_path):
     """Only the rnn_mode may differ: another hidden size on resume is still refused by name."""
     ptb.train(corpus, tmp_path, dataclasses.replace(TINY, rnn_mode="block"), seed=4, max_epochs=1, log=_quiet)

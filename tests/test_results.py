@@ -305,6 +305,10 @@ def test_a_carried_run_in_the_repo_is_complete(packed):
     app = "ptb" if manifest["app"] == "ptb_thomas" else manifest["app"]
     assert packed.name.startswith(f"{app}-{manifest['preset']}")
     assert len(json.loads(files[runs.CURVE_JSON])) >= record["epoch"]
+    test_epoch = manifest["config"].get("test_epoch")
+    if manifest["app"] == "ptb_thomas" and record["epoch"] >= test_epoch:  # his test must stay possible there
+        his = f"{ptb_thomas.THOMAS_NAME}-{test_epoch - 1}.index"
+        assert his in files or ptb_thomas.HIS_TEST in files, "neither his test checkpoint nor its recorded test"
 
 
 def test_results_table_of_a_run_with_no_epoch_yet(reproduce_script):
