@@ -89,6 +89,24 @@ class CheckpointWriteError(OSError):
     """A checkpoint could not be written (disk full, read-only folder); the earlier ones are intact."""
 
 
+def writer(run_dir):
+    """The pid (as written) of the process holding ``run_dir``'s writer lock, or None when none does (or the
+    platform has no flock). The lock is only tried, never kept."""
+    path = pathlib.Path(run_dir) / LOCK
+    if fcntl is None or not path.exists():
+        return None
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            handle.seek(0)
+            return handle.read().strip() or "unknown"
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return None
+
+
 class RunDirBusyError(RuntimeError):
     """Another process is training into the same run directory."""
 
@@ -282,7 +300,8 @@ class Run:
                 "permissions, then rerun the same command to resume from the last finished epoch.") from err
 
     def lock(self):
-        """Take the run directory's writer lock (held until ``close``); RunDirBusyError if another holds it."""
+        """Take the run directory's writer lock (held until ``close``); RunDirBusyError if another holds it (and
+        ``writer`` says who, without taking it)."""
         if fcntl is None or self._lock_file is not None:
             return
         self.dir.mkdir(parents=True, exist_ok=True)

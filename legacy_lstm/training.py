@@ -35,6 +35,7 @@ the vocabulary checked against the manifest's sha256.
 import contextlib
 import dataclasses
 import datetime
+import math
 import pathlib
 import statistics
 import sys
@@ -342,9 +343,12 @@ def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, voc
                 graph.finalize()  # nothing below may add ops: the graph does not grow during training
                 with loop.context(sitting):
                     timed = []  # wall seconds of this sitting's epochs, checkpoint included (a STOP deadline's basis)
+                    stopped = False  # by the STOP file (which is then gone)
                     for epoch in range(sitting.done + 1, num_epochs + 1):
-                        if _should_stop(loop, sitting, epoch) or (
-                                replica is None and _stop_file(run_dir, epoch, log, timed or _recorded(run.curve))):
+                        if _should_stop(loop, sitting, epoch):
+                            break
+                        if replica is None and _stop_file(run_dir, epoch, log, timed or _recorded(run.curve)):
+                            stopped = True
                             break
                         sitting.epoch = epoch
                         began = time.time()
@@ -354,10 +358,11 @@ def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, voc
                         run.finish_epoch(sess, row, loop.summaries(row))
                         loop.after_epoch(sitting, row)
                         timed.append(time.time() - began)
-                    else:  # the sitting ran its epochs: a STOP file made during the last one has nothing to stop
-                        if replica is None and _take_stop_file(run_dir):
-                            log(f"{pathlib.Path(run_dir) / runs.STOP} found after the sitting's last epoch: the "
-                                "sitting ended anyway; removed.")
+                    # the sitting ran its epochs or the app stopped it (early stopping): a STOP file made meanwhile,
+                    # or a deadline not reached, has nothing left to stop
+                    if not stopped and replica is None and _take_stop_file(run_dir):
+                        log(f"{pathlib.Path(run_dir) / runs.STOP} found after the sitting's last epoch: the "
+                            "sitting ended anyway; removed.")
                     finished = loop.finished(sitting)
                     loop.finish(sitting, finished)
             finally:
@@ -392,11 +397,15 @@ def read_deadline(text):
     if not text:
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        pass
-    try:
-        return datetime.datetime.fromisoformat(text).timestamp()
+        value = None
+    if value is not None:
+        if not math.isfinite(value) or not 0 <= value < 1e11:  # before year 5138: what fromtimestamp can show
+            raise ValueError(f"{text!r} is not a time in UNIX seconds")
+        return value
+    try:  # Python < 3.11 reads no trailing Z (UTC), which `date -u +%FT%TZ` writes
+        return datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text).timestamp()
     except ValueError:
         raise ValueError(f"{text!r} is neither empty, UNIX seconds nor an ISO 8601 time") from None
 

@@ -110,12 +110,31 @@ def _take_carried_run(args):
 
 
 def _set_deadline(run_dir, deadline):
-    """The sitting about to start stops at the last epoch boundary that ends before ``deadline`` (UNIX seconds)."""
+    """The sitting about to start stops at the last epoch boundary that ends before ``deadline`` (UNIX seconds):
+    written into the run dir's STOP file, unless another process is training there (RunDirBusyError: its STOP
+    file is its own). Returns the text written, for ``_clear_deadline``."""
     run_dir = pathlib.Path(run_dir)
+    holder = runs.writer(run_dir)
+    if holder is not None:
+        raise runs.RunDirBusyError(f"{run_dir} is being trained by another process (pid {holder}); to give that "
+                                   f"sitting a deadline, write it into {run_dir / runs.STOP} (UNIX seconds)")
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / runs.STOP).write_text(f"{deadline:.0f}\n")
+    text = f"{deadline:.0f}\n"
+    (run_dir / runs.STOP).write_text(text)
     when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(deadline))
     print(f"deadline {when} in {run_dir / runs.STOP}: the training stops at the epoch boundary before it", flush=True)
+    return text
+
+
+def _clear_deadline(run_dir, text):
+    """Remove the STOP file ``_set_deadline`` wrote if it is still there as written (the sitting failed, was
+    interrupted or stopped early before reading it), so that the next command without --hours trains."""
+    path = pathlib.Path(run_dir) / runs.STOP
+    try:
+        if text is not None and path.read_text() == text:
+            path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def main(argv=None):
@@ -162,16 +181,19 @@ def main(argv=None):
     if args.native_lstm and (args.app != "ptb" or args.cell != "fused"):
         parser.error("--native_lstm is for ptb with --cell=fused (it runs the fused path's recurrence)")
     args.run_dir = args.run_dir or _default_run_dir(args.app, args.preset, args.variant, args.seed)
+    deadline = None
     try:
         _take_carried_run(args)
         if args.hours is not None and not args.report_only:
-            _set_deadline(args.run_dir, time.time() + args.hours * 3600)
+            deadline = _set_deadline(args.run_dir, time.time() + args.hours * 3600)
         manifest, curve, final, test_seconds = module.reproduce(
             args.run_dir, args.preset, args.seed, data_dir=args.data_dir, max_epochs=args.max_epochs,
             train_run=not args.report_only, variant_quirks=variant["quirks"], variant_cell=variant["cell"],
             split_seed=args.split_seed, fast_test=args.fast_test, **_ptb_path(args, variant))
     except (OSError, ValueError, runs.RunDirBusyError, runs.NonFiniteLossError) as err:  # e.g. --preset=nope
         sys.exit(f"error: {err}")
+    finally:
+        _clear_deadline(args.run_dir, deadline)
     if not manifest:
         sys.exit(f"{args.run_dir} holds no run yet")
     doc = report.write_result(args.results_dir, args.app, args.variant, manifest, curve, final, test_seconds,

@@ -312,6 +312,23 @@ def test_reproduce_script_hours_stops_at_the_deadline_and_the_same_command_resum
     assert "passed): stopped before epoch 3; the same command resumes the run after epoch 2." in out
     doc = json.loads((results / "essentials-test.json").read_text())
     assert doc["iterations_done"] == 100 and not doc["complete"] and not (run_dir / runs.STOP).exists()
+    monkeypatch.setattr(sys, "argv", argv + ["--hours=1", "--split_seed=3"])  # refused (no split) ...
+    with pytest.raises(SystemExit, match="essentials has no --split_seed"):
+        reproduce_script.main()
+    assert not (run_dir / runs.STOP).exists()  # ... and the deadline it wrote is not left for the next command
+    import fcntl
+    with open(run_dir / runs.LOCK, "a+") as held:  # another process trains there: its STOP file is its own
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.seek(0)
+        held.truncate()
+        held.write("4242\n")
+        held.flush()
+        assert runs.writer(run_dir) == "4242"
+        monkeypatch.setattr(sys, "argv", argv + ["--hours=1"])
+        with pytest.raises(SystemExit, match=r"being trained by another process \(pid 4242\)"):
+            reproduce_script.main()
+        assert not (run_dir / runs.STOP).exists()
+    assert runs.writer(run_dir) is None
     monkeypatch.setattr(sys, "argv", argv + ["--hours=1"])  # plenty: the run finishes, the file goes with it
     reproduce_script.main()
     doc = json.loads((results / "essentials-test.json").read_text())

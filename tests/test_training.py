@@ -220,8 +220,26 @@ def test_read_deadline():
     assert training.read_deadline("1800000000.5\n") == 1800000000.5
     assert training.read_deadline("2027-01-15T08:00:00+00:00") == 1800000000.0
     assert training.read_deadline("2027-01-15T09:00:00+01:00") == 1800000000.0
+    assert training.read_deadline("2027-01-15T08:00:00Z") == 1800000000.0  # `date -u +%FT%TZ`, on Python 3.10 too
     with pytest.raises(ValueError, match="neither empty"):
         training.read_deadline("02:00")
+    for bad in ("nan", "inf", "-5", "1e20"):
+        with pytest.raises(ValueError, match="not a time in UNIX seconds"):
+            training.read_deadline(bad)
+
+
+class EarlyStopLoop(ClockLoop):
+    def should_stop(self, sitting):
+        return len(sitting.run.curve) >= 1
+
+
+def test_a_deadline_not_reached_before_the_app_stops_early_is_removed(tmp_path, clock):
+    """An app that stops early (imdb's EarlyStopping) ends the sitting before the deadline: the file goes too."""
+    (tmp_path / runs.STOP).write_text(f"{clock.now + 10 * 3600:.0f}")
+    lines = []
+    done = _train(tmp_path, EarlyStopLoop(clock, 600), log=lines.append)
+    assert [r["epoch"] for r in done["curve"]] == [1] and not (tmp_path / runs.STOP).exists()
+    assert f"{tmp_path / runs.STOP} found after the sitting's last epoch: the sitting ended anyway; removed." in lines
 
 
 def test_seed_rule_on_resume():
