@@ -364,7 +364,8 @@ def his_test(paths, run_dir, log=print):
         f"(Average accuracy: {recorded['report'].get('thomas_accuracy')})")
     runs.atomic_write_text(pathlib.Path(run_dir) / "report.json",
                            json.dumps(recorded["report"], indent=1, default=str) + "\n")
-    return recorded["report"]
+    # the test's own wall time on the machine that ran it, not this lookup's
+    return dict(recorded["report"], recorded_test_seconds=recorded["report"].get("test_seconds"))
 
 
 def carry_skip(run_dir, newest):
@@ -375,6 +376,10 @@ def carry_skip(run_dir, newest):
     run_dir = pathlib.Path(run_dir)
     if not (run_dir / HIS_TEST).exists():
         return [], None
+    manifest = runs.read_manifest(run_dir) or {}
+    test_epoch = (manifest.get("config") or {}).get("test_epoch")
+    if test_epoch is None or max(runs.epoch_checkpoints(run_dir), default=0) < test_epoch:
+        return [], None  # his epoch is not behind the newest checkpoint: a resume may write it again
     recorded = runs.read_json(run_dir, HIS_TEST)
     his = _checkpoint_files(run_dir / recorded["checkpoint"])
     if not his or his != recorded["sha256"]:

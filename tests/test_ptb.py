@@ -715,8 +715,10 @@ def test_a_thomas_run_carried_past_his_test_epoch_leaves_his_tested_checkpoint_o
     carry.unpack_run(tmp_path / "packed", tmp_path / "moved")
     shutil.rmtree(run)  # the first machine is gone
     capsys.readouterr()
-    _, curve, done, _ = ptb.reproduce(tmp_path / "moved", "thomas", seed=1)
+    recorded_seconds = json.loads((tmp_path / "moved" / ptb_thomas.HIS_TEST).read_text())["report"]["test_seconds"]
+    _, curve, done, seconds = ptb.reproduce(tmp_path / "moved", "thomas", seed=1)
     out = capsys.readouterr().out
+    assert seconds == recorded_seconds  # his test's own wall time, not the lookup's
     assert len(curve) == 4 and done["last_epoch"]["epoch"] == 4
     for key in ("test_accuracy", "full_test_perplexity", "full_test_accuracy", "sample", "test_checkpoint"):
         assert done[key] == before[key], key
@@ -734,6 +736,14 @@ def test_a_thomas_run_carried_past_his_test_epoch_leaves_his_tested_checkpoint_o
     (other / ptb_thomas.HIS_TEST).write_text(json.dumps(recorded))
     carry.pack_run(other, tmp_path / "packed-other")
     assert "left_out" not in json.loads((tmp_path / "packed-other" / carry.CARRIED).read_text())
+    # nor a run whose newest checkpoint is not yet past his epoch (a resume would write his checkpoint again)
+    early = tmp_path / "early"
+    ptb_thomas.train(corpus, early, dataclasses.replace(TINY_THOMAS, epochs=4, test_epoch=2), seed=1, max_epochs=2,
+                     log=_quiet)
+    ptb_thomas.test(corpus, early, log=_quiet)
+    for f in early.glob("model.ckpt-2.*"):
+        f.unlink()  # killed between his checkpoint's save and the epoch's
+    assert ptb_thomas.carry_skip(early, "model.ckpt-1") == ([], None)
 
 
 def test_his_test_without_his_checkpoint_or_its_record_is_a_clear_error(corpus, tmp_path):
