@@ -61,6 +61,7 @@ _CELL_VAR = re.compile(r"^(?P<head>.*?)(?P<cell>basic_lstm_cell|cudnn_compatible
 # TF <= 1.1 named an LSTM cell's variables weights and biases (the same layout); they are read under either name
 # and always written as kernel and bias, the names TF >= 1.2 and this package use.
 _KIND = {"kernel": "kernel", "bias": "bias", "weights": "kernel", "biases": "bias"}
+_LSTMCELL_EXTRA = re.compile(r"lstm_cell/(w_[ifo]_diag|projection/)")  # TF1 LSTMCell peepholes, num_proj
 # lstm_cell is the scope of TF1's LSTMCell (e.g. TF 1.0/1.1 ``lstm_cell/weights``) as well as LSTMBlockCell's:
 # without peepholes or a projection both are ICFO with a run-time forget bias of 1.0, which --from=block reads.
 _FROM_HINT = {c: f": give --from={f}" for f, c in TF_CELLS.items()}
@@ -164,6 +165,10 @@ def convert_values(values, from_cell, to_cell, from_forget_bias=None, to_forget_
     CudnnLSTM ``opaque_kernel`` variables are dropped (their canonical copy is what is converted)."""
     from_fb = DEFAULT_FORGET_BIAS[from_cell] if from_forget_bias is None else from_forget_bias
     to_fb = DEFAULT_FORGET_BIAS[to_cell] if to_forget_bias is None else to_forget_bias
+    extra = sorted(n for n in values if _LSTMCELL_EXTRA.search(n))
+    if extra:  # they would pass through unconverted and be ignored by the target graph: another model, silently
+        raise ValueError(f"{extra[0]}: an LSTMCell with peepholes or a projection; no layout here has them, so it "
+                         "cannot be converted")
     out = {}
     for name, value in values.items():
         if "opaque_kernel" in name:

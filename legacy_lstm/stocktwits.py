@@ -393,8 +393,9 @@ def embedding_rows(config, vocab):
     if config.vocab_size is None:
         return needed
     if config.vocab_size < needed:
-        raise ValueError(f"--vocab_size={config.vocab_size} is smaller than this data's vocabulary ({needed - 1} "
-                         f"words + the padding id 0 = {needed}): the checkpoint was trained on another vocabulary")
+        raise ValueError(f"--vocab_size={config.vocab_size} is smaller than the vocabulary needs (ids up to "
+                         f"{needed - 1} + the padding id 0 = {needed} rows): the checkpoint's embedding and this "
+                         "vocabulary (this data's, or --vocab_file's) do not belong together")
     return config.vocab_size
 
 
@@ -506,6 +507,9 @@ def _eval_setup(data_path, run_dir, preset, quirks, split_seed, cell, checkpoint
         split_seed = saved["split_seed"]
         preset = saved["preset"]
         cell = saved.get("cell", "basic")
+        # the run's own vocabulary (checked against the manifest): the data's as the run built it, or the one a
+        # checkpoint from elsewhere came with (--vocab_file)
+        vocab = training.open_run(run_dir, APP).vocab
     else:
         preset, config = cli.preset_config(PRESETS, preset)
         if split_seed is None:

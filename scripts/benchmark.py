@@ -3,7 +3,7 @@
     python scripts/benchmark.py                         # everything, writes results/benchmark.{json,md}
     python scripts/benchmark.py --shapes stocktwits --impls basic,block --processes 3 --steps 8
     python scripts/benchmark.py --paired stocktwits fused basic --steps 20    # one paired A/B in one process
-    python scripts/benchmark.py --threads fused --shapes ptb_medium,stocktwits --out results/benchmark-threads
+    python scripts/benchmark.py --threads fused --shapes ptb_medium,stocktwits   # results/benchmark-threads.json
 
 Each (shape, implementation) is measured in several fresh processes (``--processes``, the implementations taken
 in turn); a process builds the graph, runs ``--warmup`` steps, then times ``--steps`` steps and reports its median
@@ -443,7 +443,7 @@ def main():
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--profile_steps", type=int, default=3)
-    parser.add_argument("--out", default=str(REPO / "results" / "benchmark"))
+    parser.add_argument("--out", default=None, help="default: results/benchmark (--threads: results/benchmark-threads)")
     parser.add_argument("--worker", nargs=2, metavar=("SHAPE", "IMPL"), help=argparse.SUPPRESS)
     parser.add_argument("--gemm", nargs=3, type=int, metavar=("M", "K", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--gemm_dtype", default="float32", help=argparse.SUPPRESS)
@@ -466,8 +466,16 @@ def main():
         return
     if args.threads:
         from legacy_lstm.compat import machine, versions
+        shapes = args.shapes.split(",")
+        if args.threads not in dict.fromkeys(IMPLS + tuple(FUSED_VARIANTS)) or args.threads == "torch":
+            parser.error(f"--threads {args.threads}: a TF implementation (torch sets its own threads)")
+        unfit = [n for n in shapes if n not in SHAPES or (args.threads.startswith("fused") and not SHAPES[n].fusable)]
+        if unfit:
+            parser.error(f"--threads {args.threads} cannot run at {', '.join(unfit)} (unknown, or an app that "
+                         "refuses --cell=fused)")
+        args.out = args.out or str(REPO / "results" / "benchmark-threads")
         started = time.time()
-        sweep = threads_sweep(args.shapes.split(","), args.threads, args.processes, args.steps, args.warmup)
+        sweep = threads_sweep(shapes, args.threads, args.processes, args.steps, args.warmup)
         doc = {"command": "python scripts/benchmark.py " + " ".join(sys.argv[1:]), "machine": machine(),
                "versions": versions(), "processes": args.processes, "steps": args.steps, "warmup": args.warmup,
                "settings": THREAD_SETTINGS, "wall_seconds": round(time.time() - started, 1), "results": sweep}
@@ -488,6 +496,7 @@ def main():
         print(json.dumps(profile_worker(args.profile, args.profile_steps)))
         return
 
+    args.out = args.out or str(REPO / "results" / "benchmark")
     started = time.time()
     torch_version = _torch_available()
     impls = [i for i in args.impls.split(",") if i != "torch" or torch_version]

@@ -118,11 +118,22 @@ def _print_plan(rows):
     print(f"\nabout {total / 3600:.1f} h of training for every missing seed (the main runs' wall times)")
 
 
-def run(todo, deadline=None, call=None, clock=time.time, log=print):
+def _whole_sitting(results_dir, row, seed):
+    """True when the seed's results document says one sitting trained it from its first epoch (a resumed seed's
+    wall time is not a whole seed's)."""
+    path = pathlib.Path(results_dir) / report.SEEDS / f"{row['name']}-seed{seed}.json"
+    try:
+        sittings = json.loads(path.read_text()).get("sittings") or []
+    except (OSError, ValueError):
+        return False
+    return len(sittings) == 1 and sittings[0].get("after_epoch") == 0
+
+
+def run(todo, deadline=None, call=None, clock=time.time, log=print, results_dir=RESULTS):
     """Run ``todo`` [(plan row, seed)] one after another; with a ``deadline`` (UNIX time) stop before a seed that
     would not end by then. A seed's length is its main run's wall seconds times this machine's pace: the median,
-    over the seeds this call finished, of their wall seconds over that estimate (1 before the first), so a slower
-    machine than the main runs' does not overrun. Returns the paces."""
+    over the seeds this call trained whole (one sitting from the start), of their wall seconds over that estimate
+    (1 before the first), so a slower machine than the main runs' does not overrun. Returns the paces."""
     call = call or (lambda cmd: subprocess.call(cmd, cwd=REPO))
     paces = []
     for row, seed in todo:
@@ -137,9 +148,11 @@ def run(todo, deadline=None, call=None, clock=time.time, log=print):
         code = call(command(row, seed))
         if code != 0:
             log(f"{row['name']} seed {seed} failed (status {code}); going on with the next")
-        elif estimate:
+        elif estimate and _whole_sitting(results_dir, row, seed):
             paces.append((clock() - start) / estimate)
             log(f"{row['name']} seed {seed}: {clock() - start:.0f} s, {paces[-1]:.2f} x its main run's")
+        elif estimate:
+            log(f"{row['name']} seed {seed}: {clock() - start:.0f} s, resumed (not a whole seed: no pace)")
     return paces
 
 
@@ -163,7 +176,7 @@ def main(argv=None):
     deadline = None if args.hours is None else time.time() + args.hours * 3600
     todo = [(row, seed) for row in rows for seed in row["missing"]]
     todo.sort(key=lambda item: item[0]["seconds_per_seed"] or float("inf"))  # the quickest first (stable)
-    run(todo, deadline, log=lambda line: print(line, flush=True))
+    run(todo, deadline, log=lambda line: print(line, flush=True), results_dir=args.results_dir)
     return 0
 
 

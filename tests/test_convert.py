@@ -203,6 +203,10 @@ def test_a_tf11_lstmcell_checkpoint_file_converts_to_basic_from_the_command_line
 
 def test_wrong_source_cell_is_refused():
     kernel, bias = _random_tf_params()
+    for extra in ("rnn/lstm_cell/w_f_diag", "rnn/lstm_cell/projection/kernel"):
+        with pytest.raises(ValueError, match="an LSTMCell with peepholes or a projection"):
+            convert.convert_values({"rnn/lstm_cell/kernel": kernel, "rnn/lstm_cell/bias": bias,
+                                    extra: np.ones(3, np.float32)}, "block", "basic")
     with pytest.raises(ValueError, match="is a basic_lstm_cell variable, but the source was declared block"):
         convert.convert_values({"rnn/basic_lstm_cell/kernel": kernel, "rnn/basic_lstm_cell/bias": bias},
                                "block", "basic")

@@ -319,3 +319,17 @@ def test_results_table_of_a_run_with_no_epoch_yet(reproduce_script):
     assert report.summary_rows("stocktwits", doc) == [
         "| stocktwits | 0/50 epochs | val_acc, every epoch | (curve) | ± 0.03 | pending | pending |",
         "|  |  | test_acc | 0.717 | ± 0.015 | pending | pending |"]
+
+
+def test_every_results_app_command_carries_the_flags_its_reproduction_ran_with():
+    """A results document's app equivalent runs what the reproduction ran (essentials: the 1,000 iterations, which
+    the app runs only with --nosingle_step), for the main runs and every seed."""
+    checked = 0
+    for path in sorted(RESULTS.glob("*.json")) + sorted((RESULTS / report.SEEDS).glob("*.json")):
+        doc = json.loads(path.read_text())
+        if "app_command" not in doc:
+            continue  # a benchmark
+        flags = runs.app_module(doc["app"]).REPRODUCTION.app_flags.split()
+        assert set(flags) <= set(doc["app_command"].split()), (path.name, doc["app_command"])
+        checked += bool(flags)
+    assert checked >= 6  # essentials-book and its five seeds

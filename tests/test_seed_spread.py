@@ -120,7 +120,7 @@ def test_seed_plan_counts_each_configurations_seeds_and_reruns_an_outdated_main_
     assert seed_spread.command(blog, 2)[2:] == ["fables", "--preset=blog", "--variant=faithful", "--seed=2"]
 
 
-def test_seed_run_paces_its_estimates_by_this_machines_speed_and_stops_before_the_deadline():
+def test_seed_run_paces_its_estimates_by_this_machines_speed_and_stops_before_the_deadline(tmp_path):
     """scripts/seed_spread.py run: the first seed is estimated at its main run's wall time; once seeds have run, at
     that times the median of their actual over estimated time (here 3x: a machine 3 times slower), so the seed
     that would overrun the deadline is not started."""
@@ -135,21 +135,30 @@ def test_seed_run_paces_its_estimates_by_this_machines_speed_and_stops_before_th
             return self.now
 
     clock, ran, lines = Clock(), [], []
+    results = tmp_path
+    (results / report.SEEDS).mkdir()
 
-    def call(cmd):  # every seed takes 3 times its estimate
+    def call(cmd, resumed=()):  # every seed takes 3 times its estimate, in one sitting from its first epoch
         ran.append(cmd[-1])
         clock.now += 3 * 100
+        seed = int(cmd[-1].split("=")[1])
+        sittings = [{"after_epoch": 0}] + ([{"after_epoch": 2}] if seed in resumed else [])
+        (results / report.SEEDS / f"fables-blog-seed{seed}.json").write_text(json.dumps({"sittings": sittings}))
         return 0
 
     row = {"name": "fables-blog", "app": "fables", "preset": "blog", "variant": "faithful", "seconds_per_seed": 100}
     todo = [(row, seed) for seed in (1, 2, 3, 4)]
     # deadline 1000 s: seed 1 (estimated 100 s) runs to 300; seed 2 (now 300 s) to 600, seed 3 to 900; seed 4
     # would end at 1200. Without the pace, seed 4 (100 s) would have looked as if it fit.
-    paces = seed_spread.run(todo, deadline=1000, call=call, clock=clock.time, log=lines.append)
+    paces = seed_spread.run(todo, deadline=1000, call=call, clock=clock.time, log=lines.append, results_dir=results)
     assert ran == ["--seed=1", "--seed=2", "--seed=3"] and paces == [3.0, 3.0, 3.0]
     assert "stopping: fables-blog seed 4 (about 5 min at this machine's pace 3.00) does not fit into --hours" \
         in lines
     assert "fables-blog seed 1: 300 s, 3.00 x its main run's" in lines
-    # a failed seed says so and gives no pace
-    assert seed_spread.run([(row, 5)], call=lambda cmd: 2, clock=clock.time, log=lines.append) == []
+    # a failed seed says so and gives no pace; nor does a resumed one (its wall time is part of a seed)
+    assert seed_spread.run([(row, 5)], call=lambda cmd: 2, clock=clock.time, log=lines.append,
+                           results_dir=results) == []
     assert "fables-blog seed 5 failed (status 2); going on with the next" in lines
+    assert seed_spread.run([(row, 6)], call=lambda cmd: call(cmd, resumed=(6,)), clock=clock.time, log=lines.append,
+                           results_dir=results) == []
+    assert "fables-blog seed 6: 300 s, resumed (not a whole seed: no pace)" in lines

@@ -183,7 +183,8 @@ def test_a_config_file_with_an_unknown_field_is_refused(tmp_path):
     path.write_text('{"lstm_size": [512]}')
     with pytest.raises(ValueError, match="not one: lstm_size"):
         stocktwits.config_overrides(config_file=str(path))
-    with pytest.raises(ValueError, match="vocab_size=5 is smaller than this data's vocabulary"):
+    with pytest.raises(ValueError, match=r"vocab_size=5 is smaller than the vocabulary needs \(ids up to 7 \+ the "
+                                         r"padding id 0 = 8 rows\)"):
         stocktwits.embedding_rows(stocktwits.Config(vocab_size=5), {w: i for i, w in enumerate("abcdefg", 1)})
 
 
@@ -306,6 +307,8 @@ def test_a_foreign_checkpoint_with_its_own_vocabulary_tests_and_predicts_as_the_
         assert training.open_run(tmp_path / name, stocktwits.APP).vocab == theirs
         got = stocktwits.predict(tmp_path / name, texts, checkpoint=foreign)
         assert [r["probability"] for r in got] == pytest.approx([r["probability"] for r in ours], abs=1e-6)
+        again = stocktwits.test(small_messages, tmp_path / name, checkpoint=foreign, log=_quiet)  # its own vocab
+        assert f"Test Accuracy: {again:.3f}" == expected
     parsed_flags.run_dir, parsed_flags.vocab_file = str(tmp_path / "data-vocab"), None
     assert stocktwits.main(["prog"]) == 0  # the data's own vocabulary: the moved rows mean other words
     wrong = stocktwits.predict(tmp_path / "data-vocab", texts, checkpoint=foreign)
