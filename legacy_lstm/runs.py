@@ -89,6 +89,18 @@ class CheckpointWriteError(OSError):
     """A checkpoint could not be written (disk full, read-only folder); the earlier ones are intact."""
 
 
+def _try_lock(handle):
+    """Take the flock of the open lock file ``handle``: None when taken, else the holder's pid as it wrote it."""
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise
+        handle.seek(0)
+        return handle.read().strip() or "unknown"
+    return None
+
+
 def writer(run_dir):
     """The pid (as written) of the process holding ``run_dir``'s writer lock, or None when none does (or the
     platform has no flock). The lock is only tried, never kept."""
@@ -96,15 +108,10 @@ def writer(run_dir):
     if fcntl is None or not path.exists():
         return None
     with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
-            handle.seek(0)
-            return handle.read().strip() or "unknown"
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    return None
+        holder = _try_lock(handle)
+        if holder is None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return holder
 
 
 class RunDirBusyError(RuntimeError):
@@ -307,15 +314,14 @@ class Run:
         self.dir.mkdir(parents=True, exist_ok=True)
         handle = open(self.dir / LOCK, "a+")
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            holder = _try_lock(handle)
+        except OSError:
+            handle.close()
+            raise
+        if holder is not None:
             handle.close()
             raise RunDirBusyError(f"{self.dir} is being written by another process (pid {holder}). Wait for it "
-                                  "to finish, stop it, or use another --run_dir.") from None
+                                  "to finish, stop it, or use another --run_dir.")
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
