@@ -774,8 +774,12 @@ def test_ptb_speed_profile_sums_the_traced_op_time_by_op_type(corpus):
     train, valid, _, _ = ptb_data.load_raw(*corpus)
     seconds, profile = ptb_speed.time_training(TINY, train, valid, steps=2, warmup=1, profile=2)
     assert seconds > 0 and profile["traced_steps"] == 2
-    ops = profile["top_ops_ms"]
+    # every op type (at this tiny size the forward GEMMs need not be among the top 15: on an Intel Xeon they were not)
+    ops = profile["ops_ms"]
     assert any(k.endswith("(forward)") and "MatMul" in k for k in ops), ops
     assert any(k.endswith("(backward)") and "MatMul" in k for k in ops), ops
-    assert all(v >= 0 for v in ops.values()) and sum(ops.values()) <= profile["op_time_total_ms"] + 0.1
+    assert all(v >= 0 for v in ops.values())
+    assert sum(ops.values()) == pytest.approx(profile["op_time_total_ms"], abs=0.05 + 0.0005 * len(ops))
+    top = profile["top_ops_ms"]
+    assert len(top) == min(15, len(ops)) and list(top) == list(ops)[:len(top)]  # the largest, largest first
     assert ptb_speed.time_training(TINY, train, valid, steps=2, warmup=1)[1] is None  # no tracing unless asked
