@@ -97,6 +97,7 @@ from legacy_lstm import published
 from legacy_lstm import runs
 from legacy_lstm import training
 from legacy_lstm.compat import sequence_loss, tf, tf1
+from legacy_lstm.data import download
 from legacy_lstm.data import ptb as ptb_data
 from legacy_lstm.ptb_common import Config, make_multi_cell
 
@@ -335,17 +336,9 @@ def thomas_checkpoint(run_dir, config):
 
 def _checkpoint_files(prefix):
     """{file name: sha256} of the files of checkpoint ``prefix`` (its index and data shards)."""
-    import hashlib
     prefix = pathlib.Path(prefix)
-    out = {}
-    for path in sorted(prefix.parent.glob(prefix.name + ".*")):
-        if path.name.endswith(".index") or ".data-" in path.name:
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 24), b""):
-                    digest.update(block)
-            out[path.name] = digest.hexdigest()
-    return out
+    return {path.name: download.sha256_of(path) for path in sorted(prefix.parent.glob(prefix.name + ".*"))
+            if path.name.endswith(".index") or ".data-" in path.name}
 
 
 def his_test(paths, run_dir, log=print):

@@ -141,7 +141,7 @@ checks that this file is what the JSON files say.
 
 # a partial run's projection: the median wall seconds of its last few curve rows (a sitting's first row, or one
 # that shared the machine, moves a median less than a mean)
-PROJECTION_ROWS = 5
+PROJECTION_ROWS = runs.RECENT_ROWS
 
 
 def projection(curve, total):
@@ -149,7 +149,7 @@ def projection(curve, total):
     ``seconds`` of its last ``PROJECTION_ROWS`` curve rows (epochs, or blocks of iterations) times the rows left;
     None when no row is left or none was timed. The rate is the one the run had on its own machine and path."""
     left = total - len(curve)
-    timed = [r["seconds"] for r in curve[-PROJECTION_ROWS:] if r.get("seconds")]
+    timed = runs.recent_seconds(curve)
     if left <= 0 or not timed:
         return None
     per_row = statistics.median(timed)

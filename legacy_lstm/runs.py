@@ -706,6 +706,15 @@ def _curve_epochs(run_dir):
     return []
 
 
+RECENT_ROWS = 5  # a run's recent pace: its last few curve rows (a sitting's slow first row moves a median little)
+
+
+def recent_seconds(curve):
+    """The recorded wall ``seconds`` of the curve's last RECENT_ROWS rows that have them (the machine and path
+    each row ran on: report.projection's rate, a STOP deadline's first estimate)."""
+    return [r["seconds"] for r in curve[-RECENT_ROWS:] if r.get("seconds")]
+
+
 def read_curve(run_dir, last=None):
     """The curve of ``run_dir``: curve.json, or -- when it is missing, damaged or (given ``last``, the epoch a
     resume restored) lacks one of the rows 1..last -- curve.csv, with a warning; then only the rows up to

@@ -347,7 +347,7 @@ def train(loop, run_dir, manifest, total_epochs, max_epochs=None, seed=None, voc
                     for epoch in range(sitting.done + 1, num_epochs + 1):
                         if _should_stop(loop, sitting, epoch):
                             break
-                        if replica is None and _stop_file(run_dir, epoch, log, timed or _recorded(run.curve)):
+                        if replica is None and _stop_file(run_dir, epoch, log, timed or runs.recent_seconds(run.curve)):
                             stopped = True
                             break
                         sitting.epoch = epoch
@@ -380,14 +380,6 @@ def _take_stop_file(run_dir):
         return False
     path.unlink(missing_ok=True)
     return True
-
-
-RECORDED_EPOCHS = 5  # a STOP deadline's first epoch of a sitting: the median seconds of the curve's last rows
-
-
-def _recorded(curve):
-    """The recorded ``seconds`` of the curve's last RECORDED_EPOCHS rows (perhaps from another machine)."""
-    return [r["seconds"] for r in curve[-RECORDED_EPOCHS:] if r.get("seconds")]
 
 
 def read_deadline(text):
