@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import statistics
 import time
 
@@ -217,8 +218,23 @@ def _provenance_row(name, doc):
     commits = [(doc.get("git_commit"), doc.get("git_dirty"))] + [(s.get("git_commit"), s.get("git_dirty"))
                                                                   for s in doc.get("sittings") or []]
     commits = list(dict.fromkeys(c[:7] + ("+dirty" if dirty else "") for c, dirty in commits if c))
+    cpus = list(dict.fromkeys(cpu_label(s["machine"]) for s in doc.get("sittings") or [] if s.get("machine")))
     return (f"| {name} | `{doc['command']}` | {seeds} | {doc['versions']['tensorflow']} | {walls} | "
-            f"{', '.join(commits) or 'not recorded'} |")
+            f"{', '.join(commits) or 'not recorded'} | {'; '.join(cpus) or 'not recorded'} |")
+
+
+def cpu_label(machine):
+    """A short name of the CPU a sitting ran on (its ``machine`` record, legacy_lstm/compat.py): the model without
+    trademarks, and its widest vector unit, which decides how fast the GEMMs are (docs/cells.md), e.g.
+    ``AMD EPYC (AVX-512, BF16)`` or ``Intel Xeon @ 2.00GHz (AVX-512)``."""
+    model = " ".join(re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b", "", machine.get("cpu_model") or "").split())
+    model = model or "unknown CPU"
+    features = set(machine.get("vector_features") or ())
+    units = ["AMX"] if "amx_tile" in features else []
+    if not units:
+        units = ["AVX-512"] if "avx512f" in features else ["AVX2"] if "avx2" in features else []
+        units += ["BF16"] if "avx512_bf16" in features else []
+    return f"{model} ({', '.join(units)})" if units else model
 
 
 def write_summary(results_dir):
@@ -290,10 +306,11 @@ def summary_text(results_dir):
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, doc in docs.items():
         lines += summary_rows(name, doc)
-    lines += ["", "## How each was made", "", f"Machine: {next(iter(docs.values()))['machine']}."
+    lines += ["", "## How each was made", "", f"Machine: {next(iter(docs.values()))['machine']}; the CPU of each "
+              "training sitting where it was recorded (the wall times are that CPU's)."
               if docs else "", "",
-              "| run | command | seeds | TF | train / test wall | git commit(s) |",
-              "| --- | --- | --- | --- | --- | --- |"]
+              "| run | command | seeds | TF | train / test wall | git commit(s) | CPU |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     lines += [_provenance_row(name, doc) for name, doc in docs.items()]
     lines += seed_spread_section(results_dir, docs)
     return "\n".join(lines) + "\n"

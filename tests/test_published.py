@@ -100,3 +100,26 @@ def test_a_partial_run_projects_the_training_time_left_from_its_recent_epochs():
            "projection": report.projection(curve, 55)}
     row = report.summary_rows("ptb-large", doc)[0]
     assert row.startswith("| ptb-large | 7/55 epochs, about 1.7 h of training left |")
+
+
+def test_the_provenance_table_names_the_cpu_of_every_sitting():
+    """report.cpu_label names a sitting's CPU by model and widest vector unit (the wall times are that CPU's), and
+    the results table lists each distinct one of a run's sittings, in order; a run from before sittings were kept
+    says so instead of guessing."""
+    from legacy_lstm import report
+    epyc = {"cpus": 2, "cpu_model": "AMD EPYC", "vector_features": ["avx2", "fma", "avx512f", "avx512_bf16"]}
+    xeon = {"cpus": 2, "cpu_model": "Intel(R) Xeon(R) Processor @ 2.00GHz", "vector_features": ["avx2", "avx512f"]}
+    amx = {"cpus": 2, "cpu_model": "Intel(R) Xeon(R) Processor",
+           "vector_features": ["avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"]}
+    assert report.cpu_label(epyc) == "AMD EPYC (AVX-512, BF16)"
+    assert report.cpu_label(xeon) == "Intel Xeon @ 2.00GHz (AVX-512)"
+    assert report.cpu_label(amx) == "Intel Xeon (AMX)"
+    assert report.cpu_label({"cpu_model": "AMD EPYC"}) == "AMD EPYC"  # a sitting recorded before its features
+    assert report.cpu_label({"cpu_model": None, "vector_features": ["avx2"]}) == "unknown CPU (AVX2)"
+    doc = {"command": "python scripts/reproduce.py ptb", "seed": 2017, "versions": {"tensorflow": "2.21.0"},
+           "train_wall_seconds": 100.0, "test_wall_seconds": None, "git_commit": "abcdef012",
+           "sittings": [{"git_commit": "abcdef012", "machine": xeon}, {"git_commit": "1234567aa", "machine": epyc},
+                        {"git_commit": "1234567aa", "machine": xeon}]}
+    row = report._provenance_row("ptb-x", doc)
+    assert row.endswith("| abcdef0, 1234567 | Intel Xeon @ 2.00GHz (AVX-512); AMD EPYC (AVX-512, BF16) |")
+    assert report._provenance_row("ptb-x", {**doc, "sittings": []}).endswith("| abcdef0 | not recorded |")
