@@ -442,7 +442,11 @@ def write_result(results_dir, app, variant, manifest, curve, final, test_seconds
     train_seconds = sum(r.get("seconds", 0) for r in curve)
     app_flags = "".join(f" {f}" for f in reproduction.app_flags.split())
     app_flags += "".join(f" --{k}={v}" for k, v in variant_quirks.items())
-    app_flags += f" --cell={variant_cell}" if variant_cell != "basic" else ""
+    # a narrow precision (ptb's --precision) runs on the cell its variant names, which need not be the app's default
+    precision = (manifest.get("config") or {}).get("precision", "float32")
+    narrow = precision != "float32"
+    app_flags += f" --cell={variant_cell}" if variant_cell != "basic" or narrow else ""
+    app_flags += f" --precision={precision}" if narrow else ""
     seed_flags = "".join(f" --{k}={manifest[k]}" for k in ("seed", "split_seed") if manifest.get(k) is not None)
     doc = {
         "app": app, "preset": manifest["preset"], "variant": variant,

@@ -189,6 +189,41 @@ def test_ptb_small_reproduction_within_published_bands():
     assert all(f["within"] for f in cmp.final.values()), cmp.summary_lines()
 
 
+# A documented miss: ptb_word_lm's --use_fp16 design (the whole graph and the SGD update in the narrow type, no
+# float32 master weights, no loss scaling) in bfloat16 trains, but far from the band (docs/cells.md, "Half
+# precision"). Strict: when a committed bfloat16 run lands in the band, this must be removed.
+BF16_MISS = pytest.mark.xfail(strict=True, reason="ptb small in bfloat16, seed 2017: test 199.56 vs 115.91 +- 4")
+
+
+def _ptb_small_bfloat16():
+    path = RESULTS / "ptb-small-bfloat16.json"
+    assert path.exists(), f"{path} is missing: run scripts/reproduce.py ptb --variant=bfloat16 and commit"
+    doc = json.loads(path.read_text())
+    assert doc["variant"] == "bfloat16" and doc["preset"] == "small" and doc["complete"]
+    assert doc["config"]["precision"] == "bfloat16" and doc["cell"] == "basic" and doc["epochs_done"] == 13
+    assert doc["versions"]["tensorflow"].startswith("2.21")
+    return doc
+
+
+def test_ptb_small_bfloat16_run_is_complete_and_its_verdict_is_todays():
+    """The opt-in bfloat16 run (issue: does a bf16 run still land in the published band?) is recorded with its
+    precision and cell, and its committed verdict is what the published bands give today."""
+    doc = _ptb_small_bfloat16()
+    ref = published.load("ptb")["presets"]["small"]
+    final = {"valid_perplexity": doc["curve"][-1]["valid_perplexity"],
+             "test_perplexity": doc["final"]["test_perplexity"]}
+    cmp = published.compare(doc["curve"], final, ref)
+    assert {k: v["within"] for k, v in cmp.final.items()} == {
+        k: v["within"] for k, v in doc["comparison"]["final"].items()}
+    assert "--precision=bfloat16" in doc["app_command"].split() and "--cell=basic" in doc["app_command"].split()
+
+
+@BF16_MISS
+def test_ptb_small_bfloat16_within_published_bands():
+    doc = _ptb_small_bfloat16()
+    assert all(f["within"] for f in doc["comparison"]["final"].values()), doc["comparison"]["final"]
+
+
 def _paths_cover_every_epoch(doc):
     """The record of which LSTM path trained which epochs (a run may switch between paths proven equal): one
     range after another from epoch 1 to the last, each path one of ptb_common.SWITCHABLE or the fused path on the
@@ -330,6 +365,9 @@ def test_every_results_app_command_carries_the_flags_its_reproduction_ran_with()
         if "app_command" not in doc:
             continue  # a benchmark
         flags = runs.app_module(doc["app"]).REPRODUCTION.app_flags.split()
+        precision = doc["config"].get("precision", "float32")
+        if precision != "float32":  # ptb's bfloat16 variant runs on basic, which is not small's default (block)
+            flags += [f"--precision={precision}", f"--cell={doc['cell']}"]
         assert set(flags) <= set(doc["app_command"].split()), (path.name, doc["app_command"])
         checked += bool(flags)
     assert checked >= 6  # essentials-book and its five seeds
