@@ -73,7 +73,8 @@ Precision (the original's ``--use_fp16``)
                       the checkpoints hold variables of that dtype, so a run keeps its precision. The fused path
                       is float32 only. On a CPU without AVX512_BF16 bfloat16 is slower, not faster (docs/cells.md).
                       Nor does it reach the band: small in bfloat16, seed 2017, gave test perplexity 199.56
-                      against 115.91 (results/ptb-small-bfloat16.json): SGD on bfloat16 weights loses most updates.
+                      against 115.91 (results/ptb-small-bfloat16.json; plain SGD on bfloat16 weights rounds
+                      small updates away).
 
 Data: ``ptb/ptb.{train,valid,test}.txt`` (sha256 in legacy_lstm/data/download.py) in ``--data_dir`` (default
 ``$LEGACY_LSTM_DATA``, else ``~/.cache/legacy_lstm``), downloaded when missing and reachable. Reader and queue
