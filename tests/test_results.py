@@ -168,13 +168,18 @@ def test_imdb_lstm_fixes_end_the_stall_for_every_seed(variant):
 
 
 # --- PTB -----------------------------------------------------------------------------------------------------
-def _ptb(preset):
-    path = RESULTS / f"ptb-{preset}.json"
-    assert path.exists(), f"{path} is missing: run scripts/reproduce.py ptb --preset={preset} and commit"
+def _ptb(preset, variant="faithful"):
+    """The committed PTB result of one preset and variant (``ptb-<preset>[-<variant>].json``, as reproduce.py
+    names it), with the keys and curve every PTB result must have."""
+    name = f"ptb-{preset}" if variant == "faithful" else f"ptb-{preset}-{variant}"
+    path = RESULTS / f"{name}.json"
+    assert path.exists(), (f"{path} is missing: run scripts/reproduce.py ptb --preset={preset} --variant={variant}"
+                           " and commit")
     doc = json.loads(path.read_text())
     for key in ("command", "seed", "versions", "train_wall_seconds", "machine", "epochs_done", "epochs_total"):
         assert doc.get(key) is not None, key
-    assert doc["versions"]["tensorflow"].startswith("2.21") and doc["preset"] == preset
+    assert doc["versions"]["tensorflow"].startswith("2.21")
+    assert doc["preset"] == preset and doc["variant"] == variant
     assert [r["epoch"] for r in doc["curve"]] == list(range(1, doc["epochs_done"] + 1))
     return doc
 
@@ -197,12 +202,9 @@ BF16_MISS = pytest.mark.xfail(strict=True, reason="ptb small in bfloat16, seed 2
 
 
 def _ptb_small_bfloat16():
-    path = RESULTS / "ptb-small-bfloat16.json"
-    assert path.exists(), f"{path} is missing: run scripts/reproduce.py ptb --variant=bfloat16 and commit"
-    doc = json.loads(path.read_text())
-    assert doc["variant"] == "bfloat16" and doc["preset"] == "small" and doc["complete"]
-    assert doc["config"]["precision"] == "bfloat16" and doc["cell"] == "basic" and doc["epochs_done"] == 13
-    assert doc["versions"]["tensorflow"].startswith("2.21")
+    doc = _ptb("small", "bfloat16")
+    assert doc["complete"] and doc["epochs_done"] == 13
+    assert doc["config"]["precision"] == "bfloat16" and doc["cell"] == "basic"
     return doc
 
 
@@ -330,9 +332,13 @@ def test_summary_writes_only_the_results_readme(reproduce_script, tmp_path, monk
     f"*/{carry.CARRIED}")) or [None])
 def test_a_carried_run_in_the_repo_is_complete(packed):
     """A run carried to the next machine in git (checkpoints/carried/<run dir name>) unpacks there: every file
-    and part was committed (none fell to .gitignore) and matches its sha256; it is a run of a published config."""
+    and part was committed (none fell to .gitignore) and matches its sha256; it is a run of a published config,
+    and not one whose committed result is complete (a finished run's pack must be removed)."""
     if packed is None:
         pytest.skip("no run is being carried")
+    result = RESULTS / f"{packed.name}.json"
+    if result.exists():
+        assert not json.loads(result.read_text())["complete"], f"{result.name} is complete: git rm -r {packed}"
     files = dict(carry.packed_files(packed))
     record = json.loads((packed / carry.CARRIED).read_text())
     assert f"{record['checkpoint']}.index" in files and runs.MANIFEST in files and runs.CURVE_JSON in files
