@@ -100,6 +100,7 @@ is printed as a line break.
 import contextlib
 import dataclasses
 import os
+import pathlib
 import sys
 import time
 
@@ -432,8 +433,13 @@ def _test_official(graph, config, manifest, test_data, run_dir, checkpoint, fast
         graph.finalize()
         test_ppl = evaluate_official(sess, model, step, test_data, fast=fast)
     log("Test Perplexity: %.3f" % test_ppl)
-    return {"checkpoint": path, "test_perplexity": test_ppl,
-            "protocol": f"batch 1, {FAST_TEST_STEPS}-step windows (fast)" if fast else "batch 1, 1 step (original)"}
+    return {"checkpoint": path, "test_perplexity": test_ppl, "protocol": test_protocol(fast),
+            "checkpoint_sha256": common.checkpoint_files(path)}  # what a later report may reuse (recorded_test)
+
+
+def test_protocol(fast):
+    """The name of the official test's protocol, as its report records it."""
+    return f"batch 1, {FAST_TEST_STEPS}-step windows (fast)" if fast else "batch 1, 1 step (original)"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -532,9 +538,16 @@ def _reproduce(run_dir, preset, seed, data_dir, max_epochs, train_run, fast_test
     final = {"train_perplexity": curve[-1]["train_perplexity"] if complete else None,
              "valid_perplexity": curve[-1]["valid_perplexity"] if complete else None, "test_perplexity": None}
     if complete:
-        t = time.time()
-        final["test_perplexity"] = test(paths, run_dir, fast=fast_test)["test_perplexity"]
-        test_seconds = time.time() - t
+        recorded = common.recorded_test(run_dir, test_protocol(fast_test))
+        if recorded is not None:  # e.g. --report_only: the same weights give the same number; keep its own time
+            print(f"The test of {pathlib.Path(recorded['checkpoint']).name} ({recorded['protocol']}) is recorded in "
+                  f"{pathlib.Path(run_dir) / common.REPORT} for the same checkpoint bytes: reporting it, not "
+                  "testing again")
+            final["test_perplexity"], test_seconds = recorded["test_perplexity"], recorded["test_seconds"]
+        else:
+            t = time.time()
+            final["test_perplexity"] = test(paths, run_dir, fast=fast_test)["test_perplexity"]
+            test_seconds = time.time() - t
     return manifest, curve, final, test_seconds
 
 

@@ -10,6 +10,7 @@ legacy_lstm/data/ptb.py.
 import dataclasses
 import json
 import os
+import pathlib
 import sys
 import time
 
@@ -20,6 +21,7 @@ from legacy_lstm import cells
 from legacy_lstm import cli
 from legacy_lstm import runs
 from legacy_lstm.compat import tf, tf1
+from legacy_lstm.data import download
 from legacy_lstm.data import ptb as ptb_data
 
 # No per-operation timeout in the sessions: range_input_producer's runner enqueues a whole epoch with one
@@ -213,13 +215,41 @@ def check_vocab(data_vocab, word_to_id, run_dir):
                                          "with; use the data files of that run.")
 
 
+REPORT = "report.json"
+
+
 def write_report(report, app, manifest, run_dir, start):
     """Complete a test report (app, preset, run dir, test seconds since ``start``), write it to
     ``run_dir/report.json`` and return it."""
     report.update({"app": app, "preset": manifest["preset"], "run_dir": str(run_dir),
                    "test_seconds": round(time.time() - start, 1)})
-    runs.atomic_write_text(os.path.join(run_dir, "report.json"), json.dumps(report, indent=1, default=str) + "\n")
+    runs.atomic_write_text(os.path.join(run_dir, REPORT), json.dumps(report, indent=1, default=str) + "\n")
     return report
+
+
+def checkpoint_files(prefix):
+    """{file name: sha256} of the files of checkpoint ``prefix`` (its index and data shards)."""
+    prefix = pathlib.Path(prefix)
+    return {path.name: download.sha256_of(path) for path in sorted(prefix.parent.glob(prefix.name + ".*"))
+            if path.name.endswith(".index") or ".data-" in path.name}
+
+
+def recorded_test(run_dir, protocol):
+    """The run dir's test report (``report.json``) when it is a ``protocol`` test of the run's newest epoch
+    checkpoint as it is now (the sha256 of its files that the test recorded in ``checkpoint_sha256``); else None,
+    and the test must run. A report of another checkpoint, protocol or bytes, or a damaged one, is not reused."""
+    try:
+        report = json.loads((pathlib.Path(run_dir) / REPORT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    epochs = runs.epoch_checkpoints(run_dir)
+    if not isinstance(report, dict) or not epochs or report.get("protocol") != protocol:
+        return None
+    newest = epochs[max(epochs)]
+    if pathlib.Path(str(report.get("checkpoint"))).name != pathlib.Path(newest).name:
+        return None
+    recorded = report.get("checkpoint_sha256")
+    return report if recorded and recorded == checkpoint_files(newest) else None
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -97,7 +97,6 @@ from legacy_lstm import published
 from legacy_lstm import runs
 from legacy_lstm import training
 from legacy_lstm.compat import sequence_loss, tf, tf1
-from legacy_lstm.data import download
 from legacy_lstm.data import ptb as ptb_data
 from legacy_lstm.ptb_common import Config, make_multi_cell
 
@@ -334,13 +333,6 @@ def thomas_checkpoint(run_dir, config):
     return path if tf1.train.checkpoint_exists(path) else None
 
 
-def _checkpoint_files(prefix):
-    """{file name: sha256} of the files of checkpoint ``prefix`` (its index and data shards)."""
-    prefix = pathlib.Path(prefix)
-    return {path.name: download.sha256_of(path) for path in sorted(prefix.parent.glob(prefix.name + ".*"))
-            if path.name.endswith(".index") or ".data-" in path.name}
-
-
 def his_test(paths, run_dir, log=print):
     """His protocol on his epoch-index test_epoch-1 checkpoint: tested when the run dir holds it; when the run was
     carried here without it (``carry_skip``), the test of it recorded on the machine that wrote it (``HIS_TEST``),
@@ -355,7 +347,7 @@ def his_test(paths, run_dir, log=print):
     recorded = runs.read_json(run_dir, HIS_TEST)
     log(f"{THOMAS_NAME}-{config.test_epoch - 1} was not carried here: its test recorded in {path} is used "
         f"(Average accuracy: {recorded['report'].get('thomas_accuracy')})")
-    runs.atomic_write_text(pathlib.Path(run_dir) / "report.json",
+    runs.atomic_write_text(pathlib.Path(run_dir) / common.REPORT,
                            json.dumps(recorded["report"], indent=1, default=str) + "\n")
     # the test's own wall time on the machine that ran it, not this lookup's
     return dict(recorded["report"], recorded_test_seconds=recorded["report"].get("test_seconds"))
@@ -374,10 +366,10 @@ def carry_skip(run_dir, newest):
     if test_epoch is None or max(runs.epoch_checkpoints(run_dir), default=0) < test_epoch:
         return [], None  # his epoch is not behind the newest checkpoint: a resume may write it again
     recorded = runs.read_json(run_dir, HIS_TEST)
-    his = _checkpoint_files(run_dir / recorded["checkpoint"])
+    his = common.checkpoint_files(run_dir / recorded["checkpoint"])
     if not his or his != recorded["sha256"]:
         return [], None  # not the checkpoint that was tested (or gone): keep whatever is there
-    if sorted(his.values()) == sorted(_checkpoint_files(run_dir / newest).values()):
+    if sorted(his.values()) == sorted(common.checkpoint_files(run_dir / newest).values()):
         return [], None
     return sorted(his) + [THOMAS_STATE_FILE], (f"{recorded['checkpoint']}: his test checkpoint, its test recorded in "
                                                f"{HIS_TEST}")
@@ -400,7 +392,7 @@ def test(paths, run_dir, checkpoint=None, thomas_test=True, log=print, newest=Fa
     his = thomas_checkpoint(run_dir, config)
     if thomas_test and his is not None and report["checkpoint"] == his:  # recorded: a pack may leave it out
         runs.atomic_write_text(pathlib.Path(run_dir) / HIS_TEST, json.dumps(
-            {"checkpoint": pathlib.Path(his).name, "sha256": _checkpoint_files(his), "report": report},
+            {"checkpoint": pathlib.Path(his).name, "sha256": common.checkpoint_files(his), "report": report},
             indent=1, default=str) + "\n")
     return report
 

@@ -162,7 +162,9 @@ def main(argv=None):
                         help="stop the training at the epoch boundary from which one more epoch would end after this "
                         "many hours from now (a deadline in the run dir's STOP file: legacy_lstm/training.py); the "
                         "same command without it resumes later. The test and results follow as always")
-    parser.add_argument("--report_only", action="store_true", help="do not train; report the run dir as it is")
+    parser.add_argument("--report_only", action="store_true",
+                        help="do not train; report the run dir as it is (ptb: a test that the run dir's report.json "
+                        "records for the same protocol and checkpoint bytes is reported, not run again)")
     parser.add_argument("--results_dir", default=str(REPO / "results"))
     args = parser.parse_args(argv)
     if args.app == "summary":

@@ -669,6 +669,37 @@ def test_a_reproduction_resumed_on_the_native_ops_records_them_and_restores_the_
     assert final["test_perplexity"] > 1
 
 
+def test_reporting_a_complete_run_again_reuses_its_recorded_test_of_the_same_checkpoint_bytes(corpus, tmp_path,
+                                                                                            monkeypatch):
+    """reproduce.py --report_only on a complete run reports the test that report.json records, with that test's own
+    time, when it is a test of the same protocol on the newest checkpoint's exact bytes (sha256); another protocol,
+    or other weights under the same checkpoint name, are tested again."""
+    monkeypatch.setitem(ptb.PRESETS, "small", dataclasses.replace(TINY, epochs=1))
+    monkeypatch.setattr(ptb.ptb_data, "locate", lambda data_dir=None: corpus)
+    _, _, first, _ = ptb.reproduce(tmp_path / "run", "small", seed=1)
+    recorded = runs.read_json(tmp_path / "run", ptb_common.REPORT)
+    assert recorded["checkpoint_sha256"] == ptb_common.checkpoint_files(recorded["checkpoint"]) != {}
+    tested, real_test = [], ptb.test
+    monkeypatch.setattr(ptb, "test", lambda *a, **k: tested.append(k.get("fast")) or real_test(*a, **k))
+    _, _, again, seconds = ptb.reproduce(tmp_path / "run", "small", seed=1, train_run=False)
+    assert tested == [] and again == first and seconds == recorded["test_seconds"]
+    _, _, fast, _ = ptb.reproduce(tmp_path / "run", "small", seed=1, train_run=False, fast_test=True)
+    assert tested == [True] and fast["test_perplexity"] == pytest.approx(first["test_perplexity"], rel=1e-5)
+    ptb.reproduce(tmp_path / "run", "small", seed=1, train_run=False)  # the fast test's report is not the original's
+    assert tested == [True, False]
+    # another run's weights copied in under the same checkpoint name: tested again, and its number reported
+    _, _, other, _ = ptb.reproduce(tmp_path / "other", "small", seed=2)
+    for path in (tmp_path / "other").glob("model.ckpt-1.*"):
+        shutil.copyfile(path, tmp_path / "run" / path.name)
+    del tested[:]
+    _, _, swapped, _ = ptb.reproduce(tmp_path / "run", "small", seed=1, train_run=False)
+    assert tested == [False] and swapped["test_perplexity"] == other["test_perplexity"]
+    assert swapped["test_perplexity"] != first["test_perplexity"]
+    (tmp_path / "run" / ptb_common.REPORT).write_text("{ damaged")  # a damaged report is not reused either
+    ptb.reproduce(tmp_path / "run", "small", seed=1, train_run=False)
+    assert tested == [False, False]
+
+
 def test_a_thomas_run_carried_after_his_test_epoch_keeps_his_checkpoint(corpus, tmp_path):
     """Carried to another machine after his test epoch, a Thomas run still holds the checkpoint his test restores
     (stored once: at that epoch it has the newest checkpoint's bytes), resumes there, and his test gives the same
