@@ -543,7 +543,7 @@ def _reproduce(run_dir, preset, seed, data_dir, max_epochs, train_run, fast_test
             print(f"The test of {pathlib.Path(recorded['checkpoint']).name} ({recorded['protocol']}) is recorded in "
                   f"{pathlib.Path(run_dir) / common.REPORT} for the same checkpoint bytes: reporting it, not "
                   "testing again")
-            final["test_perplexity"], test_seconds = recorded["test_perplexity"], recorded["test_seconds"]
+            final["test_perplexity"], test_seconds = recorded["test_perplexity"], recorded.get("test_seconds")
         else:
             t = time.time()
             final["test_perplexity"] = test(paths, run_dir, fast=fast_test)["test_perplexity"]
