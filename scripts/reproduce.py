@@ -32,6 +32,7 @@ into the (absent) run dir and resumes.
 
 import argparse
 import importlib
+import math
 import pathlib
 import sys
 import time
@@ -119,7 +120,7 @@ def _set_deadline(run_dir, deadline):
         raise runs.RunDirBusyError(f"{run_dir} is being trained by another process (pid {holder}); to give that "
                                    f"sitting a deadline, write it into {run_dir / runs.STOP} (UNIX seconds)")
     run_dir.mkdir(parents=True, exist_ok=True)
-    text = f"{deadline:.0f}\n"
+    text = f"{math.floor(deadline)}\n"  # whole seconds, rounded down: never later than asked (--hours=0: passed)
     (run_dir / runs.STOP).write_text(text)
     when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(deadline))
     print(f"deadline {when} in {run_dir / runs.STOP}: the training stops at the epoch boundary before it", flush=True)

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from legacy_lstm import essentials, runs
+from legacy_lstm import essentials, runs, training
 from legacy_lstm.compat import tf, tf1
 from legacy_lstm.data import essentials as ess_data
 
@@ -333,6 +333,17 @@ def test_reproduce_script_hours_stops_at_the_deadline_and_the_same_command_resum
     reproduce_script.main()
     doc = json.loads((results / "essentials-test.json").read_text())
     assert doc["complete"] and doc["iterations_done"] == 200 and not (run_dir / runs.STOP).exists()
+
+
+def test_reproduce_script_deadline_is_never_later_than_asked(tmp_path, reproduce_script):
+    """The STOP file holds whole seconds rounded down: rounding to the nearest second once wrote a deadline up to
+    half a second later than --hours=0's "now", and a test-sized epoch then still fit before it (a CI failure)."""
+    for asked in (1800000000.0, 1800000000.4, 1800000000.5, 1800000000.999):
+        text = reproduce_script._set_deadline(tmp_path, asked)
+        assert (tmp_path / runs.STOP).read_text() == text
+        assert training.read_deadline(text) == 1800000000.0 <= asked
+        reproduce_script._clear_deadline(tmp_path, text)
+        assert not (tmp_path / runs.STOP).exists()
 
 
 def test_a_cluster_worker_trains_its_round_robin_share_of_a_block(monkeypatch):
