@@ -19,7 +19,13 @@ run dir, resumable: ``run`` may be stopped at any time (Ctrl-C, the end of a ses
 it was training resumes from its last epoch. The estimated time of a seed is its main run's training and test wall
 seconds (``results/<name>.json``, measured on the machine that made it), times this machine's pace once a seed has
 run (its wall time over that estimate). ``--hours`` stops before a seed that would not fit into what is left
-(default: no limit). Run it alone on the machine (a seed is a training).
+(default: no limit). Run it alone on the machine (a seed is a training). The pace is one median over the seeds
+this process ran, whatever their configuration: main runs recorded on a loaded machine (the IMDB ones) make it
+small, and it then underestimates the others; run those (StockTwits, PTB) in a process of their own.
+
+A StockTwits seed is given no ``--split_seed``: it draws its own train/validation/test split (printed, and recorded
+in its results file's command, which repeats it), as the unseeded notebook did, so the StockTwits spread is that of
+the initial weights and the split together.
 """
 
 import argparse
