@@ -17,11 +17,10 @@ changed config by name).
 Each seed is ``python scripts/reproduce.py <app> --preset=<p> --variant=<v> --seed=<k>`` in a subprocess, in its own
 run dir, resumable: ``run`` may be stopped at any time (Ctrl-C, the end of a session) and started again; the seed
 it was training resumes from its last epoch. The estimated time of a seed is its main run's training and test wall
-seconds (``results/<name>.json``, measured on the machine that made it), times this machine's pace once a seed has
-run (its wall time over that estimate). ``--hours`` stops before a seed that would not fit into what is left
-(default: no limit). Run it alone on the machine (a seed is a training). The pace is one median over the seeds
-this process ran, whatever their configuration: main runs recorded on a loaded machine (the IMDB ones) make it
-small, and it then underestimates the others; run those (StockTwits, PTB) in a process of their own.
+seconds (``results/<name>.json``, measured on the machine that made it), times this machine's pace once a seed of
+that configuration has run (its wall time over that estimate: per configuration, since the main runs were timed on
+different machines, some loaded). ``--hours`` stops before a seed that would not fit into what is left (default: no
+limit). Run it alone on the machine (a seed is a training).
 
 A StockTwits seed is given no ``--split_seed``: it draws its own train/validation/test split (printed, and recorded
 in its results file's command, which repeats it), as the unseeded notebook did, so the StockTwits spread is that of
@@ -137,14 +136,16 @@ def _whole_sitting(results_dir, row, seed):
 
 def run(todo, deadline=None, call=None, clock=time.time, log=print, results_dir=RESULTS):
     """Run ``todo`` [(plan row, seed)] one after another; with a ``deadline`` (UNIX time) stop before a seed that
-    would not end by then. A seed's length is its main run's wall seconds times this machine's pace: the median,
-    over the seeds this call trained whole (one sitting from the start), of their wall seconds over that estimate
-    (1 before the first), so a slower machine than the main runs' does not overrun. Returns the paces."""
+    would not end by then. A seed's length is its main run's wall seconds times this machine's pace for that
+    configuration: the median, over its seeds this call trained whole (one sitting from the start), of their wall
+    seconds over that estimate (1 before its first), so a slower machine than the main run's does not overrun. The
+    pace is per configuration because each main run was timed on its own machine, some of them loaded (here the
+    IMDB seeds ran at 0.22-0.44x, fables at 0.95-1.00x). Returns the paces, in the order measured."""
     call = call or (lambda cmd: subprocess.call(cmd, cwd=REPO))
-    paces = []
+    paces, own = [], {}  # own: configuration name -> its paces
     for row, seed in todo:
         estimate = row["seconds_per_seed"] or 0
-        pace = statistics.median(paces) if paces else 1.0
+        pace = statistics.median(own[row["name"]]) if own.get(row["name"]) else 1.0
         if deadline is not None and clock() + estimate * pace > deadline:
             log(f"stopping: {row['name']} seed {seed} (about {estimate * pace / 60:.0f} min at this machine's pace "
                 f"{pace:.2f}) does not fit into --hours")
@@ -156,6 +157,7 @@ def run(todo, deadline=None, call=None, clock=time.time, log=print, results_dir=
             log(f"{row['name']} seed {seed} failed (status {code}); going on with the next")
         elif estimate and _whole_sitting(results_dir, row, seed):
             paces.append((clock() - start) / estimate)
+            own.setdefault(row["name"], []).append(paces[-1])
             log(f"{row['name']} seed {seed}: {clock() - start:.0f} s, {paces[-1]:.2f} x its main run's")
         elif estimate:
             log(f"{row['name']} seed {seed}: {clock() - start:.0f} s, resumed (not a whole seed: no pace)")

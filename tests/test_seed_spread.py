@@ -162,3 +162,42 @@ def test_seed_run_paces_its_estimates_by_this_machines_speed_and_stops_before_th
     assert seed_spread.run([(row, 6)], call=lambda cmd: call(cmd, resumed=(6,)), clock=clock.time, log=lines.append,
                            results_dir=results) == []
     assert "fables-blog seed 6: 300 s, resumed (not a whole seed: no pace)" in lines
+
+
+def test_seed_run_paces_each_configuration_by_its_own_seeds(tmp_path):
+    """The main runs were timed on different machines, so one configuration's pace says nothing of another's: a
+    configuration whose seeds ran 3x its main run does not make the next configuration's first seed look 3x longer
+    (it is estimated at its main run's time), and that one's second seed is paced by its own first."""
+    import sys
+    sys.path.insert(0, str(RESULTS.parent / "scripts"))
+    import seed_spread
+
+    class Clock:
+        now = 0.0
+
+        def time(self):
+            return self.now
+
+    clock, ran, lines = Clock(), [], []
+    (tmp_path / report.SEEDS).mkdir()
+    slow = {"name": "imdb-lstm", "app": "imdb", "preset": "lstm", "variant": "faithful", "seconds_per_seed": 100}
+    fast = {"name": "fables-blog", "app": "fables", "preset": "blog", "variant": "faithful", "seconds_per_seed": 100}
+    factor = {"imdb": 3, "fables": 0.5}  # wall time over the main run's, per configuration
+
+    def call(cmd):
+        ran.append((cmd[2], cmd[-1]))
+        clock.now += factor[cmd[2]] * 100
+        name = "imdb-lstm" if cmd[2] == "imdb" else "fables-blog"
+        (tmp_path / report.SEEDS / f"{name}-{cmd[-1][2:].replace('=', '')}.json").write_text(
+            json.dumps({"sittings": [{"after_epoch": 0}]}))
+        return 0
+
+    # deadline 760 s: imdb seeds 1 and 2 end at 300 and 600; fables seed 1, estimated 100 s (not 300 s at imdb's
+    # pace, which would not fit), ends at 650; fables seed 2, estimated 50 s at its own pace, at 700; fables seed 3
+    # would end at 750 (fits); imdb seed 3 (300 s at its pace) would not.
+    todo = [(slow, 1), (slow, 2), (fast, 1), (fast, 2), (fast, 3), (slow, 3)]
+    paces = seed_spread.run(todo, deadline=760, call=call, clock=clock.time, log=lines.append, results_dir=tmp_path)
+    assert ran == [("imdb", "--seed=1"), ("imdb", "--seed=2"), ("fables", "--seed=1"), ("fables", "--seed=2"),
+                   ("fables", "--seed=3")]
+    assert paces == [3.0, 3.0, 0.5, 0.5, 0.5]
+    assert "stopping: imdb-lstm seed 3 (about 5 min at this machine's pace 3.00) does not fit into --hours" in lines
